@@ -1,0 +1,5 @@
+from django.conf import settings
+
+
+def boussole(request) -> dict:
+    return {"CURRENCY": settings.CURRENCY}

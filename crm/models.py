@@ -1,0 +1,823 @@
+"""The CRM's data: people, teams, campaigns, prospects, customers, deals.
+
+Integrity rules live in the database (named constraints) and are repeated in
+`clean()` so forms show the same rule as a friendly field error. Row-level
+access is decided in one place per model: its queryset's `visible_to(user)`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser, UserManager
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+from django.db.models import F, Q
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+MONEY = {"max_digits": 14, "decimal_places": 2}
+
+
+def today() -> dt.date:
+    """Today's date in the company time zone (TIME_ZONE)."""
+    return timezone.localdate()
+
+
+class Team(models.Model):
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    region = models.CharField(_("region"), max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("team")
+        verbose_name_plural = _("teams")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Role(models.TextChoices):
+    SALESPERSON = "salesperson", _("Salesperson")
+    MANAGER = "manager", _("Manager")
+    ADMIN = "admin", _("Admin")
+
+
+class UserQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        if user.is_admin_role:
+            return self
+        if user.is_manager and user.team_id:
+            return self.filter(Q(team_id=user.team_id) | Q(pk=user.pk))
+        return self.filter(pk=user.pk)
+
+    def sales_staff(self):
+        return self.filter(is_active=True, role__in=[Role.SALESPERSON, Role.MANAGER])
+
+
+class BoussoleUserManager(UserManager.from_queryset(UserQuerySet)):
+    pass
+
+
+class User(AbstractUser):
+    Role = Role
+
+    role = models.CharField(
+        _("role"), max_length=20, choices=Role.choices, default=Role.SALESPERSON
+    )
+    team = models.ForeignKey(
+        Team,
+        verbose_name=_("team"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="members",
+    )
+
+    objects = BoussoleUserManager()
+
+    class Meta:
+        ordering = ["first_name", "last_name", "username"]
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
+
+    def __str__(self) -> str:
+        return self.get_full_name() or self.username
+
+    @property
+    def is_salesperson(self) -> bool:
+        return self.role == Role.SALESPERSON
+
+    @property
+    def is_manager(self) -> bool:
+        return self.role == Role.MANAGER
+
+    @property
+    def is_admin_role(self) -> bool:
+        # Django superusers are admins whatever their role field says.
+        return self.role == Role.ADMIN or self.is_superuser
+
+    def save(self, *args, **kwargs) -> None:
+        if self.is_superuser:
+            self.role = Role.ADMIN
+        super().save(*args, **kwargs)
+
+
+def owned_scope(user, owner_field: str = "owner", team_field: str = "team") -> Q | None:
+    """The row filter for records owned by a rep and recorded on a team.
+
+    Salespeople see their own rows, managers their team's, admins everything
+    (None means no filter). A user without a team or role sees nothing but
+    their own rows. This is the single rule behind every `visible_to`.
+    """
+    if user.is_admin_role:
+        return None
+    if user.is_manager and user.team_id:
+        return Q(**{f"{team_field}_id": user.team_id}) | Q(**{f"{owner_field}_id": user.pk})
+    return Q(**{f"{owner_field}_id": user.pk})
+
+
+class VisibleQuerySet(models.QuerySet):
+    owner_field = "owner"
+    team_field = "team"
+
+    def visible_to(self, user):
+        if not user.is_authenticated:
+            return self.none()
+        scope = owned_scope(user, self.owner_field, self.team_field)
+        return self if scope is None else self.filter(scope)
+
+
+class CampaignQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        # Campaigns are marketing facts everyone may read (they explain where
+        # prospects came from); who may *edit* them is a view-level rule.
+        return self if user.is_authenticated else self.none()
+
+
+class Campaign(models.Model):
+    class Channel(models.TextChoices):
+        EMAIL = "email", _("Email")
+        EVENTS = "events", _("Events")
+        PAID_SEARCH = "paid_search", _("Paid search")
+        SOCIAL = "social", _("Social media")
+        CONTENT = "content", _("Content")
+        REFERRAL = "referral", _("Referral")
+        PARTNER = "partner", _("Partner")
+        OTHER = "other", _("Other")
+
+    name = models.CharField(_("name"), max_length=200, unique=True)
+    channel = models.CharField(_("channel"), max_length=20, choices=Channel.choices)
+    team = models.ForeignKey(
+        Team,
+        verbose_name=_("team"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="campaigns",
+        help_text=_("Leave empty for a company-wide campaign."),
+    )
+    starts_on = models.DateField(_("starts on"))
+    ends_on = models.DateField(_("ends on"), null=True, blank=True)
+
+    objects = CampaignQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-starts_on", "name"]
+        verbose_name = _("campaign")
+        verbose_name_plural = _("campaigns")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_on__isnull=True) | Q(ends_on__gte=F("starts_on")),
+                name="campaign_ends_after_start",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if self.ends_on and self.starts_on and self.ends_on < self.starts_on:
+            raise ValidationError({"ends_on": _("A campaign cannot end before it starts.")})
+
+
+class CampaignSpend(models.Model):
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="spend_lines")
+    spent_on = models.DateField(_("spent on"))
+    amount = models.DecimalField(_("amount"), **MONEY)
+    note = models.CharField(_("note"), max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-spent_on"]
+        verbose_name = _("spend line")
+        verbose_name_plural = _("spend lines")
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gte=0), name="spend_amount_not_negative"),
+        ]
+        indexes = [
+            # marketing_spend / cac: Σ amount grouped by period of spent_on.
+            models.Index(fields=["spent_on"], name="spend_spent_on_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign} {self.spent_on}: {self.amount}"
+
+
+class Product(models.Model):
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    list_price = models.DecimalField(_("list price"), **MONEY)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("product")
+        verbose_name_plural = _("products")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(list_price__gte=0), name="product_price_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Language(models.TextChoices):
+    EN = "en", "English"
+    FR = "fr", "Français"
+
+
+class CustomerQuerySet(VisibleQuerySet):
+    def with_owner(self):
+        return self.select_related("owner", "team")
+
+    def active_on(self, day: dt.date):
+        return self.filter(acquired_on__lte=day).filter(
+            Q(churned_on__isnull=True) | Q(churned_on__gt=day)
+        )
+
+
+class Customer(models.Model):
+    name = models.CharField(_("name"), max_length=200)
+    contact_name = models.CharField(_("contact name"), max_length=200, blank=True)
+    contact_email = models.EmailField(_("contact email"), blank=True)
+    language = models.CharField(
+        _("language"), max_length=2, choices=Language.choices, default=Language.EN
+    )
+    sector = models.CharField(_("sector"), max_length=100, blank=True)
+    country = models.CharField(_("country"), max_length=100, blank=True)
+    employees = models.PositiveIntegerField(_("employees"), null=True, blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("account owner"),
+        on_delete=models.PROTECT,
+        related_name="customers",
+    )
+    # The team credited with the customer: the team recorded on its first
+    # won deal (kept when people move), else the owner's team at creation.
+    team = models.ForeignKey(
+        Team,
+        verbose_name=_("team"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="customers",
+    )
+    source_campaign = models.ForeignKey(
+        Campaign,
+        verbose_name=_("source campaign"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="customers",
+    )
+    # The day of the first won deal (kpi-spec: new_customers); kept in step
+    # by Customer.refresh_acquisition() whenever a deal is won or reopened.
+    acquired_on = models.DateField(_("acquired on"), null=True, blank=True)
+    first_deal = models.ForeignKey(
+        "Deal",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+    churned_on = models.DateField(_("churned on"), null=True, blank=True)
+    churn_reason = models.CharField(_("churn reason"), max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = CustomerQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("customer")
+        verbose_name_plural = _("customers")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(churned_on__isnull=True)
+                | Q(acquired_on__isnull=False, churned_on__gte=F("acquired_on")),
+                name="customer_churn_after_acquisition",
+            ),
+        ]
+        indexes = [
+            # new_customers / churn / retention: customers by acquisition date.
+            models.Index(fields=["acquired_on"], name="customer_acquired_idx"),
+            # churn_rate: customers by churn date.
+            models.Index(fields=["churned_on"], name="customer_churned_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("customer_detail", args=[self.pk])
+
+    def clean(self) -> None:
+        if self.churned_on and (not self.acquired_on or self.churned_on < self.acquired_on):
+            raise ValidationError(
+                {"churned_on": _("A customer cannot churn before it was acquired.")}
+            )
+
+    def refresh_acquisition(self) -> None:
+        """Set acquired_on and the credited deal from the first won deal."""
+        first = (
+            self.deals.filter(stage=Stage.WON)
+            .order_by("closed_on", "pk")
+            .only("pk", "closed_on", "team_id")
+            .first()
+        )
+        self.first_deal = first
+        self.acquired_on = first.closed_on if first else None
+        if first and first.team_id:
+            self.team_id = first.team_id
+        if self.churned_on and (not self.acquired_on or self.churned_on < self.acquired_on):
+            self.churned_on = None
+        self.save(update_fields=["first_deal", "acquired_on", "team", "churned_on"])
+
+    def mark_churned(self, on: dt.date, reason: str = "") -> None:
+        self.churned_on = on
+        self.churn_reason = reason
+        self.full_clean(exclude=["owner", "team", "source_campaign"])
+        self.save(update_fields=["churned_on", "churn_reason"])
+
+
+class Prospect(models.Model):
+    class Status(models.TextChoices):
+        NEW = "new", _("New")
+        CONTACTED = "contacted", _("Contacted")
+        QUALIFIED = "qualified", _("Qualified")
+        CONVERTED = "converted", _("Converted")
+        LOST = "lost", _("Lost")
+
+    name = models.CharField(_("name"), max_length=200)
+    company = models.CharField(_("company"), max_length=200, blank=True)
+    email = models.EmailField(_("email"), blank=True)
+    phone = models.CharField(_("phone"), max_length=50, blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("owner"),
+        on_delete=models.PROTECT,
+        related_name="prospects",
+    )
+    # Recorded from the owner's team when the prospect is created, and kept.
+    team = models.ForeignKey(
+        Team,
+        verbose_name=_("team"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="prospects",
+    )
+    source_campaign = models.ForeignKey(
+        Campaign,
+        verbose_name=_("source campaign"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="prospects",
+    )
+    status = models.CharField(
+        _("status"), max_length=20, choices=Status.choices, default=Status.NEW
+    )
+    created_on = models.DateField(_("created on"), default=today)
+    customer = models.ForeignKey(
+        Customer,
+        verbose_name=_("customer"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="prospects",
+    )
+    converted_on = models.DateField(_("converted on"), null=True, blank=True)
+    lost_reason = models.CharField(_("lost reason"), max_length=200, blank=True)
+
+    objects = VisibleQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_on", "-pk"]
+        verbose_name = _("prospect")
+        verbose_name_plural = _("prospects")
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(status="converted") | Q(customer__isnull=False),
+                name="prospect_converted_has_customer",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="lost") | ~Q(lost_reason=""),
+                name="prospect_lost_has_reason",
+            ),
+        ]
+        indexes = [
+            # lead_conversion_rate: prospect cohorts by created_on, per scope.
+            models.Index(fields=["created_on", "owner"], name="prospect_created_owner_idx"),
+            models.Index(fields=["created_on", "team"], name="prospect_created_team_idx"),
+            # Prospect list: "my prospects" filtered by status, newest first.
+            models.Index(
+                fields=["owner", "status", "-created_on"], name="prospect_owner_status_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.company})" if self.company else self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("prospect_detail", args=[self.pk])
+
+    def clean(self) -> None:
+        if self.status == self.Status.LOST and not self.lost_reason.strip():
+            raise ValidationError({"lost_reason": _("Say why the prospect was lost.")})
+        if self.status == self.Status.CONVERTED and not self.customer_id:
+            raise ValidationError({"status": _("Convert the prospect to set this status.")})
+
+    @property
+    def is_closed(self) -> bool:
+        return self.status in (self.Status.CONVERTED, self.Status.LOST)
+
+
+class Stage(models.TextChoices):
+    PROSPECTING = "prospecting", _("Prospecting")
+    QUALIFICATION = "qualification", _("Qualification")
+    PROPOSAL = "proposal", _("Proposal")
+    NEGOTIATION = "negotiation", _("Negotiation")
+    WON = "won", _("Won")
+    LOST = "lost", _("Lost")
+
+    @classmethod
+    def open_stages(cls) -> list[Stage]:
+        return [cls.PROSPECTING, cls.QUALIFICATION, cls.PROPOSAL, cls.NEGOTIATION]
+
+    @classmethod
+    def closed_stages(cls) -> list[Stage]:
+        return [cls.WON, cls.LOST]
+
+    @property
+    def probability(self) -> Decimal:
+        return STAGE_PROBABILITY[self]
+
+
+# The win probability of each stage, for weighted_pipeline_value.
+STAGE_PROBABILITY: dict[str, Decimal] = {
+    Stage.PROSPECTING: Decimal("0.10"),
+    Stage.QUALIFICATION: Decimal("0.25"),
+    Stage.PROPOSAL: Decimal("0.50"),
+    Stage.NEGOTIATION: Decimal("0.75"),
+    Stage.WON: Decimal("1.00"),
+    Stage.LOST: Decimal("0.00"),
+}
+
+
+class DealQuerySet(VisibleQuerySet):
+    def open(self):
+        return self.filter(stage__in=Stage.open_stages())
+
+    def won(self):
+        return self.filter(stage=Stage.WON)
+
+    def lost(self):
+        return self.filter(stage=Stage.LOST)
+
+    def with_related(self):
+        return self.select_related("owner", "team", "customer", "prospect", "product")
+
+
+class Deal(models.Model):
+    Stage = Stage
+
+    title = models.CharField(_("title"), max_length=200)
+    customer = models.ForeignKey(
+        Customer,
+        verbose_name=_("customer"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="deals",
+    )
+    prospect = models.ForeignKey(
+        Prospect,
+        verbose_name=_("prospect"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="deals",
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("owner"),
+        on_delete=models.PROTECT,
+        related_name="deals",
+    )
+    # The team credited with the deal: set from the owner's team when the
+    # deal is created and kept when the owner moves (kpi-spec: scopes).
+    team = models.ForeignKey(
+        Team,
+        verbose_name=_("team"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="deals",
+    )
+    product = models.ForeignKey(
+        Product,
+        verbose_name=_("product"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="deals",
+    )
+    amount = models.DecimalField(_("amount"), **MONEY, default=Decimal("0"))
+    stage = models.CharField(
+        _("stage"), max_length=20, choices=Stage.choices, default=Stage.PROSPECTING
+    )
+    opened_on = models.DateField(_("opened on"), default=today)
+    expected_close_on = models.DateField(_("expected close"), null=True, blank=True)
+    closed_on = models.DateField(_("closed on"), null=True, blank=True)
+    lost_reason = models.CharField(_("lost reason"), max_length=200, blank=True)
+    external_ref = models.CharField(
+        _("external reference"),
+        max_length=100,
+        null=True,
+        blank=True,
+        help_text=_("The deal's key in the system it was imported from."),
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = DealQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-opened_on", "-pk"]
+        verbose_name = _("deal")
+        verbose_name_plural = _("deals")
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gte=0), name="deal_amount_not_negative"),
+            models.CheckConstraint(
+                condition=(
+                    Q(stage__in=["won", "lost"], closed_on__isnull=False)
+                    | (~Q(stage__in=["won", "lost"]) & Q(closed_on__isnull=True))
+                ),
+                name="deal_closed_iff_won_or_lost",
+            ),
+            models.CheckConstraint(
+                condition=Q(closed_on__isnull=True) | Q(closed_on__gte=F("opened_on")),
+                name="deal_closes_after_opening",
+            ),
+            models.CheckConstraint(
+                condition=Q(stage__in=[s.value for s in Stage]),
+                name="deal_stage_known",
+            ),
+            models.UniqueConstraint(fields=["external_ref"], name="deal_external_ref_unique"),
+        ]
+        indexes = [
+            # revenue, deals_won, win_rate, avg_deal_size, sales_cycle_days:
+            # closed deals grouped by period of closed_on, per stage.
+            models.Index(fields=["stage", "closed_on"], name="deal_stage_closed_idx"),
+            # Pipeline board and open_pipeline_value: open deals per owner.
+            models.Index(fields=["owner", "stage"], name="deal_owner_stage_idx"),
+            # Team scope of the same queries (managers' pages).
+            models.Index(fields=["team", "stage"], name="deal_team_stage_idx"),
+            # new_customers / repeat purchases: a customer's won deals.
+            models.Index(fields=["customer", "stage", "closed_on"], name="deal_customer_stage_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("deal_detail", args=[self.pk])
+
+    @property
+    def is_open(self) -> bool:
+        return self.stage in Stage.open_stages()
+
+    @property
+    def probability(self) -> Decimal:
+        return STAGE_PROBABILITY[self.stage]
+
+    def clean(self) -> None:
+        errors = {}
+        if self.amount is not None and self.amount < 0:
+            errors["amount"] = _("The amount cannot be negative.")
+        if self.stage in Stage.closed_stages() and not self.closed_on:
+            errors["closed_on"] = _("A won or lost deal needs a close date.")
+        if self.stage not in Stage.closed_stages() and self.closed_on:
+            errors["closed_on"] = _("An open deal has no close date.")
+        if self.closed_on and self.opened_on and self.closed_on < self.opened_on:
+            errors["closed_on"] = _("A deal cannot close before it opened.")
+        if self.stage == Stage.LOST and not self.lost_reason.strip():
+            errors["lost_reason"] = _("Say why the deal was lost.")
+        if errors:
+            raise ValidationError(errors)
+
+    def save(self, *args, **kwargs) -> None:
+        if self._state.adding and self.team_id is None and self.owner_id:
+            self.team_id = (
+                User.objects.filter(pk=self.owner_id).values_list("team_id", flat=True).first()
+            )
+        super().save(*args, **kwargs)
+
+    # Domain verbs. Each writes the stage history and keeps the customer's
+    # acquisition date in step, in one transaction.
+
+    @transaction.atomic
+    def move_to(self, stage: str, by=None, closed_on: dt.date | None = None) -> None:
+        if stage not in Stage.values:
+            raise ValidationError({"stage": _("Unknown stage.")})
+        previous = self.stage
+        if stage == previous:
+            return
+        self.stage = stage
+        if stage in Stage.closed_stages():
+            self.closed_on = closed_on or today()
+        else:
+            self.closed_on = None
+            self.lost_reason = ""
+        self.full_clean(
+            exclude=["owner", "team", "customer", "prospect", "product", "external_ref"]
+        )
+        self.save()
+        DealStageChange.objects.create(
+            deal=self, from_stage=previous, to_stage=stage, changed_by=by
+        )
+        if self.customer_id and Stage.WON in (previous, stage):
+            self.customer.refresh_acquisition()
+
+    def mark_won(self, amount: Decimal, closed_on: dt.date, by=None) -> None:
+        self.amount = amount
+        self.move_to(Stage.WON, by=by, closed_on=closed_on)
+
+    def mark_lost(self, reason: str, closed_on: dt.date | None = None, by=None) -> None:
+        self.lost_reason = reason
+        self.move_to(Stage.LOST, by=by, closed_on=closed_on)
+
+    def reopen(self, by=None, stage: str = Stage.NEGOTIATION) -> None:
+        # kpi-spec: reopening a closed deal clears its closed_on.
+        self.move_to(stage, by=by)
+
+
+class DealStageChange(models.Model):
+    deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="stage_changes")
+    from_stage = models.CharField(max_length=20, choices=Stage.choices, blank=True)
+    to_stage = models.CharField(max_length=20, choices=Stage.choices)
+    changed_at = models.DateTimeField(default=timezone.now)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["changed_at", "pk"]
+        verbose_name = _("stage change")
+        verbose_name_plural = _("stage changes")
+        indexes = [
+            # Deal timeline: a deal's changes in order.
+            models.Index(fields=["deal", "changed_at"], name="stagechange_deal_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.deal}: {self.from_stage or '∅'} → {self.to_stage}"
+
+
+class Activity(models.Model):
+    class Kind(models.TextChoices):
+        CALL = "call", _("Call")
+        MEETING = "meeting", _("Meeting")
+        EMAIL = "email", _("Email")
+        NOTE = "note", _("Note")
+
+    # kpi-spec `activities` counts these kinds; notes are not selling time.
+    COUNTED_KINDS = (Kind.CALL, Kind.MEETING, Kind.EMAIL)
+
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    occurred_on = models.DateField(_("date"), default=today)
+    subject = models.CharField(_("subject"), max_length=200)
+    notes = models.TextField(_("notes"), blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("owner"),
+        on_delete=models.PROTECT,
+        related_name="activities",
+    )
+    # The owner's team when the activity was logged (history never moves).
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    prospect = models.ForeignKey(
+        Prospect,
+        verbose_name=_("prospect"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="activities",
+    )
+    deal = models.ForeignKey(
+        Deal,
+        verbose_name=_("deal"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="activities",
+    )
+    customer = models.ForeignKey(
+        Customer,
+        verbose_name=_("customer"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="activities",
+    )
+    done = models.BooleanField(_("done"), default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = VisibleQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-occurred_on", "-pk"]
+        verbose_name = _("activity")
+        verbose_name_plural = _("activities")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(prospect__isnull=False)
+                | Q(deal__isnull=False)
+                | Q(customer__isnull=False),
+                name="activity_linked_to_something",
+            ),
+        ]
+        indexes = [
+            # activities KPI and "my week": a rep's activities by date.
+            models.Index(fields=["owner", "occurred_on"], name="activity_owner_date_idx"),
+            models.Index(fields=["occurred_on", "team"], name="activity_date_team_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.subject}"
+
+    def clean(self) -> None:
+        if not (self.prospect_id or self.deal_id or self.customer_id):
+            raise ValidationError(_("Link the activity to a prospect, a deal or a customer."))
+
+    def save(self, *args, **kwargs) -> None:
+        if self._state.adding and self.team_id is None and self.owner_id:
+            self.team_id = (
+                User.objects.filter(pk=self.owner_id).values_list("team_id", flat=True).first()
+            )
+        super().save(*args, **kwargs)
+
+
+class Target(models.Model):
+    """A monthly revenue target for a rep or a team (quota_attainment)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("salesperson"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="targets",
+    )
+    team = models.ForeignKey(
+        Team,
+        verbose_name=_("team"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="targets",
+    )
+    month = models.DateField(_("month"), help_text=_("The first day of the month."))
+    amount = models.DecimalField(_("amount"), **MONEY)
+
+    class Meta:
+        ordering = ["-month"]
+        verbose_name = _("target")
+        verbose_name_plural = _("targets")
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gte=0), name="target_amount_not_negative"),
+            models.CheckConstraint(
+                condition=Q(user__isnull=False, team__isnull=True)
+                | Q(user__isnull=True, team__isnull=False),
+                name="target_for_rep_or_team",
+            ),
+            models.CheckConstraint(condition=Q(month__day=1), name="target_month_first_day"),
+            models.UniqueConstraint(
+                fields=["user", "month"],
+                condition=Q(user__isnull=False),
+                name="target_unique_rep_month",
+            ),
+            models.UniqueConstraint(
+                fields=["team", "month"],
+                condition=Q(team__isnull=False),
+                name="target_unique_team_month",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user or self.team} {self.month:%Y-%m}: {self.amount}"
+
+    def clean(self) -> None:
+        if bool(self.user_id) == bool(self.team_id):
+            raise ValidationError(_("A target is for a salesperson or for a team, not both."))
+        if self.month and self.month.day != 1:
+            self.month = self.month.replace(day=1)
+        if self.amount is not None and self.amount < 0:
+            raise ValidationError({"amount": _("A target cannot be negative.")})

@@ -1,0 +1,1 @@
+# KPI snapshot models arrive with the KPI engine (issue 4).

@@ -1,0 +1,41 @@
+"""Shared fixtures: one small "world" every test can lean on."""
+
+from types import SimpleNamespace
+
+import pytest
+
+from tests.factories import AdminFactory, ManagerFactory, TeamFactory, UserFactory
+
+
+@pytest.fixture
+def world(db):
+    """Two teams, each with a manager and two reps, and an admin.
+
+    world.north / world.south are teams; world.ann and world.bob are reps in
+    north (managed by world.nina); world.sam and world.sue are reps in south
+    (managed by world.steve); world.admin sees everything.
+    """
+    north = TeamFactory(name="North")
+    south = TeamFactory(name="South")
+    return SimpleNamespace(
+        north=north,
+        south=south,
+        nina=ManagerFactory(username="nina", first_name="Nina", team=north),
+        ann=UserFactory(username="ann", first_name="Ann", team=north),
+        bob=UserFactory(username="bob", first_name="Bob", team=north),
+        steve=ManagerFactory(username="steve", first_name="Steve", team=south),
+        sam=UserFactory(username="sam", first_name="Sam", team=south),
+        sue=UserFactory(username="sue", first_name="Sue", team=south),
+        admin=AdminFactory(username="admin", first_name="Ada"),
+    )
+
+
+@pytest.fixture
+def login(client):
+    """login(user) logs the test client in as that user and returns it."""
+
+    def _login(user):
+        client.force_login(user)
+        return client
+
+    return _login
