@@ -535,7 +535,8 @@ class Deal(models.Model):
     expected_close_on = models.DateField(_("expected close"), null=True, blank=True)
     closed_on = models.DateField(_("closed on"), null=True, blank=True)
     lost_reason = models.CharField(_("lost reason"), max_length=200, blank=True)
-    external_ref = models.CharField(
+    # NULL, not "", for "no reference": the unique constraint must allow many.
+    external_ref = models.CharField(  # noqa: DJ001
         _("external reference"),
         max_length=100,
         null=True,
@@ -585,6 +586,13 @@ class Deal(models.Model):
     def __str__(self) -> str:
         return self.title
 
+    def save(self, *args, **kwargs) -> None:
+        if self._state.adding and self.team_id is None and self.owner_id:
+            self.team_id = (
+                User.objects.filter(pk=self.owner_id).values_list("team_id", flat=True).first()
+            )
+        super().save(*args, **kwargs)
+
     def get_absolute_url(self) -> str:
         return reverse("deal_detail", args=[self.pk])
 
@@ -610,13 +618,6 @@ class Deal(models.Model):
             errors["lost_reason"] = _("Say why the deal was lost.")
         if errors:
             raise ValidationError(errors)
-
-    def save(self, *args, **kwargs) -> None:
-        if self._state.adding and self.team_id is None and self.owner_id:
-            self.team_id = (
-                User.objects.filter(pk=self.owner_id).values_list("team_id", flat=True).first()
-            )
-        super().save(*args, **kwargs)
 
     # Domain verbs. Each writes the stage history and keeps the customer's
     # acquisition date in step, in one transaction.
@@ -753,16 +754,16 @@ class Activity(models.Model):
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.subject}"
 
-    def clean(self) -> None:
-        if not (self.prospect_id or self.deal_id or self.customer_id):
-            raise ValidationError(_("Link the activity to a prospect, a deal or a customer."))
-
     def save(self, *args, **kwargs) -> None:
         if self._state.adding and self.team_id is None and self.owner_id:
             self.team_id = (
                 User.objects.filter(pk=self.owner_id).values_list("team_id", flat=True).first()
             )
         super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        if not (self.prospect_id or self.deal_id or self.customer_id):
+            raise ValidationError(_("Link the activity to a prospect, a deal or a customer."))
 
 
 class Target(models.Model):

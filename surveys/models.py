@@ -191,3 +191,6 @@ class Answer(models.Model):
                 name="answer_scale_1_5",
             ),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.question}: {self.scale_value or self.text_value}"
