@@ -1,1 +1,78 @@
-# KPI snapshot models arrive with the KPI engine (issue 4).
+"""KPI snapshots: one row per (kpi, scope, granularity, period start).
+
+Written by kpis.compute with an upsert; read by every performance page.
+"""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class ScopeType(models.TextChoices):
+    COMPANY = "company", _("Company")
+    TEAM = "team", _("Team")
+    REP = "rep", _("Salesperson")
+    CAMPAIGN = "campaign", _("Campaign")
+
+
+class Granularity(models.TextChoices):
+    MONTH = "month", _("Month")
+    QUARTER = "quarter", _("Quarter")
+    YEAR = "year", _("Year")
+
+
+class SnapshotQuerySet(models.QuerySet):
+    def for_scope(self, scope_type: str, scope_id: int = 0):
+        return self.filter(scope_type=scope_type, scope_id=scope_id)
+
+    def for_period(self, granularity: str, period_start):
+        return self.filter(granularity=granularity, period_start=period_start)
+
+
+class KpiSnapshot(models.Model):
+    kpi = models.CharField(max_length=40)
+    scope_type = models.CharField(max_length=10, choices=ScopeType.choices)
+    # The team's, user's or campaign's id; 0 for the company (not NULL, so
+    # the unique constraint below holds on every database).
+    scope_id = models.PositiveBigIntegerField(default=0)
+    granularity = models.CharField(max_length=10, choices=Granularity.choices)
+    period_start = models.DateField()
+    # None means n/a (a zero denominator, a missing input): never 0.
+    value = models.DecimalField(max_digits=24, decimal_places=6, null=True, blank=True)
+    numerator = models.DecimalField(max_digits=24, decimal_places=6, null=True, blank=True)
+    denominator = models.DecimalField(max_digits=24, decimal_places=6, null=True, blank=True)
+    # Extra counts a KPI stores beside its fraction (NPS: promoters, passives,
+    # detractors).
+    details = models.JSONField(default=dict, blank=True)
+    low_sample = models.BooleanField(default=False)
+    maturing = models.BooleanField(default=False)
+    formula_version = models.PositiveSmallIntegerField(default=1)
+    computed_at = models.DateTimeField()
+
+    objects = SnapshotQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("KPI snapshot")
+        verbose_name_plural = _("KPI snapshots")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kpi", "scope_type", "scope_id", "granularity", "period_start"],
+                name="kpisnapshot_unique_row",
+            ),
+        ]
+        indexes = [
+            # Scorecards and sparklines: every KPI of one scope over periods.
+            models.Index(
+                fields=["scope_type", "scope_id", "granularity", "period_start"],
+                name="snapshot_scorecard_idx",
+            ),
+            # Leaderboards: one KPI across all scopes of a type for a period.
+            models.Index(
+                fields=["kpi", "granularity", "period_start", "scope_type"],
+                name="snapshot_leaderboard_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.kpi} {self.scope_type}:{self.scope_id} {self.granularity} {self.period_start}"
+        )

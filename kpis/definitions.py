@@ -1,0 +1,322 @@
+"""One definition per KPI of ../shared/kpi-spec.md.
+
+Pages, exports and the generated docs read these; nothing else restates a
+formula. Bump `formula_version` when a KPI's meaning changes: it is stored on
+every snapshot so old rows can be told from new.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.utils.translation import gettext_lazy as _
+
+COMPANY, TEAM, REP, CAMPAIGN = "company", "team", "rep", "campaign"
+MONTH, QUARTER, YEAR = "month", "quarter", "year"
+GRANULARITIES = (MONTH, QUARTER, YEAR)
+
+
+@dataclass(frozen=True)
+class KpiDefinition:
+    key: str
+    label: str
+    unit: str  # money | percent | count | days | ratio | months | money_per_day | score
+    better: str | None  # "up", "down", or None when neither is better
+    scopes: tuple[str, ...]
+    description: str
+    formula_version: int = 1
+    # Rates (and NPS) carry the "low sample" flag when their denominator is
+    # below KPI_MIN_SAMPLE (kpi-spec: small samples).
+    is_rate: bool = False
+    # A cohort KPI is "maturing" while its period ended less than
+    # KPI_COHORT_MATURITY_DAYS ago.
+    is_cohort: bool = False
+    # A point-in-time KPI describes the day of computation, not a period.
+    point_in_time: bool = False
+    # Which records "Explain this number" links to.
+    records: str = (
+        ""  # deals | prospects | customers | responses | invitations | activities | spend
+    )
+
+
+def _d(*args, **kwargs) -> KpiDefinition:
+    return KpiDefinition(*args, **kwargs)
+
+
+ALL_SCOPES = (COMPANY, TEAM, REP, CAMPAIGN)
+PEOPLE = (COMPANY, TEAM, REP)
+ORG = (COMPANY, TEAM)
+
+KPIS: dict[str, KpiDefinition] = {
+    d.key: d
+    for d in [
+        _d(
+            "revenue",
+            _("Revenue"),
+            "money",
+            "up",
+            ALL_SCOPES,
+            _("Total amount of the deals won with a close date in the period."),
+            records="deals",
+        ),
+        _d(
+            "deals_won",
+            _("Deals won"),
+            "count",
+            "up",
+            PEOPLE,
+            _("Number of deals won with a close date in the period."),
+            records="deals",
+        ),
+        _d(
+            "win_rate",
+            _("Win rate"),
+            "percent",
+            "up",
+            PEOPLE,
+            _("Deals won ÷ deals won or lost, both closed in the period. Open deals are left out."),
+            is_rate=True,
+            records="deals",
+        ),
+        _d(
+            "avg_deal_size",
+            _("Average deal size"),
+            "money",
+            "up",
+            PEOPLE,
+            _("Revenue ÷ deals won in the period."),
+            records="deals",
+        ),
+        _d(
+            "sales_cycle_days",
+            _("Sales cycle"),
+            "days",
+            "down",
+            PEOPLE,
+            _("Average number of days from opening to closing, over the deals won in the period."),
+            records="deals",
+        ),
+        _d(
+            "lead_conversion_rate",
+            _("Lead conversion"),
+            "percent",
+            "up",
+            ALL_SCOPES,
+            _(
+                "Of the prospects created in the period, the share converted to a customer so far. "
+                "Recent periods are still maturing: their prospects have had little time to convert."
+            ),
+            is_rate=True,
+            is_cohort=True,
+            records="prospects",
+        ),
+        _d(
+            "new_customers",
+            _("New customers"),
+            "count",
+            "up",
+            ALL_SCOPES,
+            _(
+                "Customers whose first won deal closed in the period, credited to that deal's owner "
+                "and team."
+            ),
+            records="customers",
+        ),
+        _d(
+            "marketing_spend",
+            _("Marketing spend"),
+            "money",
+            None,
+            (COMPANY, TEAM, CAMPAIGN),
+            _("Total campaign spend lines dated in the period."),
+            records="spend",
+        ),
+        _d(
+            "cac",
+            _("Customer acquisition cost"),
+            "money",
+            "down",
+            (COMPANY, TEAM, CAMPAIGN),
+            _(
+                "Marketing spend ÷ new customers in the same period. For a campaign, the customers "
+                "whose first touch was that campaign."
+            ),
+            records="customers",
+        ),
+        _d(
+            "arpa",
+            _("Revenue per account (monthly)"),
+            "money",
+            "up",
+            ORG,
+            _(
+                "Over the 12 months ending with the period: monthly revenue ÷ customers with a won "
+                "deal in those months."
+            ),
+            records="deals",
+        ),
+        _d(
+            "churn_rate",
+            _("Churn rate"),
+            "percent",
+            "down",
+            ORG,
+            _("Customers lost in the period ÷ customers active at its start."),
+            is_rate=True,
+            records="customers",
+        ),
+        _d(
+            "retention_rate",
+            _("Retention rate"),
+            "percent",
+            "up",
+            ORG,
+            _(
+                "Customers active at the period's start and still active at its end ÷ customers "
+                "active at its start."
+            ),
+            is_rate=True,
+            records="customers",
+        ),
+        _d(
+            "ltv",
+            _("Customer lifetime value"),
+            "money",
+            "up",
+            ORG,
+            _(
+                "Revenue per account × gross margin ÷ the mean monthly churn rate of the six full "
+                "months ending with the period. n/a when no customer churned."
+            ),
+            records="customers",
+        ),
+        _d(
+            "ltv_cac_ratio",
+            _("LTV ÷ CAC"),
+            "ratio",
+            "up",
+            ORG,
+            _("Lifetime value ÷ acquisition cost, same period and scope."),
+            records="customers",
+        ),
+        _d(
+            "cac_payback_months",
+            _("CAC payback"),
+            "months",
+            "down",
+            ORG,
+            _("Months of margin from one account needed to earn back its acquisition cost."),
+            records="customers",
+        ),
+        _d(
+            "repeat_purchase_rate",
+            _("Repeat purchase rate"),
+            "percent",
+            "up",
+            ORG,
+            _(
+                "Customers with two or more won deals ÷ customers with at least one, counting deals "
+                "closed by the period's end."
+            ),
+            is_rate=True,
+            records="customers",
+        ),
+        _d(
+            "nps",
+            _("Net Promoter Score"),
+            "score",
+            "up",
+            PEOPLE,
+            _(
+                "Promoters (9–10) minus detractors (0–6), as a share of all answers to the 0–10 "
+                "question submitted in the period, from −100 to 100."
+            ),
+            is_rate=True,
+            records="responses",
+        ),
+        _d(
+            "csat",
+            _("Customer satisfaction"),
+            "percent",
+            "up",
+            PEOPLE,
+            _("Share of 1–5 satisfaction answers that are 4 or 5."),
+            is_rate=True,
+            records="responses",
+        ),
+        _d(
+            "survey_response_rate",
+            _("Survey response rate"),
+            "percent",
+            "up",
+            PEOPLE,
+            _("Invitations sent in the period that were answered ÷ those that did not bounce."),
+            is_rate=True,
+            records="invitations",
+        ),
+        _d(
+            "open_pipeline_value",
+            _("Open pipeline"),
+            "money",
+            "up",
+            PEOPLE,
+            _("Total amount of the open deals on the day of computation."),
+            point_in_time=True,
+            records="deals",
+        ),
+        _d(
+            "weighted_pipeline_value",
+            _("Weighted pipeline"),
+            "money",
+            "up",
+            PEOPLE,
+            _(
+                "Open deals' amounts, each times its stage's win probability, on the day of "
+                "computation."
+            ),
+            point_in_time=True,
+            records="deals",
+        ),
+        _d(
+            "pipeline_velocity",
+            _("Pipeline velocity"),
+            "money_per_day",
+            "up",
+            PEOPLE,
+            _(
+                "Open deals × win rate × average deal size ÷ sales cycle: money the pipeline turns "
+                "into revenue per day."
+            ),
+            records="deals",
+        ),
+        _d(
+            "quota_attainment",
+            _("Quota attainment"),
+            "percent",
+            "up",
+            (TEAM, REP),
+            _(
+                "Revenue ÷ target. A quarter's or year's target is the sum of its months. n/a "
+                "without a target."
+            ),
+            records="deals",
+        ),
+        _d(
+            "activities",
+            _("Activities"),
+            "count",
+            "up",
+            PEOPLE,
+            _("Calls, meetings and emails logged with a date in the period."),
+            records="activities",
+        ),
+    ]
+}
+
+
+def get(key: str) -> KpiDefinition:
+    return KPIS[key]
+
+
+def for_scope(scope_type: str) -> list[KpiDefinition]:
+    return [d for d in KPIS.values() if scope_type in d.scopes]
