@@ -25,9 +25,7 @@ def new_token() -> str:
 
 class Survey(models.Model):
     name = models.CharField(_("name"), max_length=200)
-    language = models.CharField(
-        _("language"), max_length=2, choices=Language.choices, default=Language.EN
-    )
+    language = models.CharField(_("language"), max_length=2, choices=Language.choices, default=Language.EN)
     nps_question = models.CharField(
         _("recommendation question (0–10)"),
         max_length=300,
@@ -100,13 +98,9 @@ class Invitation(models.Model):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    team = models.ForeignKey(
-        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     email = models.EmailField(_("email"))
-    language = models.CharField(
-        _("language"), max_length=2, choices=Language.choices, default=Language.EN
-    )
+    language = models.CharField(_("language"), max_length=2, choices=Language.choices, default=Language.EN)
     token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     send_after = models.DateTimeField(_("send after"), null=True, blank=True)
@@ -183,9 +177,7 @@ class Answer(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(
-                fields=["response", "question"], name="answer_one_per_question"
-            ),
+            models.UniqueConstraint(fields=["response", "question"], name="answer_one_per_question"),
             models.CheckConstraint(
                 condition=Q(scale_value__isnull=True) | Q(scale_value__gte=1, scale_value__lte=5),
                 name="answer_scale_1_5",

@@ -1,14 +1,22 @@
 import pytest
+from django.core.management import call_command
 
 from tests.browser.conftest import log_in
-from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_salesperson_logs_in_and_lands_on_home(page, screenshot):
-    UserFactory(username="ana", first_name="Ana")
-    log_in(page, "ana", "pw")
-    page.wait_for_url("**/")
-    assert page.get_by_role("heading", level=1).inner_text().startswith("Welcome, Ana")
+def test_demo_salesperson_logs_in_and_lands_on_home(page, screenshot):
+    call_command("seed_demo", "--today", "2026-06-15", verbosity=0, stdout=open("/dev/null", "w"))
+    log_in(page, "alice", "boussole")
+    page.wait_for_load_state()
+    assert "/login/" not in page.url
+    assert page.get_by_role("navigation", name="Main").is_visible()
+    assert "Alice" in page.locator(".user-menu").inner_text()
     screenshot(page, "login-home")
+
+
+def test_wrong_password_stays_on_login_with_an_error(page, db):
+    log_in(page, "nobody", "wrong")
+    assert "/login/" in page.url
+    assert page.get_by_role("alert").is_visible()
