@@ -75,12 +75,12 @@ class Dialect:
     def add_days(self, day: str, days: str) -> str:
         if self.pg:
             return f"(({day}) + CAST(({days}) AS integer))"
-        return f"date({day}, '+' || ({days}) || ' days')"
+        return f"date({day}, printf('%+d days', {days}))"
 
     def add_months(self, day: str, months: str) -> str:
         if self.pg:
             return f"CAST(({day}) + make_interval(months => CAST(({months}) AS integer)) AS date)"
-        return f"date({day}, '+' || ({months}) || ' months')"
+        return f"date({day}, printf('%+d months', {months}))"
 
     def day_diff(self, later: str, earlier: str) -> str:
         if self.pg:
@@ -91,9 +91,9 @@ class Dialect:
         """The UTC instant `seconds` after midnight UTC of a date."""
         if self.pg:
             return f"(CAST(({day}) AS timestamp) + make_interval(secs => ({seconds}))) AT TIME ZONE 'UTC'"
-        return f"datetime({day}, '+' || ({seconds}) || ' seconds')"
+        return f"datetime({day}, printf('%+d seconds', {seconds}))"
 
     def plus_seconds(self, moment: str, seconds: str) -> str:
         if self.pg:
             return f"(({moment}) + make_interval(secs => ({seconds})))"
-        return f"datetime({moment}, '+' || ({seconds}) || ' seconds')"
+        return f"datetime({moment}, printf('%+d seconds', {seconds}))"

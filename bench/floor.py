@@ -1,0 +1,564 @@
+"""The floor for the KPI recompute: hand-written SQL, one statement per fact table.
+
+It writes the same snapshot rows as `kpis.compute.recompute` for the same
+periods (every KPI of kpi-spec, every scope, every granularity) with
+`INSERT … SELECT … ON CONFLICT DO UPDATE`, and nothing leaves the database
+but the row count. It is what a DBA would write by hand for this one job;
+the benchmark times it beside Boussole's engine and asserts both wrote the
+same rows.
+
+- PostgreSQL: each statement groups its fact table once with `GROUPING SETS`
+  over (month | quarter | year) × (company | rep | team | campaign) and
+  `FILTER` clauses for the conditional counts.
+- SQLite has no GROUPING SETS: the same groups are a `UNION ALL` of
+  `GROUP BY`s over one CTE (SQLite materialises a CTE used more than once).
+  Survey timestamps go through Django's own `django_datetime_cast_date`
+  function for the company time zone, as the ORM does on SQLite.
+
+The five statements: closed and open deals with targets (revenue, deals_won,
+win_rate, avg_deal_size, sales_cycle_days, open/weighted pipeline,
+pipeline_velocity, quota_attainment); prospects (lead_conversion_rate);
+customers with spend (new_customers, marketing_spend, cac, churn_rate,
+retention_rate, repeat_purchase_rate, arpa, ltv, ltv_cac_ratio,
+cac_payback_months); surveys (nps, csat, survey_response_rate); activities.
+
+The scope universe is every team, every campaign and every active member of
+the sales staff (the engine also adds people who left but still own rows in
+the periods; the benchmark data has none).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from bench.sql import Dialect
+from kpis.definitions import CAMPAIGN, COMPANY, KPIS, REP, TEAM
+
+MONTHS_IN = {"month": 1, "quarter": 3, "year": 12}
+STAGE_PROBABILITY = {"prospecting": "0.10", "qualification": "0.25", "proposal": "0.50", "negotiation": "0.75"}
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    index = day.year * 12 + day.month - 1 + months
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
+def period_start(day: dt.date, g: str) -> dt.date:
+    if g == "month":
+        return day.replace(day=1)
+    if g == "quarter":
+        return dt.date(day.year, (day.month - 1) // 3 * 3 + 1, 1)
+    return dt.date(day.year, 1, 1)
+
+
+def period_end(start: dt.date, g: str) -> dt.date:
+    return add_months(start, MONTHS_IN[g]) - dt.timedelta(days=1)
+
+
+def full_plan(first: dt.date, last: dt.date, granularities=("month", "quarter", "year")) -> dict:
+    """Every period of each granularity overlapping the months first..last."""
+    plan = {}
+    for g in granularities:
+        starts, start = [], period_start(first, g)
+        while start <= last:
+            starts.append(start)
+            start = add_months(start, MONTHS_IN[g])
+        plan[g] = starts
+    return plan
+
+
+def nightly_plan(today: dt.date) -> dict:
+    """The current and previous period of each granularity."""
+    plan = {}
+    for g in ("month", "quarter", "year"):
+        current = period_start(today, g)
+        plan[g] = [period_start(current - dt.timedelta(days=1), g), current]
+    return plan
+
+
+@dataclass
+class Floor:
+    plan: dict[str, list[dt.date]]
+    today: dt.date
+    table: str = "kpis_kpisnapshot"
+
+    def __post_init__(self) -> None:
+        self.d = Dialect(connection.vendor)
+        self.tz = settings.TIME_ZONE
+        self.min_sample = settings.KPI_MIN_SAMPLE
+        self.margin = settings.KPI_GROSS_MARGIN
+        self.maturity_cutoff = self.today - dt.timedelta(days=settings.KPI_COHORT_MATURITY_DAYS)
+        self.grans = [g for g in ("month", "quarter", "year") if self.plan.get(g)]
+        self.periods = sorted(
+            (g, start, period_end(start, g)) for g in self.grans for start in sorted(set(self.plan[g]))
+        )
+        self.lo = min(p[1] for p in self.periods)
+        self.hi = max(p[2] for p in self.periods)
+
+    # -- SQL pieces --
+
+    def num(self, expr: str) -> str:
+        return f"CAST(({expr}) AS {'numeric' if self.d.pg else 'REAL'})"
+
+    def trunc(self, g: str, expr: str) -> str:
+        if self.d.pg:
+            return f"CAST(date_trunc('{g}', {expr}) AS date)"
+        if g == "month":
+            return f"strftime('%Y-%m-01', {expr})"
+        if g == "year":
+            return f"strftime('%Y-01-01', {expr})"
+        return f"printf('%s-%02d-01', strftime('%Y', {expr}), (CAST(strftime('%m', {expr}) AS integer) - 1) / 3 * 3 + 1)"
+
+    def local_date(self, expr: str) -> str:
+        if self.d.pg:
+            return f"CAST(({expr}) AT TIME ZONE '{self.tz}' AS date)"
+        return f"django_datetime_cast_date({expr}, '{self.tz}', 'UTC')"
+
+    def midnight(self, day: dt.date) -> str:
+        """The instant a company-zone day starts, as a literal."""
+        import zoneinfo
+
+        return self.d.timestamp(dt.datetime.combine(day, dt.time.min, tzinfo=zoneinfo.ZoneInfo(self.tz)))
+
+    @property
+    def null(self) -> str:
+        return "CAST(NULL AS numeric)" if self.d.pg else "NULL"
+
+    def ratio(self, num: str, den: str, scale: str = "1") -> str:
+        return f"CASE WHEN ({num}) IS NULL OR ({den}) IS NULL OR ({den}) = 0 THEN NULL ELSE ({num}) * {scale} / ({den}) END"
+
+    def periods_cte(self) -> str:
+        d = self.d
+        rows = []
+        for g, start, end in self.periods:
+            last_month = end.replace(day=1)
+            window_lo = add_months(start, -12 + MONTHS_IN[g])
+            current = start <= self.today <= end
+            maturing = end > self.maturity_cutoff
+            rows.append(
+                f"('{g}', {d.date(start)}, {d.date(end)}, {d.date(last_month)}, {d.date(window_lo)}, "
+                f"{d.boolean(current)}, {d.boolean(maturing)})"
+            )
+        return f"periods(g, ps, pe, lm, wlo, cur, mat) AS (VALUES {', '.join(rows)})"
+
+    def scopes_cte(self, scope_types: tuple[str, ...]) -> str:
+        parts = [f"SELECT '{COMPANY}' AS st, 0 AS sid"]
+        if TEAM in scope_types:
+            parts.append(f"SELECT '{TEAM}', id FROM crm_team")
+        if REP in scope_types:
+            parts.append(
+                f"SELECT '{REP}', id FROM crm_user WHERE is_active = {self.d.boolean(True)} "
+                "AND role IN ('salesperson', 'manager')"
+            )
+        if CAMPAIGN in scope_types:
+            parts.append(f"SELECT '{CAMPAIGN}', id FROM crm_campaign")
+        return f"scopes(st, sid) AS ({' UNION ALL '.join(parts)})"
+
+    def kpis_cte(self, keys: list[str]) -> str:
+        d = self.d
+        rows = []
+        for key in keys:
+            k = KPIS[key]
+            for st in k.scopes:
+                rows.append(
+                    f"('{key}', '{st}', {k.formula_version}, {d.boolean(k.is_rate)}, "
+                    f"{d.boolean(k.is_cohort)}, {d.boolean(k.point_in_time)})"
+                )
+        return f"kpis(kpi, st, version, is_rate, is_cohort, pit) AS (VALUES {', '.join(rows)})"
+
+    def grouped(self, name: str, source: str, period_col: str, scopes: dict[str, str], measures: dict) -> str:
+        """A CTE `name(g, ps, st, sid, measures…)`: the source rows grouped by
+        period of `period_col` for each granularity × (company and each scope
+        column). Rows whose scope column is NULL belong to no such scope."""
+        d = self.d
+        measure_sql = ", ".join(f"{self.num(expr)} AS {m}" for m, expr in measures.items())
+        trunc_cols = ", ".join(f"{self.trunc(g, period_col)} AS p_{g}" for g in self.grans)
+        scope_cols = "".join(f", {col} AS s_{st}" for st, col in scopes.items())
+        inner = f"src_{name} AS (SELECT *, {trunc_cols}{scope_cols} FROM ({source}) AS raw)"
+        if d.pg:
+            sets = []
+            for g in self.grans:
+                sets.append(f"(p_{g})")
+                sets.extend(f"(p_{g}, s_{st})" for st in scopes)
+            gran_case = " ".join(f"WHEN GROUPING(p_{g}) = 0 THEN '{g}'" for g in self.grans)
+            scope_case = " ".join(f"WHEN GROUPING(s_{st}) = 0 THEN '{st}'" for st in scopes)
+            sid_case = " ".join(f"WHEN GROUPING(s_{st}) = 0 THEN s_{st}" for st in scopes)
+            ps = f"COALESCE({', '.join(f'p_{g}' for g in self.grans)})"
+            body = (
+                f"SELECT CASE {gran_case} END AS g, {ps} AS ps, "
+                f"CASE {scope_case} ELSE '{COMPANY}' END AS st, CASE {sid_case} ELSE 0 END AS sid, "
+                f"{measure_sql} FROM src_{name} GROUP BY GROUPING SETS ({', '.join(sets)})"
+            )
+        else:
+            parts = []
+            for g in self.grans:
+                parts.append(
+                    f"SELECT '{g}' AS g, p_{g} AS ps, '{COMPANY}' AS st, 0 AS sid, {measure_sql} "
+                    f"FROM src_{name} GROUP BY p_{g}"
+                )
+                parts.extend(
+                    f"SELECT '{g}', p_{g}, '{st}', s_{st}, {measure_sql} FROM src_{name} GROUP BY p_{g}, s_{st}"
+                    for st in scopes
+                )
+            body = " UNION ALL ".join(parts)
+        return f"{inner}, {name} AS (SELECT * FROM ({body}) AS grouped WHERE sid IS NOT NULL)"
+
+    def insert(self, ctes: list[str], grid_scopes: tuple[str, ...], joins: str, cols: str, outputs: dict) -> str:
+        """The final INSERT: the grid of periods × scopes × KPIs, the facts
+        joined on, one (value, numerator, denominator) triple per KPI."""
+        d = self.d
+
+        def case(index: int) -> str:
+            whens = " ".join(f"WHEN '{k}' THEN {triple[index]}" for k, triple in outputs.items())
+            return f"CASE k.kpi {whens} END"
+
+        if d.pg:
+            empty = "CAST('{}' AS jsonb)"
+            details = (
+                "CASE k.kpi WHEN 'nps' THEN jsonb_build_object('promoters', CAST(f_promoters AS bigint), "
+                "'passives', CAST(f_passives AS bigint), 'detractors', CAST(f_detractors AS bigint)) "
+                f"ELSE {empty} END"
+            )
+        else:
+            details = (
+                "CASE k.kpi WHEN 'nps' THEN json_object('promoters', CAST(f_promoters AS integer), "
+                "'passives', CAST(f_passives AS integer), 'detractors', CAST(f_detractors AS integer)) "
+                "ELSE '{}' END"
+            )
+        if "nps" not in outputs:
+            details = "CAST('{}' AS jsonb)" if d.pg else "'{}'"
+        f = d.boolean(False)
+        now = "now()" if d.pg else "strftime('%Y-%m-%d %H:%M:%f', 'now')"
+        return (
+            f"{d.with_recursive} {', '.join([self.periods_cte(), self.scopes_cte(grid_scopes), self.kpis_cte(list(outputs)), *ctes])}, "
+            f"grid AS (SELECT p.g, p.ps, p.pe, p.lm, p.wlo, p.cur, p.mat, s.st, s.sid FROM periods p CROSS JOIN scopes s), "
+            f"rows AS (SELECT k.kpi, gr.st, gr.sid, gr.g, gr.ps, k.version, k.is_rate, k.is_cohort, gr.mat, "
+            f"{case(0)} AS v, {case(1)} AS n, {case(2)} AS dn, {details} AS details "
+            f"FROM (SELECT gr.*, {cols} FROM grid gr {joins}) AS gr JOIN kpis k ON k.st = gr.st "
+            f"WHERE (k.pit = {f} OR gr.cur = {d.boolean(True)})) "
+            f"INSERT INTO {self.table} (kpi, scope_type, scope_id, granularity, period_start, value, numerator, "
+            "denominator, details, low_sample, maturing, formula_version, computed_at) "
+            "SELECT kpi, st, sid, g, ps, ROUND(v, 6), ROUND(n, 6), ROUND(dn, 6), details, "
+            f"COALESCE(is_rate = {d.boolean(True)} AND dn IS NOT NULL AND dn > 0 AND dn < {self.min_sample}, {f}), "
+            f"COALESCE(is_cohort = {d.boolean(True)} AND mat = {d.boolean(True)}, {f}), version, {now} "
+            "FROM rows WHERE 1 = 1 "
+            "ON CONFLICT (kpi, scope_type, scope_id, granularity, period_start) DO UPDATE SET "
+            "value = excluded.value, numerator = excluded.numerator, denominator = excluded.denominator, "
+            "details = excluded.details, low_sample = excluded.low_sample, maturing = excluded.maturing, "
+            "formula_version = excluded.formula_version, computed_at = excluded.computed_at"
+        )
+
+    @staticmethod
+    def join(alias: str, on_period: bool = True) -> str:
+        keys = "gr.g = {a}.g AND gr.ps = {a}.ps AND " if on_period else ""
+        return f" LEFT JOIN {alias} ON {keys.format(a=alias)}gr.st = {alias}.st AND gr.sid = {alias}.sid"
+
+    # -- the five statements --
+
+    def deals_sql(self) -> str:
+        d = self.d
+        closed = self.grouped(
+            "closed",
+            "SELECT dl.closed_on, dl.owner_id, dl.team_id, c.source_campaign_id AS campaign_id, dl.stage, "
+            f"dl.amount, {d.day_diff('dl.closed_on', 'dl.opened_on')} AS cycle FROM crm_deal dl "
+            "LEFT JOIN crm_customer c ON c.id = dl.customer_id "
+            f"WHERE dl.stage IN ('won', 'lost') AND dl.closed_on BETWEEN {d.date(self.lo)} AND {d.date(self.hi)}",
+            "closed_on",
+            {REP: "owner_id", TEAM: "team_id", CAMPAIGN: "campaign_id"},
+            {
+                "won": "COUNT(*) FILTER (WHERE stage = 'won')",
+                "lost": "COUNT(*) FILTER (WHERE stage = 'lost')",
+                "revenue": "SUM(amount) FILTER (WHERE stage = 'won')",
+                "cycle": "SUM(cycle) FILTER (WHERE stage = 'won')",
+            },
+        )
+        targets = self.grouped(
+            "targets",
+            f"SELECT month, user_id, team_id, amount FROM crm_target "
+            f"WHERE month BETWEEN {d.date(self.lo)} AND {d.date(self.hi)}",
+            "month",
+            {REP: "user_id", TEAM: "team_id"},
+            {"target": "SUM(amount)"},
+        )
+        weighted = " + ".join(
+            f"COALESCE(SUM(amount) FILTER (WHERE stage = '{s}'), 0) * {p}" for s, p in STAGE_PROBABILITY.items()
+        )
+        open_stages = ", ".join(f"'{s}'" for s in STAGE_PROBABILITY)
+        pipe_measures = f"{self.num('COUNT(*)')} AS open_count, {self.num('SUM(amount)')} AS open_amount, {self.num(weighted)} AS weighted"
+        pipe_src = f"SELECT owner_id, team_id, stage, amount FROM crm_deal WHERE stage IN ({open_stages})"
+        if d.pg:
+            pipe = (
+                "pipe AS (SELECT * FROM (SELECT CASE WHEN GROUPING(owner_id) = 0 THEN 'rep' "
+                "WHEN GROUPING(team_id) = 0 THEN 'team' ELSE 'company' END AS st, "
+                "CASE WHEN GROUPING(owner_id) = 0 THEN owner_id WHEN GROUPING(team_id) = 0 THEN team_id ELSE 0 END AS sid, "
+                f"{pipe_measures} FROM ({pipe_src}) AS o GROUP BY GROUPING SETS ((), (owner_id), (team_id))) AS x "
+                "WHERE sid IS NOT NULL)"
+            )
+        else:
+            pipe = (
+                f"pipe_src AS ({pipe_src}), pipe AS (SELECT * FROM ("
+                f"SELECT 'company' AS st, 0 AS sid, {pipe_measures} FROM pipe_src "
+                f"UNION ALL SELECT 'rep', owner_id, {pipe_measures} FROM pipe_src GROUP BY owner_id "
+                f"UNION ALL SELECT 'team', team_id, {pipe_measures} FROM pipe_src GROUP BY team_id) AS x "
+                "WHERE sid IS NOT NULL)"
+            )
+        cols = (
+            "COALESCE(closed.won, 0) AS f_won, COALESCE(closed.lost, 0) AS f_lost, "
+            "COALESCE(closed.revenue, 0) AS f_revenue, COALESCE(closed.cycle, 0) AS f_cycle, "
+            "COALESCE(targets.target, 0) AS f_target, COALESCE(pipe.open_count, 0) AS f_open, "
+            "COALESCE(pipe.open_amount, 0) AS f_open_amount, COALESCE(pipe.weighted, 0) AS f_weighted"
+        )
+        joins = self.join("closed") + self.join("targets") + self.join("pipe", on_period=False)
+        cycle_days = self.ratio("f_cycle", "f_won")
+        # Open deals × win rate × average size = open × revenue ÷ closed deals.
+        velocity_num = f"CASE WHEN f_won > 0 THEN f_open * f_revenue / (f_won + f_lost) END"
+        outputs = {
+            "revenue": ("f_revenue", "f_revenue", self.null),
+            "deals_won": ("f_won", "f_won", self.null),
+            "win_rate": (self.ratio("f_won", "f_won + f_lost", "100"), "f_won", "f_won + f_lost"),
+            "avg_deal_size": (self.ratio("f_revenue", "f_won"), "f_revenue", "f_won"),
+            "sales_cycle_days": (cycle_days, "f_cycle", "f_won"),
+            "open_pipeline_value": ("f_open_amount", "f_open_amount", self.null),
+            "weighted_pipeline_value": ("f_weighted", "f_weighted", self.null),
+            "pipeline_velocity": (self.ratio(velocity_num, cycle_days), velocity_num, cycle_days),
+            "quota_attainment": (self.ratio("f_revenue", "f_target", "100"), "f_revenue", "f_target"),
+        }
+        return self.insert([closed, targets, pipe], (COMPANY, TEAM, REP, CAMPAIGN), joins, cols, outputs)
+
+    def prospects_sql(self) -> str:
+        d = self.d
+        facts = self.grouped(
+            "pros",
+            "SELECT created_on, owner_id, team_id, source_campaign_id, "
+            f"CASE WHEN customer_id IS NOT NULL AND (converted_on IS NULL OR converted_on <= {d.date(self.today)}) "
+            "THEN 1 ELSE 0 END AS converted FROM crm_prospect "
+            f"WHERE created_on BETWEEN {d.date(self.lo)} AND {d.date(self.hi)}",
+            "created_on",
+            {REP: "owner_id", TEAM: "team_id", CAMPAIGN: "source_campaign_id"},
+            {"total": "COUNT(*)", "converted": "SUM(converted)"},
+        )
+        cols = "COALESCE(pros.total, 0) AS f_total, COALESCE(pros.converted, 0) AS f_converted"
+        outputs = {
+            "lead_conversion_rate": (self.ratio("f_converted", "f_total", "100"), "f_converted", "f_total"),
+        }
+        return self.insert([facts], (COMPANY, TEAM, REP, CAMPAIGN), self.join("pros"), cols, outputs)
+
+    def customers_sql(self) -> str:
+        d = self.d
+        lo, hi = d.date(self.lo), d.date(self.hi)
+        new = self.grouped(
+            "newc",
+            "SELECT c.acquired_on, COALESCE(fd.owner_id, c.owner_id) AS owner_id, "
+            "COALESCE(fd.team_id, c.team_id) AS team_id, c.source_campaign_id FROM crm_customer c "
+            f"LEFT JOIN crm_deal fd ON fd.id = c.first_deal_id WHERE c.acquired_on BETWEEN {lo} AND {hi}",
+            "acquired_on",
+            {REP: "owner_id", TEAM: "team_id", CAMPAIGN: "source_campaign_id"},
+            {"new": "COUNT(*)"},
+        )
+        spend = self.grouped(
+            "spend",
+            "SELECT s.spent_on, s.campaign_id, cp.team_id, s.amount FROM crm_campaignspend s "
+            f"JOIN crm_campaign cp ON cp.id = s.campaign_id WHERE s.spent_on BETWEEN {lo} AND {hi}",
+            "spent_on",
+            {TEAM: "team_id", CAMPAIGN: "campaign_id"},
+            {"spend": "SUM(amount)"},
+        )
+        m = lambda expr: self.trunc("month", expr)  # noqa: E731
+        # The months whose churn rates feed ltv: five before the first period.
+        months = []
+        month, last = add_months(self.lo, -5), self.hi.replace(day=1)
+        while month <= last:
+            months.append(f"({d.date(month)})")
+            month = add_months(month, 1)
+        # Customers in buckets by the months of acquisition, churn and second
+        # won deal: every period boundary is a month start.
+        buckets = (
+            "second AS (SELECT customer_id, closed_on FROM (SELECT customer_id, closed_on, ROW_NUMBER() OVER "
+            "(PARTITION BY customer_id ORDER BY closed_on, id) AS rn FROM crm_deal WHERE stage = 'won' "
+            "AND customer_id IS NOT NULL) AS w WHERE rn = 2), "
+            f"buckets AS (SELECT c.team_id, {m('c.acquired_on')} AS am, "
+            f"CASE WHEN c.churned_on IS NOT NULL THEN {m('c.churned_on')} END AS cm, "
+            f"CASE WHEN s.closed_on IS NOT NULL THEN {m('s.closed_on')} END AS sm, COUNT(*) AS n "
+            "FROM crm_customer c LEFT JOIN second s ON s.customer_id = c.id WHERE c.acquired_on IS NOT NULL "
+            "GROUP BY 1, 2, 3, 4)"
+        )
+        state_measures = {
+            "active": "SUM(n) FILTER (WHERE am < ps AND (cm IS NULL OR cm >= ps))",
+            "retained": "SUM(n) FILTER (WHERE am < ps AND (cm IS NULL OR cm > lm))",
+            "churned": "SUM(n) FILTER (WHERE cm >= ps AND cm <= lm)",
+            "one": "SUM(n) FILTER (WHERE am <= lm)",
+            "two": "SUM(n) FILTER (WHERE am <= lm AND sm <= lm)",
+        }
+        state_sql = ", ".join(f"{self.num(f'COALESCE({e}, 0)')} AS {k}" for k, e in state_measures.items())
+        monthly_measures = (
+            f"{self.num('COALESCE(SUM(n) FILTER (WHERE am < mon AND (cm IS NULL OR cm >= mon)), 0)')} AS active, "
+            f"{self.num('COALESCE(SUM(n) FILTER (WHERE cm = mon), 0)')} AS churned"
+        )
+        arpa_measures = f"{self.num('SUM(rev)')} AS rev, {self.num('COUNT(DISTINCT customer_id)')} AS cus"
+        arpa_src = (
+            f"cmon AS (SELECT dl.customer_id, c.team_id, {m('dl.closed_on')} AS mon, SUM(dl.amount) AS rev "
+            "FROM crm_deal dl LEFT JOIN crm_customer c ON c.id = dl.customer_id WHERE dl.stage = 'won' "
+            f"AND dl.closed_on BETWEEN {d.date(min(add_months(p[1], -12 + MONTHS_IN[p[0]]) for p in self.periods))} "
+            f"AND {hi} GROUP BY 1, 2, 3)"
+        )
+        if d.pg:
+            states = (
+                f"states AS (SELECT p.g, p.ps, CASE WHEN GROUPING(b.team_id) = 0 THEN 'team' ELSE 'company' END AS st, "
+                f"CASE WHEN GROUPING(b.team_id) = 0 THEN b.team_id ELSE 0 END AS sid, {state_sql} "
+                "FROM periods p CROSS JOIN buckets b GROUP BY p.g, p.ps, GROUPING SETS ((), (b.team_id)))"
+            )
+            monthly = (
+                f"mchurn AS (SELECT mon, CASE WHEN GROUPING(b.team_id) = 0 THEN 'team' ELSE 'company' END AS st, "
+                f"CASE WHEN GROUPING(b.team_id) = 0 THEN b.team_id ELSE 0 END AS sid, {monthly_measures} "
+                "FROM months CROSS JOIN buckets b GROUP BY mon, GROUPING SETS ((), (b.team_id)))"
+            )
+            arpa = (
+                f"arpa AS (SELECT p.g, p.ps, CASE WHEN GROUPING(cm.team_id) = 0 THEN 'team' ELSE 'company' END AS st, "
+                f"CASE WHEN GROUPING(cm.team_id) = 0 THEN cm.team_id ELSE 0 END AS sid, {arpa_measures} "
+                "FROM periods p JOIN cmon cm ON cm.mon BETWEEN p.wlo AND p.pe "
+                "GROUP BY p.g, p.ps, GROUPING SETS ((), (cm.team_id)))"
+            )
+        else:
+            states = (
+                f"states AS (SELECT p.g, p.ps, 'company' AS st, 0 AS sid, {state_sql} FROM periods p "
+                "CROSS JOIN buckets b GROUP BY p.g, p.ps UNION ALL "
+                f"SELECT p.g, p.ps, 'team', b.team_id, {state_sql} FROM periods p CROSS JOIN buckets b "
+                "GROUP BY p.g, p.ps, b.team_id)"
+            )
+            monthly = (
+                f"mchurn AS (SELECT mon, 'company' AS st, 0 AS sid, {monthly_measures} FROM months "
+                "CROSS JOIN buckets b GROUP BY mon UNION ALL "
+                f"SELECT mon, 'team', b.team_id, {monthly_measures} FROM months CROSS JOIN buckets b "
+                "GROUP BY mon, b.team_id)"
+            )
+            arpa = (
+                f"arpa AS (SELECT p.g, p.ps, 'company' AS st, 0 AS sid, {arpa_measures} FROM periods p "
+                "JOIN cmon cm ON cm.mon BETWEEN p.wlo AND p.pe GROUP BY p.g, p.ps UNION ALL "
+                f"SELECT p.g, p.ps, 'team', cm.team_id, {arpa_measures} FROM periods p "
+                "JOIN cmon cm ON cm.mon BETWEEN p.wlo AND p.pe GROUP BY p.g, p.ps, cm.team_id)"
+            )
+        # Mean monthly churn over the six months ending with each period's last
+        # month, over the months that had customers at their start.
+        ltv_churn = (
+            "meanchurn AS (SELECT p.g, p.ps, mc.st, mc.sid, AVG(mc.churned / mc.active) AS mean "
+            f"FROM periods p JOIN mchurn mc ON mc.mon BETWEEN {d.add_months('p.lm', '-5')} AND p.lm "
+            "AND mc.active > 0 AND mc.sid IS NOT NULL GROUP BY p.g, p.ps, mc.st, mc.sid)"
+        )
+        ctes = [
+            new,
+            spend,
+            f"months(mon) AS (VALUES {', '.join(months)})",
+            buckets,
+            states,
+            monthly,
+            arpa_src,
+            arpa,
+            ltv_churn,
+        ]
+        cols = (
+            "COALESCE(newc.new, 0) AS f_new, COALESCE(spend.spend, 0) AS f_spend, "
+            "COALESCE(states.active, 0) AS f_active, COALESCE(states.retained, 0) AS f_retained, "
+            "COALESCE(states.churned, 0) AS f_churned, COALESCE(states.one, 0) AS f_one, "
+            "COALESCE(states.two, 0) AS f_two, COALESCE(arpa.rev, 0) / 12 AS f_mrev, "
+            "COALESCE(arpa.cus, 0) AS f_cus, meanchurn.mean AS f_mean"
+        )
+        joins = (
+            self.join("newc")
+            + self.join("spend")
+            + self.join("states")
+            + self.join("arpa")
+            + self.join("meanchurn")
+        )
+        cac = self.ratio("f_spend", "f_new")
+        arpa_v = self.ratio("f_mrev", "f_cus")
+        margin = f"(({arpa_v}) * {self.margin})"
+        ltv = self.ratio(margin, "f_mean")
+        outputs = {
+            "new_customers": ("f_new", "f_new", self.null),
+            "marketing_spend": ("f_spend", "f_spend", self.null),
+            "cac": (cac, "f_spend", "f_new"),
+            "churn_rate": (self.ratio("f_churned", "f_active", "100"), "f_churned", "f_active"),
+            "retention_rate": (self.ratio("f_retained", "f_active", "100"), "f_retained", "f_active"),
+            "repeat_purchase_rate": (self.ratio("f_two", "f_one", "100"), "f_two", "f_one"),
+            "arpa": (arpa_v, "f_mrev", "f_cus"),
+            "ltv": (ltv, margin, "f_mean"),
+            "ltv_cac_ratio": (self.ratio(ltv, cac), ltv, cac),
+            "cac_payback_months": (self.ratio(cac, margin), cac, margin),
+        }
+        return self.insert(ctes, (COMPANY, TEAM, REP, CAMPAIGN), joins, cols, outputs)
+
+    def surveys_sql(self) -> str:
+        start, end = self.midnight(self.lo), self.midnight(self.hi + dt.timedelta(days=1))
+        responses = self.grouped(
+            "resp",
+            f"SELECT {self.local_date('r.submitted_at')} AS day, i.owner_id, i.team_id, r.nps_score, r.csat_score "
+            "FROM surveys_response r JOIN surveys_invitation i ON i.id = r.invitation_id "
+            f"WHERE r.submitted_at >= {start} AND r.submitted_at < {end}",
+            "day",
+            {REP: "owner_id", TEAM: "team_id"},
+            {
+                "promoters": "COUNT(*) FILTER (WHERE nps_score >= 9)",
+                "passives": "COUNT(*) FILTER (WHERE nps_score IN (7, 8))",
+                "detractors": "COUNT(*) FILTER (WHERE nps_score <= 6)",
+                "good": "COUNT(*) FILTER (WHERE csat_score >= 4)",
+                "rated": "COUNT(csat_score)",
+            },
+        )
+        invitations = self.grouped(
+            "inv",
+            f"SELECT {self.local_date('i.sent_at')} AS day, i.owner_id, i.team_id, i.bounced_at, "
+            "CASE WHEN r.id IS NOT NULL THEN 1 ELSE 0 END AS answered FROM surveys_invitation i "
+            "LEFT JOIN surveys_response r ON r.invitation_id = i.id "
+            f"WHERE i.sent_at >= {start} AND i.sent_at < {end}",
+            "day",
+            {REP: "owner_id", TEAM: "team_id"},
+            {
+                "delivered": "COUNT(*) FILTER (WHERE bounced_at IS NULL)",
+                "answered": "COALESCE(SUM(answered) FILTER (WHERE bounced_at IS NULL), 0)",
+            },
+        )
+        cols = (
+            "COALESCE(resp.promoters, 0) AS f_promoters, COALESCE(resp.passives, 0) AS f_passives, "
+            "COALESCE(resp.detractors, 0) AS f_detractors, COALESCE(resp.good, 0) AS f_good, "
+            "COALESCE(resp.rated, 0) AS f_rated, COALESCE(inv.delivered, 0) AS f_delivered, "
+            "COALESCE(inv.answered, 0) AS f_answered"
+        )
+        answers = "f_promoters + f_passives + f_detractors"
+        outputs = {
+            "nps": (self.ratio("f_promoters - f_detractors", answers, "100"), "f_promoters - f_detractors", answers),
+            "csat": (self.ratio("f_good", "f_rated", "100"), "f_good", "f_rated"),
+            "survey_response_rate": (self.ratio("f_answered", "f_delivered", "100"), "f_answered", "f_delivered"),
+        }
+        return self.insert([responses, invitations], (COMPANY, TEAM, REP), self.join("resp") + self.join("inv"), cols, outputs)
+
+    def activities_sql(self) -> str:
+        d = self.d
+        facts = self.grouped(
+            "act",
+            "SELECT occurred_on, owner_id, team_id FROM crm_activity WHERE kind IN ('call', 'meeting', 'email') "
+            f"AND occurred_on BETWEEN {d.date(self.lo)} AND {d.date(self.hi)}",
+            "occurred_on",
+            {REP: "owner_id", TEAM: "team_id"},
+            {"n": "COUNT(*)"},
+        )
+        outputs = {"activities": ("f_n", "f_n", self.null)}
+        return self.insert([facts], (COMPANY, TEAM, REP), self.join("act"), "COALESCE(act.n, 0) AS f_n", outputs)
+
+    def statements(self) -> dict[str, str]:
+        return {
+            "deals": self.deals_sql(),
+            "prospects": self.prospects_sql(),
+            "customers": self.customers_sql(),
+            "surveys": self.surveys_sql(),
+            "activities": self.activities_sql(),
+        }
+
+    def run(self) -> None:
+        """Run the five statements in one transaction."""
+        with transaction.atomic(), connection.cursor() as cursor:
+            for sql in self.statements().values():
+                cursor.execute(sql)

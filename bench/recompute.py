@@ -1,0 +1,142 @@
+"""Time the KPI recompute against its SQL floor, and check they agree."""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+import time
+from decimal import Decimal
+
+from django.db import connection
+
+from bench.floor import Floor, full_plan, nightly_plan
+
+KEY_COLS = "kpi, scope_type, scope_id, granularity, period_start"
+COMPARED = "value, numerator, denominator, low_sample, maturing"
+
+
+def clear_snapshots() -> None:
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("TRUNCATE kpis_kpisnapshot")
+        else:
+            cursor.execute("DELETE FROM kpis_kpisnapshot")
+
+
+def _dec(value) -> Decimal | None:
+    if value is None:
+        return None
+    return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+def fetch_rows(kpis: set[str] | None = None) -> dict[tuple, tuple]:
+    """Snapshot rows keyed by (kpi, scope type, scope id, granularity, period
+    start), as (value, numerator, denominator, low sample, maturing)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {KEY_COLS}, {COMPARED} FROM kpis_kpisnapshot")
+        rows = {}
+        for kpi, st, sid, g, ps, v, n, d, low, mat in cursor.fetchall():
+            if kpis is not None and kpi not in kpis:
+                continue
+            if isinstance(ps, str):
+                ps = dt.date.fromisoformat(ps)
+            rows[(kpi, st, int(sid), g, ps)] = (_dec(v), _dec(n), _dec(d), bool(low), bool(mat))
+        return rows
+
+
+def _close(a: Decimal | None, b: Decimal | None) -> bool:
+    """Equal at the snapshot's 6 decimals, allowing one unit in the last place
+    (a tie rounded from 28 digits in Python and from ~20 in SQL) and, on
+    SQLite, float sums' last bits."""
+    if a is None or b is None:
+        return a is b
+    return abs(a - b) <= Decimal("0.000001") + abs(a) * Decimal("1e-9")
+
+
+def compare(boussole: dict, floor: dict, examples: int = 10) -> dict:
+    missing = sorted(set(boussole) - set(floor), key=str)
+    extra = sorted(set(floor) - set(boussole), key=str)
+    different = []
+    for key in boussole.keys() & floor.keys():
+        b, f = boussole[key], floor[key]
+        if not all(_close(x, y) for x, y in zip(b[:3], f[:3], strict=True)) or b[3:] != f[3:]:
+            different.append((key, b, f))
+    different.sort(key=lambda item: str(item[0]))
+    return {
+        "boussole_rows": len(boussole),
+        "floor_rows": len(floor),
+        "missing_from_floor": len(missing),
+        "extra_in_floor": len(extra),
+        "different": len(different),
+        "equal": not (missing or extra or different),
+        "examples": [str(k) for k in missing[:examples]]
+        + [str(k) for k in extra[:examples]]
+        + [f"{k}: boussole={b} floor={f}" for k, b, f in different[:examples]],
+    }
+
+
+def _median(times: list[float]) -> dict:
+    return {"median_s": round(statistics.median(times), 4), "runs_s": [round(t, 4) for t in times]}
+
+
+def bench_full(start: dt.date, end: dt.date, today: dt.date, runs: int = 3, log=print) -> dict:
+    """The full recompute of every KPI × scope × month/quarter/year from start
+    to end: Boussole's engine, then the floor, alternately, each from an
+    empty snapshot table; the last runs' rows are compared."""
+    from kpis.compute import recompute
+
+    plan = full_plan(start, end)
+    floor = Floor(plan, today)
+    boussole_times, floor_times = [], []
+    written = 0
+    for i in range(runs):
+        clear_snapshots()
+        began = time.perf_counter()
+        written = recompute(start, end, today=today)
+        boussole_times.append(time.perf_counter() - began)
+        if i == runs - 1:
+            boussole_rows = fetch_rows()
+        clear_snapshots()
+        began = time.perf_counter()
+        floor.run()
+        floor_times.append(time.perf_counter() - began)
+        log(f"  full recompute run {i + 1}/{runs}: boussole {boussole_times[-1]:.2f}s, floor {floor_times[-1]:.2f}s")
+    floor_rows = fetch_rows()
+    floor_written = len(floor_rows)
+    check = compare(boussole_rows, floor_rows)
+    b, f = _median(boussole_times), _median(floor_times)
+    return {
+        "rows_written": written,
+        "floor_rows_written": floor_written,
+        "boussole": b,
+        "floor": f,
+        "ratio": round(b["median_s"] / f["median_s"], 2) if f["median_s"] else None,
+        "check": check,
+    }
+
+
+def bench_nightly(today: dt.date, runs: int = 3, log=print) -> dict:
+    """The nightly run (churn rule, then the current and previous period of
+    each granularity) over a full snapshot table, as in production."""
+    from kpis.compute import apply_churn_rule, compute_periods, current_and_previous
+
+    floor = Floor(nightly_plan(today), today)
+    boussole_times, floor_times = [], []
+    for i in range(runs):
+        began = time.perf_counter()
+        apply_churn_rule(today)
+        compute_periods(current_and_previous(today), today=today)
+        boussole_times.append(time.perf_counter() - began)
+        boussole_rows = fetch_rows() if i == runs - 1 else None
+        began = time.perf_counter()
+        floor.run()
+        floor_times.append(time.perf_counter() - began)
+        log(f"  nightly run {i + 1}/{runs}: boussole {boussole_times[-1]:.2f}s, floor {floor_times[-1]:.2f}s")
+    check = compare(boussole_rows, fetch_rows())
+    b, f = _median(boussole_times), _median(floor_times)
+    return {
+        "boussole": b,
+        "floor": f,
+        "ratio": round(b["median_s"] / f["median_s"], 2) if f["median_s"] else None,
+        "check": check,
+    }
