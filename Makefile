@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test setup test-setup migrate seed web worker lint messages bench bench-tiny clean
+.PHONY: demo test setup test-setup migrate seed web worker lint messages bench bench-tiny bench-report clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,25 @@ lint: test-setup
 messages: setup
 	$(PY) manage.py makemessages -l fr --ignore=.venv --ignore=staticfiles
 	$(PY) manage.py compilemessages -l fr --ignore=.venv
+
+# Benchmarks (docs/benchmarks.md): KPI recompute, pages and survey submissions
+# against their floors. SIZE=tiny|S|M, DB=postgres|sqlite; needs wrk for the
+# submissions step (Debian: apt-get install -y wrk). `make bench-report`
+# rewrites docs/benchmarks.md from every result under bench-results/.
+SIZE ?= S
+DB ?= postgres
+BENCH_ARGS ?=
+
+bench: test-setup
+	$(PY) -m pip install --quiet -e ".[bench]"
+	$(PY) -m bench.run --size $(SIZE) --db $(DB) $(BENCH_ARGS)
+	$(PY) -m bench.report
+
+bench-tiny: test-setup
+	$(PY) -m bench.run --size tiny --db sqlite --runs 1 --requests 5 --seconds 2
+
+bench-report: setup
+	$(PY) -m bench.report
 
 clean:
 	rm -rf var staticfiles

@@ -396,7 +396,7 @@ class Generator:
             "INSERT INTO surveys_invitation (id, survey_id, customer_id, deal_id, owner_id, team_id, email, "
             "language, token, created_at, send_after, sent_at, reminded_at, bounced_at, expires_at) "
             f"SELECT n, 1, w.customer_id, w.id, w.owner_id, w.team_id, 'contact@bench.example', 'en', "
-            f"'bench-' || n || '-' || {d.rnd('n', 103, 1000000007)}, {sent}, NULL, {sent}, NULL, "
+            f"'benchtoken-' || n || '-' || (1000000000 + {d.rnd('n', 103, 1000000007)}), {sent}, NULL, {sent}, NULL, "
             f"CASE WHEN {bounced} THEN {sent} END, {d.plus_seconds(sent, str(30 * 86400))} "
             f"FROM nums JOIN w ON w.rn = 1 + {d.rnd('n', 104, won)}"
         )
