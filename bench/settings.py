@@ -7,8 +7,6 @@ generator comes from 127.0.0.1.
 """
 
 from config.settings import *  # noqa: F403
-from config.settings import INSTALLED_APPS
 
 ROOT_URLCONF = "bench.urls"
-INSTALLED_APPS = [*INSTALLED_APPS, "bench"]
 SURVEY_RATE_LIMIT_PER_HOUR = 10**9

@@ -1,7 +1,0 @@
-from django.apps import AppConfig
-
-
-class BenchConfig(AppConfig):
-    name = "bench"
-    label = "bench"
-    verbose_name = "Benchmarks"
