@@ -39,7 +39,12 @@ from bench.sql import Dialect
 from kpis.definitions import CAMPAIGN, COMPANY, KPIS, REP, TEAM
 
 MONTHS_IN = {"month": 1, "quarter": 3, "year": 12}
-STAGE_PROBABILITY = {"prospecting": "0.10", "qualification": "0.25", "proposal": "0.50", "negotiation": "0.75"}
+STAGE_PROBABILITY = {
+    "prospecting": "0.10",
+    "qualification": "0.25",
+    "proposal": "0.50",
+    "negotiation": "0.75",
+}
 
 
 def add_months(day: dt.date, months: int) -> dt.date:
@@ -111,7 +116,8 @@ class Floor:
             return f"strftime('%Y-%m-01', {expr})"
         if g == "year":
             return f"strftime('%Y-01-01', {expr})"
-        return f"printf('%s-%02d-01', strftime('%Y', {expr}), (CAST(strftime('%m', {expr}) AS integer) - 1) / 3 * 3 + 1)"
+        month = f"CAST(strftime('%m', {expr}) AS integer)"
+        return f"printf('%s-%02d-01', strftime('%Y', {expr}), ({month} - 1) / 3 * 3 + 1)"
 
     def local_date(self, expr: str) -> str:
         if self.d.pg:
@@ -129,7 +135,8 @@ class Floor:
         return "CAST(NULL AS numeric)" if self.d.pg else "NULL"
 
     def ratio(self, num: str, den: str, scale: str = "1") -> str:
-        return f"CASE WHEN ({num}) IS NULL OR ({den}) IS NULL OR ({den}) = 0 THEN NULL ELSE ({num}) * {scale} / ({den}) END"
+        missing = f"({num}) IS NULL OR ({den}) IS NULL OR ({den}) = 0"
+        return f"CASE WHEN {missing} THEN NULL ELSE ({num}) * {scale} / ({den}) END"
 
     def periods_cte(self) -> str:
         d = self.d
@@ -201,16 +208,20 @@ class Floor:
                     f"FROM src_{name} GROUP BY p_{g}"
                 )
                 parts.extend(
-                    f"SELECT '{g}', p_{g}, '{st}', s_{st}, {measure_sql} FROM src_{name} GROUP BY p_{g}, s_{st}"
+                    f"SELECT '{g}', p_{g}, '{st}', s_{st}, {measure_sql} FROM src_{name} GROUP BY p_{g}, "
+                    f"s_{st}"
                     for st in scopes
                 )
             body = " UNION ALL ".join(parts)
         return f"{inner}, {name} AS (SELECT * FROM ({body}) AS grouped WHERE sid IS NOT NULL)"
 
-    def insert(self, ctes: list[str], grid_scopes: tuple[str, ...], joins: str, cols: str, outputs: dict) -> str:
+    def insert(
+        self, ctes: list[str], grid_scopes: tuple[str, ...], joins: str, cols: str, outputs: dict
+    ) -> str:
         """The final INSERT: the grid of periods × scopes × KPIs, the facts
         joined on, one (value, numerator, denominator) triple per KPI."""
         d = self.d
+        ctes = [self.periods_cte(), self.scopes_cte(grid_scopes), self.kpis_cte(list(outputs)), *ctes]
 
         def case(index: int) -> str:
             whens = " ".join(f"WHEN '{k}' THEN {triple[index]}" for k, triple in outputs.items())
@@ -234,16 +245,19 @@ class Floor:
         f = d.boolean(False)
         now = "now()" if d.pg else "strftime('%Y-%m-%d %H:%M:%f', 'now')"
         return (
-            f"{d.with_recursive} {', '.join([self.periods_cte(), self.scopes_cte(grid_scopes), self.kpis_cte(list(outputs)), *ctes])}, "
-            f"grid AS (SELECT p.g, p.ps, p.pe, p.lm, p.wlo, p.cur, p.mat, s.st, s.sid FROM periods p CROSS JOIN scopes s), "
+            f"{d.with_recursive} {', '.join(ctes)}, "
+            "grid AS (SELECT p.g, p.ps, p.pe, p.lm, p.wlo, p.cur, p.mat, s.st, s.sid FROM periods p CROSS "
+            "JOIN scopes s), "
             f"rows AS (SELECT k.kpi, gr.st, gr.sid, gr.g, gr.ps, k.version, k.is_rate, k.is_cohort, gr.mat, "
             f"{case(0)} AS v, {case(1)} AS n, {case(2)} AS dn, {details} AS details "
             f"FROM (SELECT gr.*, {cols} FROM grid gr {joins}) AS gr JOIN kpis k ON k.st = gr.st "
             f"WHERE (k.pit = {f} OR gr.cur = {d.boolean(True)})) "
-            f"INSERT INTO {self.table} (kpi, scope_type, scope_id, granularity, period_start, value, numerator, "
+            f"INSERT INTO {self.table} (kpi, scope_type, scope_id, granularity, period_start, value, "
+            "numerator, "
             "denominator, details, low_sample, maturing, formula_version, computed_at) "
             "SELECT kpi, st, sid, g, ps, ROUND(v, 6), ROUND(n, 6), ROUND(dn, 6), details, "
-            f"COALESCE(is_rate = {d.boolean(True)} AND dn IS NOT NULL AND dn > 0 AND dn < {self.min_sample}, {f}), "
+            f"COALESCE(is_rate = {d.boolean(True)} AND dn IS NOT NULL AND dn > 0 AND dn < "
+            f"{self.min_sample}, {f}), "
             f"COALESCE(is_cohort = {d.boolean(True)} AND mat = {d.boolean(True)}, {f}), version, {now} "
             "FROM rows WHERE 1 = 1 "
             "ON CONFLICT (kpi, scope_type, scope_id, granularity, period_start) DO UPDATE SET "
@@ -266,7 +280,8 @@ class Floor:
             "SELECT dl.closed_on, dl.owner_id, dl.team_id, c.source_campaign_id AS campaign_id, dl.stage, "
             f"dl.amount, {d.day_diff('dl.closed_on', 'dl.opened_on')} AS cycle FROM crm_deal dl "
             "LEFT JOIN crm_customer c ON c.id = dl.customer_id "
-            f"WHERE dl.stage IN ('won', 'lost') AND dl.closed_on BETWEEN {d.date(self.lo)} AND {d.date(self.hi)}",
+            f"WHERE dl.stage IN ('won', 'lost') AND dl.closed_on BETWEEN {d.date(self.lo)} AND "
+            f"{d.date(self.hi)}",
             "closed_on",
             {REP: "owner_id", TEAM: "team_id", CAMPAIGN: "campaign_id"},
             {
@@ -285,17 +300,23 @@ class Floor:
             {"target": "SUM(amount)"},
         )
         weighted = " + ".join(
-            f"COALESCE(SUM(amount) FILTER (WHERE stage = '{s}'), 0) * {p}" for s, p in STAGE_PROBABILITY.items()
+            f"COALESCE(SUM(amount) FILTER (WHERE stage = '{s}'), 0) * {p}"
+            for s, p in STAGE_PROBABILITY.items()
         )
         open_stages = ", ".join(f"'{s}'" for s in STAGE_PROBABILITY)
-        pipe_measures = f"{self.num('COUNT(*)')} AS open_count, {self.num('SUM(amount)')} AS open_amount, {self.num(weighted)} AS weighted"
+        pipe_measures = (
+            f"{self.num('COUNT(*)')} AS open_count, {self.num('SUM(amount)')} AS open_amount, "
+            f"{self.num(weighted)} AS weighted"
+        )
         pipe_src = f"SELECT owner_id, team_id, stage, amount FROM crm_deal WHERE stage IN ({open_stages})"
         if d.pg:
             pipe = (
                 "pipe AS (SELECT * FROM (SELECT CASE WHEN GROUPING(owner_id) = 0 THEN 'rep' "
                 "WHEN GROUPING(team_id) = 0 THEN 'team' ELSE 'company' END AS st, "
-                "CASE WHEN GROUPING(owner_id) = 0 THEN owner_id WHEN GROUPING(team_id) = 0 THEN team_id ELSE 0 END AS sid, "
-                f"{pipe_measures} FROM ({pipe_src}) AS o GROUP BY GROUPING SETS ((), (owner_id), (team_id))) AS x "
+                "CASE WHEN GROUPING(owner_id) = 0 THEN owner_id WHEN GROUPING(team_id) = 0 THEN team_id "
+                "ELSE 0 END AS sid, "
+                f"{pipe_measures} FROM ({pipe_src}) AS o GROUP BY GROUPING SETS ((), (owner_id), "
+                "(team_id))) AS x "
                 "WHERE sid IS NOT NULL)"
             )
         else:
@@ -315,7 +336,7 @@ class Floor:
         joins = self.join("closed") + self.join("targets") + self.join("pipe", on_period=False)
         cycle_days = self.ratio("f_cycle", "f_won")
         # Open deals × win rate × average size = open × revenue ÷ closed deals.
-        velocity_num = f"CASE WHEN f_won > 0 THEN f_open * f_revenue / (f_won + f_lost) END"
+        velocity_num = "CASE WHEN f_won > 0 THEN f_open * f_revenue / (f_won + f_lost) END"
         outputs = {
             "revenue": ("f_revenue", "f_revenue", self.null),
             "deals_won": ("f_won", "f_won", self.null),
@@ -334,7 +355,8 @@ class Floor:
         facts = self.grouped(
             "pros",
             "SELECT created_on, owner_id, team_id, source_campaign_id, "
-            f"CASE WHEN customer_id IS NOT NULL AND (converted_on IS NULL OR converted_on <= {d.date(self.today)}) "
+            "CASE WHEN customer_id IS NOT NULL AND (converted_on IS NULL OR converted_on <= "
+            f"{d.date(self.today)}) "
             "THEN 1 ELSE 0 END AS converted FROM crm_prospect "
             f"WHERE created_on BETWEEN {d.date(self.lo)} AND {d.date(self.hi)}",
             "created_on",
@@ -395,29 +417,34 @@ class Floor:
         }
         state_sql = ", ".join(f"{self.num(f'COALESCE({e}, 0)')} AS {k}" for k, e in state_measures.items())
         monthly_measures = (
-            f"{self.num('COALESCE(SUM(n) FILTER (WHERE am < mon AND (cm IS NULL OR cm >= mon)), 0)')} AS active, "
+            f"{self.num('COALESCE(SUM(n) FILTER (WHERE am < mon AND (cm IS NULL OR cm >= mon)), 0)')} AS "
+            "active, "
             f"{self.num('COALESCE(SUM(n) FILTER (WHERE cm = mon), 0)')} AS churned"
         )
         arpa_measures = f"{self.num('SUM(rev)')} AS rev, {self.num('COUNT(DISTINCT customer_id)')} AS cus"
         arpa_src = (
             f"cmon AS (SELECT dl.customer_id, c.team_id, {m('dl.closed_on')} AS mon, SUM(dl.amount) AS rev "
             "FROM crm_deal dl LEFT JOIN crm_customer c ON c.id = dl.customer_id WHERE dl.stage = 'won' "
-            f"AND dl.closed_on BETWEEN {d.date(min(add_months(p[1], -12 + MONTHS_IN[p[0]]) for p in self.periods))} "
+            "AND dl.closed_on BETWEEN "
+            f"{d.date(min(add_months(p[1], -12 + MONTHS_IN[p[0]]) for p in self.periods))} "
             f"AND {hi} GROUP BY 1, 2, 3)"
         )
         if d.pg:
             states = (
-                f"states AS (SELECT p.g, p.ps, CASE WHEN GROUPING(b.team_id) = 0 THEN 'team' ELSE 'company' END AS st, "
+                "states AS (SELECT p.g, p.ps, CASE WHEN GROUPING(b.team_id) = 0 THEN 'team' ELSE 'company' "
+                "END AS st, "
                 f"CASE WHEN GROUPING(b.team_id) = 0 THEN b.team_id ELSE 0 END AS sid, {state_sql} "
                 "FROM periods p CROSS JOIN buckets b GROUP BY p.g, p.ps, GROUPING SETS ((), (b.team_id)))"
             )
             monthly = (
-                f"mchurn AS (SELECT mon, CASE WHEN GROUPING(b.team_id) = 0 THEN 'team' ELSE 'company' END AS st, "
+                "mchurn AS (SELECT mon, CASE WHEN GROUPING(b.team_id) = 0 THEN 'team' ELSE 'company' END "
+                "AS st, "
                 f"CASE WHEN GROUPING(b.team_id) = 0 THEN b.team_id ELSE 0 END AS sid, {monthly_measures} "
                 "FROM months CROSS JOIN buckets b GROUP BY mon, GROUPING SETS ((), (b.team_id)))"
             )
             arpa = (
-                f"arpa AS (SELECT p.g, p.ps, CASE WHEN GROUPING(cm.team_id) = 0 THEN 'team' ELSE 'company' END AS st, "
+                "arpa AS (SELECT p.g, p.ps, CASE WHEN GROUPING(cm.team_id) = 0 THEN 'team' ELSE 'company' "
+                "END AS st, "
                 f"CASE WHEN GROUPING(cm.team_id) = 0 THEN cm.team_id ELSE 0 END AS sid, {arpa_measures} "
                 "FROM periods p JOIN cmon cm ON cm.mon BETWEEN p.wlo AND p.pe "
                 "GROUP BY p.g, p.ps, GROUPING SETS ((), (cm.team_id)))"
@@ -495,7 +522,8 @@ class Floor:
         start, end = self.midnight(self.lo), self.midnight(self.hi + dt.timedelta(days=1))
         responses = self.grouped(
             "resp",
-            f"SELECT {self.local_date('r.submitted_at')} AS day, i.owner_id, i.team_id, r.nps_score, r.csat_score "
+            f"SELECT {self.local_date('r.submitted_at')} AS day, i.owner_id, i.team_id, r.nps_score, "
+            "r.csat_score "
             "FROM surveys_response r JOIN surveys_invitation i ON i.id = r.invitation_id "
             f"WHERE r.submitted_at >= {start} AND r.submitted_at < {end}",
             "day",
@@ -529,24 +557,41 @@ class Floor:
         )
         answers = "f_promoters + f_passives + f_detractors"
         outputs = {
-            "nps": (self.ratio("f_promoters - f_detractors", answers, "100"), "f_promoters - f_detractors", answers),
+            "nps": (
+                self.ratio("f_promoters - f_detractors", answers, "100"),
+                "f_promoters - f_detractors",
+                answers,
+            ),
             "csat": (self.ratio("f_good", "f_rated", "100"), "f_good", "f_rated"),
-            "survey_response_rate": (self.ratio("f_answered", "f_delivered", "100"), "f_answered", "f_delivered"),
+            "survey_response_rate": (
+                self.ratio("f_answered", "f_delivered", "100"),
+                "f_answered",
+                "f_delivered",
+            ),
         }
-        return self.insert([responses, invitations], (COMPANY, TEAM, REP), self.join("resp") + self.join("inv"), cols, outputs)
+        return self.insert(
+            [responses, invitations],
+            (COMPANY, TEAM, REP),
+            self.join("resp") + self.join("inv"),
+            cols,
+            outputs,
+        )
 
     def activities_sql(self) -> str:
         d = self.d
         facts = self.grouped(
             "act",
-            "SELECT occurred_on, owner_id, team_id FROM crm_activity WHERE kind IN ('call', 'meeting', 'email') "
+            "SELECT occurred_on, owner_id, team_id FROM crm_activity WHERE kind IN ('call', 'meeting', "
+            "'email') "
             f"AND occurred_on BETWEEN {d.date(self.lo)} AND {d.date(self.hi)}",
             "occurred_on",
             {REP: "owner_id", TEAM: "team_id"},
             {"n": "COUNT(*)"},
         )
         outputs = {"activities": ("f_n", "f_n", self.null)}
-        return self.insert([facts], (COMPANY, TEAM, REP), self.join("act"), "COALESCE(act.n, 0) AS f_n", outputs)
+        return self.insert(
+            [facts], (COMPANY, TEAM, REP), self.join("act"), "COALESCE(act.n, 0) AS f_n", outputs
+        )
 
     def statements(self) -> dict[str, str]:
         return {

@@ -254,7 +254,8 @@ class Generator:
         status = (
             f"CASE WHEN n % 10 = 0 THEN 'qualified' "
             f"WHEN {d.rnd('n', 35, 100)} < 30 AND {age} > 20 THEN 'lost' "
-            f"ELSE CASE {d.rnd('n', 36, 3)} WHEN 0 THEN 'new' WHEN 1 THEN 'contacted' ELSE 'qualified' END END"
+            f"ELSE CASE {d.rnd('n', 36, 3)} WHEN 0 THEN 'new' WHEN 1 THEN 'contacted' ELSE 'qualified' END "
+            "END"
         )
         self.exec(
             f"{d.with_recursive} {d.nums(s.prospects)} "
@@ -299,13 +300,18 @@ class Generator:
             f"CASE WHEN {closes} > {d.date(self.today)} THEN CASE {d.rnd('n', 57, 4)} {open_stage} END "
             f"WHEN {won} THEN 'won' ELSE 'lost' END"
         )
-        amount = d.money(f"(400 + {d.rnd('n', 58, 60)} * {d.rnd('n', 59, 400)}) + {d.rnd('n', 60, 100)} / 100.0")
+        amount = d.money(
+            f"(400 + {d.rnd('n', 58, 60)} * {d.rnd('n', 59, 400)}) + {d.rnd('n', 60, 100)} / 100.0"
+        )
         ts = d.timestamp(self.now)
         self.exec(
             f"{d.with_recursive} {d.nums(s.deals)} "
-            "INSERT INTO crm_deal (id, title, customer_id, prospect_id, owner_id, team_id, product_id, amount, "
-            "stage, opened_on, expected_close_on, closed_on, lost_reason, external_ref, created_at, updated_at) "
-            f"SELECT n, 'Deal ' || n, customer_id, customer_id * 10, owner_id, team_id, 1 + {d.rnd('n', 61, 6)}, "
+            "INSERT INTO crm_deal (id, title, customer_id, prospect_id, owner_id, team_id, product_id, "
+            "amount, "
+            "stage, opened_on, expected_close_on, closed_on, lost_reason, external_ref, created_at, "
+            "updated_at) "
+            "SELECT n, 'Deal ' || n, customer_id, customer_id * 10, owner_id, team_id, 1 + "
+            f"{d.rnd('n', 61, 6)}, "
             f"{amount}, {stage}, opened_on, NULL, "
             f"CASE WHEN {closes} > {d.date(self.today)} THEN NULL ELSE {closes} END, "
             f"CASE WHEN {closes} <= {d.date(self.today)} AND NOT ({won}) THEN 'Price' ELSE '' END, "
@@ -401,7 +407,8 @@ class Generator:
             "INSERT INTO surveys_invitation (id, survey_id, customer_id, deal_id, owner_id, team_id, email, "
             "language, token, created_at, send_after, sent_at, reminded_at, bounced_at, expires_at) "
             f"SELECT n, 1, w.customer_id, w.id, w.owner_id, w.team_id, 'contact@bench.example', 'en', "
-            f"'benchtoken-' || n || '-' || (1000000000 + {d.rnd('n', 103, 1000000007)}), {sent}, NULL, {sent}, NULL, "
+            f"'benchtoken-' || n || '-' || (1000000000 + {d.rnd('n', 103, 1000000007)}), {sent}, NULL, "
+            f"{sent}, NULL, "
             f"CASE WHEN {bounced} THEN {sent} END, {d.plus_seconds(sent, str(30 * 86400))} "
             f"FROM nums JOIN w ON w.rn = 1 + {d.rnd('n', 104, won)}"
         )

@@ -100,7 +100,10 @@ def bench_full(start: dt.date, end: dt.date, today: dt.date, runs: int = 3, log=
         began = time.perf_counter()
         floor.run()
         floor_times.append(time.perf_counter() - began)
-        log(f"  full recompute run {i + 1}/{runs}: boussole {boussole_times[-1]:.2f}s, floor {floor_times[-1]:.2f}s")
+        log(
+            f"  full recompute run {i + 1}/{runs}: boussole {boussole_times[-1]:.2f}s, floor "
+            f"{floor_times[-1]:.2f}s"
+        )
     floor_rows = fetch_rows()
     floor_written = len(floor_rows)
     check = compare(boussole_rows, floor_rows)

@@ -102,8 +102,9 @@ def environment() -> dict:
             cursor.execute("SELECT version()")
             info["database"] = cursor.fetchone()[0]
             db_settings = {}
-            for name in ("shared_buffers", "work_mem", "effective_cache_size", "max_parallel_workers_per_gather",
-                         "synchronous_commit", "jit", "random_page_cost"):  # fmt: skip
+            names = ("shared_buffers", "work_mem", "effective_cache_size", "max_parallel_workers_per_gather",
+                     "synchronous_commit", "jit", "random_page_cost")  # fmt: skip
+            for name in names:
                 cursor.execute(f"SHOW {name}")
                 db_settings[name] = cursor.fetchone()[0]
             info["database_settings"] = db_settings

@@ -72,9 +72,11 @@ def make_invitations(pool: str, count: int) -> list[str]:
         customer = cursor.fetchone()[0]
         cursor.execute(
             f"{d.with_recursive} {d.nums(count)} INSERT INTO surveys_invitation (survey_id, customer_id, "
-            "deal_id, owner_id, team_id, email, language, token, created_at, send_after, sent_at, reminded_at, "
+            "deal_id, owner_id, team_id, email, language, token, created_at, send_after, sent_at, "
+            "reminded_at, "
             "bounced_at, expires_at) "
-            f"SELECT (SELECT MIN(id) FROM surveys_survey), {customer}, NULL, NULL, NULL, 'load@bench.example', "
+            f"SELECT (SELECT MIN(id) FROM surveys_survey), {customer}, NULL, NULL, NULL, "
+            "'load@bench.example', "
             f"'en', '{prefix}' || (1000000 + n), {sent}, NULL, {sent}, NULL, NULL, {expires} FROM nums"
         )
     return [f"{prefix}{1000000 + n}" for n in range(1, count + 1)]
@@ -201,8 +203,14 @@ def run_wrk(port: int, prefix: str, tokens: list[str], cookie: str, body: str, s
     total = int(re.search(r"(\d+) requests in", out).group(1))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     latency = dict(re.findall(r"\s+(50|99)%\s+([\d.]+\w+)", out))
-    return {"per_second": rate, "requests": total, "non_2xx": int(errors.group(1)) if errors else 0,
-            "latency_p50": latency.get("50"), "latency_p99": latency.get("99"), "wrk_output": out}  # fmt: skip
+    return {
+        "per_second": rate,
+        "requests": total,
+        "non_2xx": int(errors.group(1)) if errors else 0,
+        "latency_p50": latency.get("50"),
+        "latency_p99": latency.get("99"),
+        "wrk_output": out,
+    }
 
 
 def bench_submissions(database_url: str, seconds: int = 10, tokens: int = 40000, threads: int = 2,
@@ -217,7 +225,9 @@ def bench_submissions(database_url: str, seconds: int = 10, tokens: int = 40000,
         cookie, form_token = csrf_pair(server, pools["boussole"][-1])
         body = f"csrfmiddlewaretoken={form_token}&nps_score=9&csat_score=4&comment=Great+service"
         for name, prefix in (("boussole", "/s/"), ("bare", "/bench/bare/")):
-            stats = run_wrk(server.port, prefix, pools[name][:-1], cookie, body, seconds, threads, connections)
+            stats = run_wrk(
+                server.port, prefix, pools[name][:-1], cookie, body, seconds, threads, connections
+            )
             stats["rows_inserted"] = answered("b" if name == "boussole" else "x")
             stats.pop("wrk_output")
             log(f"  submissions {name}: {stats['per_second']:.0f}/s, {stats['non_2xx']} non-2xx")

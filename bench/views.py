@@ -69,7 +69,11 @@ def bare_submit(request: HttpRequest, token: str) -> HttpResponse:
 
 def _closed_deal_counts() -> dict:
     won, lost = Q(stage=Stage.WON), Q(stage=Stage.LOST)
-    return {"won": Count("pk", filter=won), "lost": Count("pk", filter=lost), "revenue": Sum("amount", filter=won)}
+    return {
+        "won": Count("pk", filter=won),
+        "lost": Count("pk", filter=lost),
+        "revenue": Sum("amount", filter=won),
+    }
 
 
 def _months(today: dt.date, count: int = 13) -> tuple[dt.date, list[dt.date]]:

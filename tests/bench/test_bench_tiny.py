@@ -119,7 +119,9 @@ def test_a_page_timing_and_the_bare_submission(tiny, settings):
     )
     assert response.status_code == 200
     assert answered("t") == 1
-    assert Client().post(reverse("bench_bare_submit", args=[tokens[1]]), {"nps_score": "x"}).status_code == 400
+    assert (
+        Client().post(reverse("bench_bare_submit", args=[tokens[1]]), {"nps_score": "x"}).status_code == 400
+    )
     assert drop_invitations() == 1
 
 
