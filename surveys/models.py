@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import IntegrityError, models, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import Activity, Customer, Deal, Language, Team, owned_scope
@@ -291,13 +291,16 @@ class Invitation(models.Model):
     def _follow_up(self, response: Response) -> None:
         """Closed loop: a call for the credited rep, and an email to their managers."""
         owner_id = self.owner_id or self.customer.owner_id
+        # The page runs in the customer's language; the rep reads the site's.
+        with translation.override(settings.LANGUAGE_CODE):
+            subject = _("Survey follow-up: %(customer)s scored %(score)s/10") % {
+                "customer": self.customer.name,
+                "score": response.nps_score,
+            }
         Activity.objects.create(
             kind=Activity.Kind.CALL,
             occurred_on=timezone.localdate(response.submitted_at),
-            subject=str(
-                _("Survey follow-up: %(customer)s scored %(score)s/10")
-                % {"customer": self.customer.name, "score": response.nps_score}
-            )[:200],
+            subject=str(subject)[:200],
             notes=response.comment,
             owner_id=owner_id,
             deal_id=self.deal_id,
