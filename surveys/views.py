@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from functools import wraps
 
 from django.conf import settings
@@ -34,6 +35,9 @@ from .models import Invitation, Survey
 # ---------------------------------------------------------------------------
 # The public page: /s/<token>/, no login, the token is the only key.
 
+# secrets.token_urlsafe's alphabet; the length allows for older, shorter tokens.
+TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
 
 def _public(request: HttpRequest, template: str, context: dict, status: int = 200) -> HttpResponse:
     response = render(request, f"surveys/public/{template}", context, status=status)
@@ -54,10 +58,15 @@ def survey_answer(request: HttpRequest, token: str) -> HttpResponse:
         request, "survey", settings.SURVEY_RATE_LIMIT_PER_HOUR
     ):
         return _public(request, "too_many.html", {}, status=429)
+    # Only a well-formed token reaches the database (a NUL byte would be a
+    # DataError on PostgreSQL, i.e. a 500, instead of the friendly 404).
+    well_formed = TOKEN_RE.fullmatch(token) is not None
     invitation = (
         Invitation.objects.select_related("survey", "response")
-        .filter(token=token[:64], sent_at__isnull=False)
+        .filter(token=token, sent_at__isnull=False)
         .first()
+        if well_formed
+        else None
     )
     if invitation is None:
         # Same page whether the token never existed or was tampered with.
