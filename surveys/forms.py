@@ -33,6 +33,14 @@ class SurveyForm(forms.ModelForm):
             ),
         }
 
+    def _get_validation_exclusions(self):
+        # Making this survey the default replaces the old default on save
+        # (Survey.make_default), so the one-default-per-language constraint
+        # is not an error for the form to raise.
+        exclusions = super()._get_validation_exclusions()
+        exclusions.add("is_default")
+        return exclusions
+
     def clean(self):
         data = super().clean()
         if data.get("is_default") and not data.get("is_active"):
