@@ -72,11 +72,12 @@ COMMENTS = {
 def _scores(rng: random.Random) -> tuple[int, int]:
     """A correlated (NPS, CSAT) pair: one latent satisfaction drives both.
 
-    Tuned so roughly half are promoters, a third passives and the rest
-    detractors (an NPS around +30, typical of B2B services).
+    Tuned so roughly half are promoters, a third passives and a fifth
+    detractors (an NPS around +30 and a CSAT around 70 %, typical of B2B
+    services).
     """
-    mood = rng.gauss(0.62, 0.22)
-    nps = max(0, min(10, round(mood * 10 + rng.gauss(1.4, 1.1))))
+    mood = rng.gauss(0.72, 0.2)
+    nps = max(0, min(10, round(mood * 10 + rng.gauss(1.3, 1.0))))
     csat = max(1, min(5, round(1 + mood * 4 + rng.gauss(0.2, 0.55))))
     return nps, csat
 
