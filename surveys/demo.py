@@ -72,7 +72,7 @@ COMMENTS = {
 def _scores(rng: random.Random) -> tuple[int, int]:
     """A correlated (NPS, CSAT) pair: one latent satisfaction drives both.
 
-    Tuned so roughly half are promoters, a third passives and a fifth
+    Tuned to about 50 % promoters, 30 % passives and 20 %
     detractors (an NPS around +30 and a CSAT around 70 %, typical of B2B
     services).
     """
