@@ -41,9 +41,10 @@ TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 def _public(request: HttpRequest, template: str, context: dict, status: int = 200) -> HttpResponse:
     response = render(request, f"surveys/public/{template}", context, status=status)
-    # The token is in the URL: never let it leak through a Referer header, a
-    # shared cache or a search engine.
-    response["Referrer-Policy"] = "no-referrer"
+    # The token is in the URL: never let it leak to another site through a
+    # Referer header, a shared cache or a search engine. Not "no-referrer":
+    # browsers then send "Origin: null" with the form and CSRF refuses it.
+    response["Referrer-Policy"] = "same-origin"
     response["Cache-Control"] = "no-store, private"
     response["X-Robots-Tag"] = "noindex, nofollow"
     response["Content-Language"] = translation.get_language()

@@ -41,7 +41,7 @@ def test_get_shows_the_form_and_records_nothing(client, invitation):
     assert "<fieldset" in html and "<legend>" in html
     assert 'type="radio" name="nps_score" value="10"' in html
     assert Response.objects.count() == 0
-    assert response["Referrer-Policy"] == "no-referrer"
+    assert response["Referrer-Policy"] == "same-origin"
     assert "no-store" in response["Cache-Control"]
     # The public page has no staff navigation and names nobody.
     assert "Log out" not in html and "Secret Customer" not in html
