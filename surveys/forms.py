@@ -28,9 +28,7 @@ class SurveyForm(forms.ModelForm):
             "is_active",
         ]
         help_texts = {
-            "is_default": _(
-                "Invitations to customers who speak this language use the default survey."
-            ),
+            "is_default": _("Invitations to customers who speak this language use the default survey."),
         }
 
     def _get_validation_exclusions(self):
@@ -112,9 +110,7 @@ class AnswerForm(forms.Form):
 class ResultsFilterForm(forms.Form):
     team = forms.ModelChoiceField(queryset=Team.objects.none(), required=False, label=_("Team"))
     rep = forms.ModelChoiceField(queryset=User.objects.none(), required=False, label=_("Salesperson"))
-    from_ = forms.DateField(
-        required=False, label=_("From"), widget=forms.DateInput(attrs={"type": "date"})
-    )
+    from_ = forms.DateField(required=False, label=_("From"), widget=forms.DateInput(attrs={"type": "date"}))
     to = forms.DateField(required=False, label=_("To"), widget=forms.DateInput(attrs={"type": "date"}))
 
     def __init__(self, *args, user: User, **kwargs):

@@ -37,9 +37,7 @@ class SurveyQuerySet(models.QuerySet):
 
 class Survey(models.Model):
     name = models.CharField(_("name"), max_length=200)
-    language = models.CharField(
-        _("language"), max_length=2, choices=Language.choices, default=Language.EN
-    )
+    language = models.CharField(_("language"), max_length=2, choices=Language.choices, default=Language.EN)
     nps_question = models.CharField(
         _("recommendation question (0–10)"),
         max_length=300,
@@ -138,11 +136,15 @@ class InvitationQuerySet(models.QuerySet):
         )
 
     def due_for_reminder(self, now: dt.datetime):
-        return self.filter(
-            sent_at__lte=now - dt.timedelta(days=settings.SURVEY_REMINDER_DAYS),
-            reminded_at__isnull=True,
-            bounced_at__isnull=True,
-        ).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now)).unanswered()
+        return (
+            self.filter(
+                sent_at__lte=now - dt.timedelta(days=settings.SURVEY_REMINDER_DAYS),
+                reminded_at__isnull=True,
+                bounced_at__isnull=True,
+            )
+            .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+            .unanswered()
+        )
 
     def throttling(self, now: dt.datetime):
         """Invitations that stop their customer from being invited again now.
@@ -163,13 +165,9 @@ class Invitation(models.Model):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    team = models.ForeignKey(
-        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     email = models.EmailField(_("email"))
-    language = models.CharField(
-        _("language"), max_length=2, choices=Language.choices, default=Language.EN
-    )
+    language = models.CharField(_("language"), max_length=2, choices=Language.choices, default=Language.EN)
     token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     send_after = models.DateTimeField(_("send after"), null=True, blank=True)
@@ -389,9 +387,7 @@ class Answer(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(
-                fields=["response", "question"], name="answer_one_per_question"
-            ),
+            models.UniqueConstraint(fields=["response", "question"], name="answer_one_per_question"),
             models.CheckConstraint(
                 condition=Q(scale_value__isnull=True) | Q(scale_value__gte=1, scale_value__lte=5),
                 name="answer_scale_1_5",

@@ -131,9 +131,7 @@ def _message(invitation: Invitation, *, reminder: bool) -> EmailMultiAlternative
             "owner": invitation.owner,
             "url": invitation.public_url(),
             "reminder": reminder,
-            "expires_on": timezone.localdate(invitation.expires_at)
-            if invitation.expires_at
-            else None,
+            "expires_on": timezone.localdate(invitation.expires_at) if invitation.expires_at else None,
         }
         subject = render_to_string("surveys/email/invitation_subject.txt", context)
         text = render_to_string("surveys/email/invitation.txt", context)
@@ -181,11 +179,7 @@ def send_invitation(invitation_id: int, now: dt.datetime | None = None) -> bool:
 def send_reminder(invitation_id: int, now: dt.datetime | None = None) -> bool:
     """The one reminder, if it is due and not yet sent; True when this call sent it."""
     now = now or timezone.now()
-    claimed = (
-        Invitation.objects.filter(pk=invitation_id)
-        .due_for_reminder(now)
-        .update(reminded_at=now)
-    )
+    claimed = Invitation.objects.filter(pk=invitation_id).due_for_reminder(now).update(reminded_at=now)
     if not claimed:
         return False
     invitation = Invitation.objects.with_related().get(pk=invitation_id)
@@ -219,9 +213,9 @@ def notify_detractor(response_id: int) -> int:
     if response is None:
         return 0
     invitation = response.invitation
-    managers = User.objects.filter(
-        team_id=invitation.team_id, role=Role.MANAGER, is_active=True
-    ).exclude(email="")
+    managers = User.objects.filter(team_id=invitation.team_id, role=Role.MANAGER, is_active=True).exclude(
+        email=""
+    )
     recipients = [m.email for m in managers] if invitation.team_id else []
     if not recipients:
         return 0

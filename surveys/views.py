@@ -146,9 +146,9 @@ def _survey_form(request: HttpRequest, survey: Survey) -> HttpResponse:
             survey = form.save(commit=False)
             # Saved as non-default first: make_default() swaps the old default
             # out before setting this one, as the partial unique index demands.
-            survey.is_default = survey.is_default and Survey.objects.filter(
-                pk=survey.pk, is_default=True
-            ).exists()
+            survey.is_default = (
+                survey.is_default and Survey.objects.filter(pk=survey.pk, is_default=True).exists()
+            )
             survey.save()
             formset.instance = survey
             formset.save()
@@ -156,9 +156,7 @@ def _survey_form(request: HttpRequest, survey: Survey) -> HttpResponse:
                 survey.make_default()
         messages.success(request, _("Survey saved."))
         return redirect("survey_list")
-    return render(
-        request, "surveys/survey_form.html", {"form": form, "formset": formset, "survey": survey}
-    )
+    return render(request, "surveys/survey_form.html", {"form": form, "formset": formset, "survey": survey})
 
 
 @manager_required
@@ -251,9 +249,7 @@ def _send(request: HttpRequest, customer: Customer | None, deal: Deal | None) ->
 @login_required
 @require_POST
 def survey_send_for_deal(request: HttpRequest, pk: int) -> HttpResponse:
-    deal = get_object_or_404(
-        Deal.objects.visible_to(request.user).select_related("customer"), pk=pk
-    )
+    deal = get_object_or_404(Deal.objects.visible_to(request.user).select_related("customer"), pk=pk)
     if deal.stage != Stage.WON:
         messages.error(request, _("A survey can be sent once the deal is won."))
         form = SendSurveyForm(request.POST)
@@ -266,4 +262,3 @@ def survey_send_for_deal(request: HttpRequest, pk: int) -> HttpResponse:
 def survey_send_for_customer(request: HttpRequest, pk: int) -> HttpResponse:
     customer = get_object_or_404(Customer.objects.visible_to(request.user), pk=pk)
     return _send(request, customer, None)
-

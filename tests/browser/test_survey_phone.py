@@ -14,9 +14,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 def test_customer_answers_on_a_phone_by_keyboard(phone_page, screenshot):
     rep = UserFactory(username="rep")
-    invitation = SentInvitationFactory(
-        customer__owner=rep, expires_at=timezone.now() + dt.timedelta(days=30)
-    )
+    invitation = SentInvitationFactory(customer__owner=rep, expires_at=timezone.now() + dt.timedelta(days=30))
     page = phone_page
     page.goto(f"/s/{invitation.token}/")
     nps_group = page.get_by_role("group", name=invitation.survey.nps_question)
@@ -30,9 +28,7 @@ def test_customer_answers_on_a_phone_by_keyboard(phone_page, screenshot):
         page.keyboard.press("ArrowRight")
     assert nps_group.get_by_label("9", exact=True).is_checked()
     # The focus is visible on the drawn box, not only on the hidden radio.
-    outline = page.evaluate(
-        "getComputedStyle(document.activeElement.nextElementSibling).outlineStyle"
-    )
+    outline = page.evaluate("getComputedStyle(document.activeElement.nextElementSibling).outlineStyle")
     assert outline == "solid"
 
     page.keyboard.press("Tab")  # into the 1–5 group

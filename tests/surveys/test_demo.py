@@ -34,9 +34,7 @@ def won_deals(db):
 
 
 def snapshot():
-    return sorted(
-        Response.objects.values_list("invitation__deal_id", "nps_score", "csat_score", "comment")
-    )
+    return sorted(Response.objects.values_list("invitation__deal_id", "nps_score", "csat_score", "comment"))
 
 
 def test_seed_is_realistic(won_deals):

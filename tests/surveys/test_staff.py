@@ -176,9 +176,7 @@ def test_htmx_gets_the_results_partial(login, world):
 
 
 @pytest.mark.parametrize("size", [3, 30])
-def test_results_page_runs_a_bounded_number_of_queries(
-    login, world, size, django_assert_max_num_queries
-):
+def test_results_page_runs_a_bounded_number_of_queries(login, world, size, django_assert_max_num_queries):
     for i in range(size):
         answered(world.ann, world.north, i % 11, 1 + i % 5, comment=f"c{i}")
     client = login(world.admin)
@@ -321,6 +319,4 @@ def test_responses_include_lists_scores_and_comments(world):
     response = answered(world.ann, world.north, 4, 2, comment="Slow delivery")
     html = render('{% include "surveys/includes/responses.html" %}', responses=[response])
     assert "Recommend: 4/10" in html and "Slow delivery" in html and "bad" in html
-    assert "No survey answers yet." in render(
-        '{% include "surveys/includes/responses.html" %}', responses=[]
-    )
+    assert "No survey answers yet." in render('{% include "surveys/includes/responses.html" %}', responses=[])
