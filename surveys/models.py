@@ -136,8 +136,11 @@ class InvitationQuerySet(models.QuerySet):
         )
 
     def due_for_reminder(self, now: dt.datetime):
+        # Bounded below by the expiry: older links take no answers, so the
+        # scan is a range of invitation_sent_idx, not all of history.
         return (
             self.filter(
+                sent_at__gt=now - dt.timedelta(days=settings.SURVEY_EXPIRY_DAYS),
                 sent_at__lte=now - dt.timedelta(days=settings.SURVEY_REMINDER_DAYS),
                 reminded_at__isnull=True,
                 bounced_at__isnull=True,
@@ -187,6 +190,9 @@ class Invitation(models.Model):
             models.Index(fields=["sent_at"], name="invitation_sent_idx"),
             # Throttle: a customer's most recent invitation.
             models.Index(fields=["customer", "created_at"], name="invitation_customer_idx"),
+            # Invitation list: a rep's (or a team's) invitations, newest first.
+            models.Index(fields=["owner", "-created_at"], name="invitation_owner_created_idx"),
+            models.Index(fields=["team", "-created_at"], name="invitation_team_created_idx"),
         ]
 
     def __str__(self) -> str:
