@@ -320,3 +320,14 @@ def test_responses_include_lists_scores_and_comments(world):
     html = render('{% include "surveys/includes/responses.html" %}', responses=[response])
     assert "Recommend: 4/10" in html and "Slow delivery" in html and "bad" in html
     assert "No survey answers yet." in render('{% include "surveys/includes/responses.html" %}', responses=[])
+
+
+def test_admin_action_marks_invitations_bounced(login, world):
+    invitation = SentInvitationFactory(customer__owner=world.ann)
+    response = login(world.admin).post(
+        reverse("admin:surveys_invitation_changelist"),
+        {"action": "mark_bounced", "_selected_action": [invitation.pk]},
+    )
+    assert response.status_code == 302
+    invitation.refresh_from_db()
+    assert invitation.bounced_at is not None
