@@ -314,7 +314,8 @@ class Invitation(models.Model):
         from surveys import tasks  # the task module imports this one
 
         response_id = response.pk
-        transaction.on_commit(lambda: tasks.notify_detractor.delay(response_id))
+        # robust: a broker outage must not turn a stored answer into an error page.
+        transaction.on_commit(lambda: tasks.notify_detractor.delay(response_id), robust=True)
 
 
 class ResponseQuerySet(models.QuerySet):

@@ -238,7 +238,8 @@ def _send(request: HttpRequest, customer: Customer | None, deal: Deal | None) ->
             messages.error(request, " ".join(error.messages))
         else:
             invitation_id = invitation.pk
-            transaction.on_commit(lambda: tasks.send_invitation.delay(invitation_id))
+            # robust: if the broker is down the beat job still sends it (send_after is now).
+            transaction.on_commit(lambda: tasks.send_invitation.delay(invitation_id), robust=True)
             messages.success(
                 request,
                 _("The survey is on its way to %(email)s.") % {"email": invitation.email},

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import threading
+from unittest import mock
 
 import pytest
 from django.db import connection
@@ -228,3 +229,13 @@ def test_an_answer_clears_a_mistaken_bounce(client, invitation):
     client.post(url(invitation), ANSWER)
     invitation.refresh_from_db()
     assert invitation.bounced_at is None
+
+
+def test_a_broker_outage_does_not_break_the_thank_you_page(
+    client, invitation, django_capture_on_commit_callbacks
+):
+    with mock.patch("surveys.tasks.notify_detractor.delay", side_effect=ConnectionError("down")):
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(url(invitation), ANSWER | {"nps_score": "1"})
+    assert response.status_code == 200 and "Thank you" in response.content.decode()
+    assert Response.objects.get().nps_score == 1
