@@ -239,3 +239,18 @@ def test_a_broker_outage_does_not_break_the_thank_you_page(
             response = client.post(url(invitation), ANSWER | {"nps_score": "1"})
     assert response.status_code == 200 and "Thank you" in response.content.decode()
     assert Response.objects.get().nps_score == 1
+
+
+@pytest.mark.parametrize("n_questions", [0, 6])
+def test_public_page_runs_a_bounded_number_of_queries(
+    client, invitation, n_questions, django_assert_max_num_queries
+):
+    QuestionFactory.create_batch(n_questions, survey=invitation.survey)
+    # the invitation with its survey and response, the extra questions.
+    with django_assert_max_num_queries(2):
+        client.get(url(invitation))
+    # the invitation, the questions, savepoint + insert + release of the
+    # response, the answers in one bulk insert.
+    with django_assert_max_num_queries(6):
+        client.post(url(invitation), ANSWER)
+    assert Response.objects.count() == 1
