@@ -31,8 +31,10 @@ demo: seed
 	@echo ""
 	@echo "Boussole is starting at http://$(HOST):$(PORT)/  (Ctrl-C stops it)"
 	@echo ""
-	@trap 'kill 0' INT TERM EXIT; \
-	$(VENV)/bin/celery -A config worker --beat --loglevel=warning --concurrency=2 & \
+	@$(VENV)/bin/celery -A config worker --beat --loglevel=warning --concurrency=2 & \
+	worker=$$!; \
+	trap 'kill -TERM $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT; \
+	trap 'exit 0' INT TERM; \
 	$(PY) manage.py runserver --noreload $(HOST):$(PORT)
 
 test: test-setup

@@ -248,6 +248,24 @@ SURVEY_DELAY_DAYS = env_int("SURVEY_DELAY_DAYS", 3)
 SURVEY_THROTTLE_DAYS = env_int("SURVEY_THROTTLE_DAYS", 90)
 SURVEY_REMINDER_DAYS = env_int("SURVEY_REMINDER_DAYS", 7, minimum=1)
 SURVEY_EXPIRY_DAYS = env_int("SURVEY_EXPIRY_DAYS", 30, minimum=1)
+# Survey answers accepted per client address per hour (surveys.ratelimit), and
+# the header a trusted reverse proxy puts the client address in (e.g.
+# HTTP_X_FORWARDED_FOR); empty means REMOTE_ADDR. See docs/surveys.md.
+SURVEY_RATE_LIMIT_PER_HOUR = env_int("SURVEY_RATE_LIMIT_PER_HOUR", 20, minimum=1)
+SURVEY_CLIENT_IP_HEADER = env_str("SURVEY_CLIENT_IP_HEADER")
+
+# Cache: Redis when REDIS_URL is set, so rate limits hold across gunicorn
+# workers; otherwise a per-process memory cache.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "boussole",
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=True)

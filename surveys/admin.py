@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from .models import Answer, Invitation, Response, Survey, SurveyQuestion
 
@@ -24,6 +25,12 @@ class InvitationAdmin(admin.ModelAdmin):
     raw_id_fields = ["customer", "deal", "owner"]
     # The token is the customer's private key to the survey: never shown here.
     exclude = ["token"]
+    actions = ["mark_bounced"]
+
+    @admin.action(description=_("Mark selected invitations bounced"))
+    def mark_bounced(self, request, queryset):
+        marked = sum(inv.mark_bounced() for inv in queryset.select_related("response"))
+        self.message_user(request, _("%(n)d invitation(s) marked bounced.") % {"n": marked})
 
 
 class AnswerInline(admin.TabularInline):

@@ -8,19 +8,31 @@ owner and team when they are created so history never moves.
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 
 from django.conf import settings
-from django.db import models
-from django.db.models import Q
+from django.db import IntegrityError, models, transaction
+from django.db.models import Exists, OuterRef, Q
+from django.urls import reverse
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
-from crm.models import Customer, Deal, Language, Team, owned_scope
+from crm.models import Activity, Customer, Deal, Language, Team, owned_scope
+
+# NPS buckets (kpi-spec `nps`): promoters 9–10, passives 7–8, detractors 0–6.
+PROMOTER_MIN = 9
+PASSIVE_MIN = 7
 
 
 def new_token() -> str:
     # 32 bytes = 256 bits of randomness, URL-safe; the token is the only key.
     return secrets.token_urlsafe(32)
+
+
+class SurveyQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(is_active=True)
 
 
 class Survey(models.Model):
@@ -41,6 +53,8 @@ class Survey(models.Model):
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = SurveyQuerySet.as_manager()
+
     class Meta:
         ordering = ["name"]
         verbose_name = _("survey")
@@ -56,6 +70,22 @@ class Survey(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @classmethod
+    def default_for(cls, language: str) -> Survey | None:
+        """The active default survey in that language, else the English one."""
+        defaults = {s.language: s for s in cls.objects.active().filter(is_default=True)}
+        return defaults.get(language) or defaults.get(Language.EN)
+
+    @transaction.atomic
+    def make_default(self) -> None:
+        # Clear the old default first: the partial unique index would refuse two.
+        Survey.objects.filter(language=self.language, is_default=True).exclude(pk=self.pk).update(
+            is_default=False
+        )
+        if not self.is_default:
+            self.is_default = True
+            self.save(update_fields=["is_default"])
 
 
 class SurveyQuestion(models.Model):
@@ -86,6 +116,46 @@ class InvitationQuerySet(models.QuerySet):
             return self.none()
         scope = owned_scope(user)
         return self if scope is None else self.filter(scope)
+
+    def with_related(self):
+        return self.select_related("customer", "deal", "owner", "team", "survey", "response")
+
+    def answered(self):
+        return self.filter(Exists(Response.objects.filter(invitation=OuterRef("pk"))))
+
+    def unanswered(self):
+        return self.exclude(Exists(Response.objects.filter(invitation=OuterRef("pk"))))
+
+    def counted(self):
+        """Sent and not bounced: the survey_response_rate denominator."""
+        return self.filter(sent_at__isnull=False, bounced_at__isnull=True)
+
+    def due_to_send(self, now: dt.datetime):
+        return self.filter(sent_at__isnull=True, bounced_at__isnull=True).filter(
+            Q(send_after__isnull=True) | Q(send_after__lte=now)
+        )
+
+    def due_for_reminder(self, now: dt.datetime):
+        # Bounded below by the expiry: older links take no answers, so the
+        # scan is a range of invitation_sent_idx, not all of history.
+        return (
+            self.filter(
+                sent_at__gt=now - dt.timedelta(days=settings.SURVEY_EXPIRY_DAYS),
+                sent_at__lte=now - dt.timedelta(days=settings.SURVEY_REMINDER_DAYS),
+                reminded_at__isnull=True,
+                bounced_at__isnull=True,
+            )
+            .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+            .unanswered()
+        )
+
+    def throttling(self, now: dt.datetime):
+        """Invitations that stop their customer from being invited again now.
+
+        A bounced invitation never reached anyone, so it does not count.
+        """
+        since = now - dt.timedelta(days=settings.SURVEY_THROTTLE_DAYS)
+        return self.filter(created_at__gte=since, bounced_at__isnull=True)
 
 
 class Invitation(models.Model):
@@ -120,10 +190,132 @@ class Invitation(models.Model):
             models.Index(fields=["sent_at"], name="invitation_sent_idx"),
             # Throttle: a customer's most recent invitation.
             models.Index(fields=["customer", "created_at"], name="invitation_customer_idx"),
+            # Invitation list: a rep's (or a team's) invitations, newest first.
+            models.Index(fields=["owner", "-created_at"], name="invitation_owner_created_idx"),
+            models.Index(fields=["team", "-created_at"], name="invitation_team_created_idx"),
         ]
 
     def __str__(self) -> str:
         return f"{self.survey} → {self.customer}"
+
+    def public_url(self) -> str:
+        return settings.SITE_URL + reverse("survey_answer", args=[self.token])
+
+    def is_expired(self, now: dt.datetime | None = None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or timezone.now())
+
+    @property
+    def is_answered(self) -> bool:
+        return hasattr(self, "response")
+
+    @property
+    def status(self) -> str:
+        if self.is_answered:
+            return "answered"
+        if self.bounced_at:
+            return "bounced"
+        if not self.sent_at:
+            return "pending"
+        if self.is_expired():
+            return "expired"
+        if self.reminded_at:
+            return "reminded"
+        return "sent"
+
+    @property
+    def status_label(self) -> str:
+        return {
+            "answered": _("Answered"),
+            "bounced": _("Bounced"),
+            "pending": _("Waiting to be sent"),
+            "expired": _("Expired"),
+            "reminded": _("Reminded"),
+            "sent": _("Sent"),
+        }[self.status]
+
+    def mark_bounced(self, now: dt.datetime | None = None) -> bool:
+        """Take a bounced email out of the response-rate denominator.
+
+        An answered invitation evidently arrived, so it cannot bounce.
+        """
+        if self.is_answered or self.bounced_at:
+            return False
+        self.bounced_at = now or timezone.now()
+        self.save(update_fields=["bounced_at"])
+        return True
+
+    def answer(
+        self,
+        *,
+        nps_score: int | None,
+        csat_score: int | None,
+        comment: str = "",
+        extra: dict[SurveyQuestion, int | str] | None = None,
+        now: dt.datetime | None = None,
+    ) -> tuple[Response, bool]:
+        """Record the customer's answer once; returns (response, created).
+
+        The one-to-one's unique index is the guard: of two concurrent submits
+        one insert wins and the other gets an IntegrityError, after which it
+        reads the winner's row. Both callers then thank the customer.
+        """
+        now = now or timezone.now()
+        try:
+            with transaction.atomic():
+                response = Response.objects.create(
+                    invitation=self,
+                    submitted_at=now,
+                    nps_score=nps_score,
+                    csat_score=csat_score,
+                    comment=comment.strip(),
+                )
+                Answer.objects.bulk_create(
+                    Answer(
+                        response=response,
+                        question=question,
+                        scale_value=value if question.kind == SurveyQuestion.Kind.SCALE else None,
+                        text_value=value if question.kind == SurveyQuestion.Kind.TEXT else "",
+                    )
+                    for question, value in (extra or {}).items()
+                    if value not in (None, "")
+                )
+                if self.bounced_at:
+                    # An answer proves the email arrived after all.
+                    Invitation.objects.filter(pk=self.pk).update(bounced_at=None)
+                    self.bounced_at = None
+                if response.is_detractor:
+                    self._follow_up(response)
+        except IntegrityError:
+            existing = Response.objects.filter(invitation_id=self.pk).first()
+            if existing is None:
+                raise
+            return existing, False
+        return response, True
+
+    def _follow_up(self, response: Response) -> None:
+        """Closed loop: a call for the credited rep, and an email to their managers."""
+        owner_id = self.owner_id or self.customer.owner_id
+        # The page runs in the customer's language; the rep reads the site's.
+        with translation.override(settings.LANGUAGE_CODE):
+            subject = _("Survey follow-up: %(customer)s scored %(score)s/10") % {
+                "customer": self.customer.name,
+                "score": response.nps_score,
+            }
+        Activity.objects.create(
+            kind=Activity.Kind.CALL,
+            occurred_on=timezone.localdate(response.submitted_at),
+            subject=str(subject)[:200],
+            notes=response.comment,
+            owner_id=owner_id,
+            deal_id=self.deal_id,
+            customer_id=self.customer_id,
+            done=False,
+        )
+        from surveys import tasks  # the task module imports this one
+
+        response_id = response.pk
+        # robust: a broker outage must not turn a stored answer into an error page.
+        transaction.on_commit(lambda: tasks.notify_detractor.delay(response_id), robust=True)
 
 
 class ResponseQuerySet(models.QuerySet):
@@ -132,6 +324,17 @@ class ResponseQuerySet(models.QuerySet):
             return self.none()
         scope = owned_scope(user, "invitation__owner", "invitation__team")
         return self if scope is None else self.filter(scope)
+
+    def for_deal(self, deal: Deal):
+        return self.filter(invitation__deal=deal)
+
+    def for_customer(self, customer: Customer):
+        return self.filter(invitation__customer=customer)
+
+    def with_related(self):
+        return self.select_related(
+            "invitation__customer", "invitation__deal", "invitation__owner", "invitation__survey"
+        )
 
 
 class Response(models.Model):
@@ -165,6 +368,20 @@ class Response(models.Model):
 
     def __str__(self) -> str:
         return f"{self.invitation.customer}: NPS {self.nps_score}, CSAT {self.csat_score}"
+
+    @property
+    def nps_category(self) -> str:
+        if self.nps_score is None:
+            return ""
+        if self.nps_score >= PROMOTER_MIN:
+            return "promoter"
+        if self.nps_score >= PASSIVE_MIN:
+            return "passive"
+        return "detractor"
+
+    @property
+    def is_detractor(self) -> bool:
+        return self.nps_category == "detractor"
 
 
 class Answer(models.Model):
