@@ -73,6 +73,4 @@ class KpiSnapshot(models.Model):
         ]
 
     def __str__(self) -> str:
-        return (
-            f"{self.kpi} {self.scope_type}:{self.scope_id} {self.granularity} {self.period_start}"
-        )
+        return f"{self.kpi} {self.scope_type}:{self.scope_id} {self.granularity} {self.period_start}"
