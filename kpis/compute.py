@@ -262,11 +262,14 @@ def compute_periods(
     ({granularity: [period start, ...]})."""
     today = today or company_today()
     plan = {g: sorted(set(starts)) for g, starts in plan.items() if starts}
+    # Steps: each granularity's fact queries, the customer facts, then each
+    # batch of writes (counted once the rows are known).
     steps = len(plan) + 2
     done = 0
 
-    def tick() -> None:
-        nonlocal done
+    def tick(add_steps: int = 0) -> None:
+        nonlocal done, steps
+        steps += add_steps
         done += 1
         if progress:
             progress(done, steps)
@@ -282,9 +285,7 @@ def compute_periods(
     for granularity, starts in plan.items():
         for start in starts:
             engine.emit_period(granularity, start)
-    written = engine.write()
-    tick()
-    return written
+    return engine.write(tick)
 
 
 class _Engine:
@@ -718,10 +719,18 @@ class _Engine:
 
     # -- writing --
 
-    def write(self) -> int:
+    def write(self, tick: Callable[..., None]) -> int:
         rows = list(self.rows.values())
+        batches = [rows[i : i + WRITE_BATCH] for i in range(0, len(rows), WRITE_BATCH)] or [[]]
         # One transaction: pages never read a half-written recompute.
         with transaction.atomic():
+            for n, batch in enumerate(batches):
+                self._upsert(batch)
+                tick(len(batches) - 1 if n == 0 else 0)
+        return len(rows)
+
+    def _upsert(self, rows: list[KpiSnapshot]) -> None:
+        if rows:
             KpiSnapshot.objects.bulk_create(
                 rows,
                 batch_size=WRITE_BATCH,
@@ -738,4 +747,3 @@ class _Engine:
                     "computed_at",
                 ],
             )
-        return len(rows)

@@ -74,6 +74,8 @@ class KpiSnapshot(models.Model):
                 fields=["kpi", "granularity", "period_start", "scope_type"],
                 name="snapshot_leaderboard_idx",
             ),
+            # KPI status page: "as of" = the latest computed_at.
+            models.Index(fields=["-computed_at"], name="snapshot_computed_idx"),
         ]
 
     def __str__(self) -> str:
