@@ -26,10 +26,3 @@ def snap():
 
 def d(value: str) -> Decimal:
     return Decimal(value)
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    # The world fixture hashes a password per user; the KPI tests never log in
-    # with one, so a fast hasher keeps them quick.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
