@@ -208,13 +208,15 @@ if REDIS_URL:
     CELERY_BROKER_TRANSPORT_OPTIONS = {}
 else:
     _celery_dir = VAR_DIR / "celery"
-    for _sub in ("queue", "processed"):
+    for _sub in ("queue", "processed", "control"):
         (_celery_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_celery_dir / "queue"),
         "data_folder_out": str(_celery_dir / "queue"),
         "data_folder_processed": str(_celery_dir / "processed"),
+        # Without this kombu writes its control exchange to ./control.
+        "control_folder": str(_celery_dir / "control"),
     }
 # Task progress lives in our own tables (kpis.RecomputeRun), so no result backend.
 CELERY_TASK_IGNORE_RESULT = True

@@ -12,4 +12,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("surveys/", include("surveys.urls")),
     path("", include("surveys.public_urls")),
+    path("kpis/", include("kpis.urls")),
 ]

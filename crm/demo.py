@@ -18,6 +18,9 @@ from decimal import Decimal
 from django.contrib.auth.hashers import make_password
 from django.db import transaction
 
+from surveys.demo import seed_surveys
+from surveys.models import Invitation, Response
+
 from .models import (
     Activity,
     Campaign,
@@ -576,6 +579,10 @@ def seed(today: dt.date, seed: int = 2024, progress: Progress | None = None) -> 
     campaigns = builder.campaigns(teams)
     counts = builder.pipeline(reps, products, campaigns)
     counts["targets"] = builder.targets(teams, reps)
+    # Surveys answered by the customers of won deals.
+    seed_surveys(builder.rng, today, progress)
+    counts["survey invitations"] = Invitation.objects.count()
+    counts["survey responses"] = Response.objects.count()
     counts["users"] = len(managers) + len(reps) + 1
     counts["campaigns"] = len(campaigns)
     return counts

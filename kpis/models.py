@@ -3,7 +3,11 @@
 Written by kpis.compute with an upsert; read by every performance page.
 """
 
+import datetime as dt
+
+from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -70,7 +74,137 @@ class KpiSnapshot(models.Model):
                 fields=["kpi", "granularity", "period_start", "scope_type"],
                 name="snapshot_leaderboard_idx",
             ),
+            # KPI status page: "as of" = the latest computed_at.
+            models.Index(fields=["-computed_at"], name="snapshot_computed_idx"),
         ]
 
     def __str__(self) -> str:
         return f"{self.kpi} {self.scope_type}:{self.scope_id} {self.granularity} {self.period_start}"
+
+
+# A queued or running run older than this was left by a dead worker or a
+# stopped queue: longer than the task's hard time limit (kpis.tasks).
+RUN_STALE_AFTER = dt.timedelta(hours=1)
+
+
+class RecomputeRunQuerySet(models.QuerySet):
+    def active(self):
+        """Runs still queued or running, ignoring any a dead worker left behind
+        (older than the task's hard time limit)."""
+        return self.filter(
+            status__in=[RecomputeRun.Status.QUEUED, RecomputeRun.Status.RUNNING],
+            created_at__gte=timezone.now() - RUN_STALE_AFTER,
+        )
+
+
+class RecomputeRun(models.Model):
+    """One recompute of the KPI snapshots: nightly or asked for by a manager.
+
+    The task reports its progress here, so a page can poll it with htmx
+    whatever the Celery result backend.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+        SKIPPED = "skipped", _("Skipped")
+
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED)
+    progress = models.PositiveSmallIntegerField(_("progress (%)"), default=0)
+    message = models.CharField(_("message"), max_length=300, blank=True)
+    rows_written = models.PositiveIntegerField(_("rows written"), default=0)
+    churned = models.PositiveIntegerField(_("customers marked churned"), default=0)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("requested by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("requested at"), default=timezone.now)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    objects = RecomputeRunQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = _("KPI recompute")
+        verbose_name_plural = _("KPI recomputes")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(progress__lte=100), name="recomputerun_progress_max_100"
+            ),
+        ]
+        indexes = [
+            # Status page and button: the latest runs, and "is one active?".
+            models.Index(fields=["-created_at"], name="recomputerun_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_status_display()} {self.created_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+    # Each step writes with update() so a poll sees it at once, outside any
+    # transaction the computation holds.
+
+    def _set(self, **fields) -> None:
+        for name, value in fields.items():
+            setattr(self, name, value)
+        RecomputeRun.objects.filter(pk=self.pk).update(**fields)
+
+    def start(self) -> None:
+        self._set(status=self.Status.RUNNING, started_at=timezone.now(), progress=0, message="")
+
+    def report(self, done: int, total: int) -> None:
+        self._set(progress=min(100, done * 100 // max(total, 1)))
+
+    def finish(self, rows_written: int, churned: int) -> None:
+        self._set(
+            status=self.Status.DONE,
+            progress=100,
+            rows_written=rows_written,
+            churned=churned,
+            finished_at=timezone.now(),
+        )
+
+    def fail(self, message: str, status: str = Status.FAILED) -> None:
+        self._set(status=status, message=message[:300], finished_at=timezone.now())
+
+
+class JobLock(models.Model):
+    """A named lock with an expiry, so two recomputes never overlap.
+
+    A row lock in the database works with or without Redis; the expiry frees
+    it when a worker dies without releasing it.
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    holder = models.CharField(max_length=100, blank=True)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("job lock")
+        verbose_name_plural = _("job locks")
+
+    def __str__(self) -> str:
+        return self.name
+
+    @classmethod
+    def acquire(cls, name: str, holder: str, ttl: dt.timedelta) -> bool:
+        now = timezone.now()
+        cls.objects.get_or_create(name=name, defaults={"expires_at": now})
+        # One conditional UPDATE: the database serialises two takers, and only
+        # one of them sees an expired lock.
+        taken = cls.objects.filter(name=name, expires_at__lte=now).update(holder=holder, expires_at=now + ttl)
+        return taken == 1
+
+    @classmethod
+    def release(cls, name: str, holder: str) -> None:
+        cls.objects.filter(name=name, holder=holder).update(holder="", expires_at=timezone.now())

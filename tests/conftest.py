@@ -7,6 +7,12 @@ import pytest
 from tests.factories import AdminFactory, ManagerFactory, TeamFactory, UserFactory
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # Factories hash a password per user; PBKDF2 would make every test slow.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def world(db):
     """Two teams, each with a manager and two reps, and an admin.

@@ -18,9 +18,3 @@ def eager_celery():
     app.conf.task_always_eager = True
     yield
     app.conf.task_always_eager = False
-
-
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    # The world fixture hashes nine passwords per test; PBKDF2 makes that slow.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -5,6 +5,8 @@ from django.utils import timezone
 
 from crm import demo
 from crm.progress import progress_bar
+from kpis.compute import apply_churn_rule, recompute
+from kpis.models import KpiSnapshot
 
 
 class Command(BaseCommand):
@@ -31,6 +33,13 @@ class Command(BaseCommand):
             counts = demo.seed(today, options["seed"], progress_bar("Demo data", self.stderr._out))
             summary = ", ".join(f"{n} {what}" for what, n in counts.items())
             self.stdout.write(self.style.SUCCESS(f"Demo data loaded: {summary}."))
+        if options["reset"] or not KpiSnapshot.objects.exists():
+            # Pages read snapshots: compute them now rather than wait for 02:00.
+            churned = apply_churn_rule(today)
+            rows = recompute(today=today, progress=progress_bar("KPI snapshots", self.stderr._out))
+            self.stdout.write(
+                f"KPIs computed: {rows} snapshot rows ({churned} customers churned by inactivity)."
+            )
         self.stdout.write(f"\nDemo logins (password for all: {demo.DEMO_PASSWORD}):")
         for username, role, team in demo.demo_logins():
             self.stdout.write(f"  {username:<8} {role:<12} {team}")

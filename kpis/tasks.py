@@ -1,0 +1,79 @@
+"""Celery tasks: thin wrappers around kpis.compute (style: jobs are plain
+functions; the task takes ids and is safe to run twice)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+
+from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from django.db import DatabaseError
+
+from crm.models import today as company_today
+from kpis.compute import apply_churn_rule, compute_periods, current_and_previous
+from kpis.models import RUN_STALE_AFTER, JobLock, RecomputeRun
+
+logger = logging.getLogger(__name__)
+
+LOCK_NAME = "kpis.recompute"
+SOFT_TIME_LIMIT = 30 * 60
+HARD_TIME_LIMIT = SOFT_TIME_LIMIT + 5 * 60
+# The lock outlives the hard limit a little, then frees itself if the worker
+# died holding it.
+LOCK_TTL = dt.timedelta(seconds=HARD_TIME_LIMIT + 60)
+MAX_RETRIES = 3
+assert RUN_STALE_AFTER.total_seconds() > HARD_TIME_LIMIT
+
+
+def run_nightly(run: RecomputeRun, today: dt.date | None = None) -> int:
+    """Apply the churn rule, then recompute the current and previous period of
+    each granularity, reporting progress on `run`. Returns rows written, or -1
+    when another recompute holds the lock (the run is marked skipped)."""
+    today = today or company_today()
+    holder = uuid.uuid4().hex
+    if not JobLock.acquire(LOCK_NAME, holder, LOCK_TTL):
+        run.fail(
+            "Another recompute was running; its figures are the current ones.",
+            status=RecomputeRun.Status.SKIPPED,
+        )
+        return -1
+    try:
+        run.start()
+        churned = apply_churn_rule(today)
+        written = compute_periods(current_and_previous(today), today=today, progress=run.report)
+        run.finish(written, churned)
+        return written
+    finally:
+        JobLock.release(LOCK_NAME, holder)
+
+
+@shared_task(bind=True, soft_time_limit=SOFT_TIME_LIMIT, time_limit=HARD_TIME_LIMIT)
+def nightly_recompute(self, run_id: int | None = None) -> int:
+    """The beat entry (02:00 company time) and the "Recompute now" button."""
+    if run_id is None:
+        run = RecomputeRun.objects.create()
+    else:
+        run = RecomputeRun.objects.filter(pk=run_id).first()
+        if run is None:
+            logger.warning("Recompute run %s no longer exists; nothing to do.", run_id)
+            return 0
+    try:
+        return run_nightly(run)
+    except SoftTimeLimitExceeded:
+        run.fail("Stopped: the recompute took longer than its time limit.")
+        raise
+    except DatabaseError as exc:
+        # A lost connection or a deadlock: retry a bounded number of times,
+        # waiting longer each time (30 s, 60 s, 120 s).
+        if self.request.retries >= MAX_RETRIES:
+            run.fail(f"Database error, gave up after {MAX_RETRIES} retries: {exc}")
+            raise
+        RecomputeRun.objects.filter(pk=run.pk).update(
+            status=RecomputeRun.Status.QUEUED, message=f"Database error, retrying: {exc}"[:300]
+        )
+        raise self.retry(exc=exc, countdown=30 * 2**self.request.retries, args=[run.pk], kwargs={}) from exc
+    except Exception as exc:
+        run.fail(f"Failed: {exc}")
+        raise

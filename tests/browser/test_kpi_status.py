@@ -1,0 +1,27 @@
+import pytest
+
+from kpis import views
+from kpis.models import RecomputeRun
+from tests.browser.conftest import log_in
+from tests.factories import ManagerFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_manager_recomputes_and_watches_progress(page, screenshot, monkeypatch):
+    # No worker here: the test plays the worker by writing the run's progress.
+    monkeypatch.setattr(views.nightly_recompute, "delay", lambda run_id: None)
+    ManagerFactory(username="nina", first_name="Nina")
+    log_in(page, "nina", "pw")
+    page.goto("/kpis/status/")
+    page.get_by_role("button", name="Recompute now").click()
+    page.get_by_text("Recompute queued").wait_for()
+    run = RecomputeRun.objects.get()
+    run.start()
+    run.report(3, 5)
+    page.locator('progress[value="60"]').wait_for()
+    screenshot(page, "kpi-status-progress")
+    run.finish(rows_written=777, churned=0)
+    page.get_by_text("777 figures").wait_for()
+    assert page.get_by_role("button", name="Recompute now").is_visible()
+    screenshot(page, "kpi-status-done")

@@ -1,0 +1,87 @@
+"""A full recompute reads with a fixed number of queries, whatever the data size."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from crm.models import Stage
+from kpis.compute import recompute
+from tests.factories import (
+    ActivityFactory,
+    CampaignFactory,
+    CampaignSpendFactory,
+    CustomerFactory,
+    InvitationFactory,
+    ProspectFactory,
+    ResponseFactory,
+    TargetFactory,
+    TeamFactory,
+    UserFactory,
+)
+from tests.kpis.factories import lost, open_deal, won
+
+pytestmark = pytest.mark.django_db
+
+MAR = dt.date(2025, 3, 1)
+SENT = dt.datetime(2025, 3, 10, 9, tzinfo=dt.UTC)
+
+# The reads of a recompute of months/quarters/year in one span:
+#   3  the scopes that get rows: teams, sales staff, campaigns
+#   1  today's open deals per owner and team (open/weighted pipeline, velocity)
+#  24  per granularity (3), one GROUP BY each over: closed deals, prospects,
+#      new customers, spend lines, survey responses, invitations, targets,
+#      activities
+#   1  customers grouped by months of acquisition, churn and second won deal
+#   1  ARPA windows: conditional sums over won deals (one per 60 windows)
+READS = 30
+
+
+def _dataset(size: int) -> None:
+    teams = [TeamFactory(name=f"Team {i}") for i in range(max(1, size // 10))]
+    for i in range(size):
+        rep = UserFactory(team=teams[i % len(teams)])
+        campaign = CampaignFactory(team=teams[i % len(teams)])
+        customer = CustomerFactory(owner=rep, source_campaign=campaign)
+        deal = open_deal(rep, "100", customer=customer, opened_on=dt.date(2025, 2, 1))
+        deal.mark_won(Decimal("100"), closed_on=dt.date(2025, 3, 2))
+        won(rep, "50", dt.date(2025, 1, 1), dt.date(2025, 3, 5), customer=customer)
+        lost(rep, dt.date(2025, 1, 1), dt.date(2025, 3, 6))
+        open_deal(rep, "70", stage=Stage.NEGOTIATION)
+        ProspectFactory(owner=rep, created_on=dt.date(2025, 3, 3), source_campaign=campaign)
+        CampaignSpendFactory(campaign=campaign, spent_on=dt.date(2025, 3, 4))
+        invitation = InvitationFactory(customer=customer, sent_at=SENT)
+        ResponseFactory(invitation=invitation, submitted_at=SENT)
+        TargetFactory(user=rep, month=MAR)
+        ActivityFactory(owner=rep, occurred_on=dt.date(2025, 3, 7))
+
+
+def _reads(size: int) -> tuple[int, int]:
+    _dataset(size)
+    with CaptureQueriesContext(connection) as ctx:
+        written = recompute(dt.date(2025, 1, 1), dt.date(2025, 6, 1), today=dt.date(2025, 6, 15))
+    reads = [
+        q["sql"]
+        for q in ctx.captured_queries
+        if not q["sql"].startswith(('INSERT INTO "kpis_kpisnapshot"', "SAVEPOINT", "RELEASE"))
+    ]
+    return len(reads), written
+
+
+@pytest.mark.parametrize("size", [1, 30])
+def test_reads_do_not_grow_with_reps_deals_teams_or_campaigns(size):
+    reads, written = _reads(size)
+    assert reads == READS
+    assert written > 0
+
+
+def test_writes_are_batched_upserts(world):
+    _dataset(5)
+    with CaptureQueriesContext(connection) as ctx:
+        written = recompute(MAR, MAR, ["month"], today=dt.date(2025, 6, 15))
+    inserts = [q for q in ctx.captured_queries if q["sql"].startswith('INSERT INTO "kpis_kpisnapshot"')]
+    # Upserts in batches (SQLite caps a statement's parameters; PostgreSQL
+    # takes 2000 rows a statement): never one statement per row.
+    assert 1 <= len(inserts) < written / 50
