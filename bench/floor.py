@@ -621,5 +621,9 @@ class Floor:
                 # A batch job's own memory for its sorts and hashes, as a DBA
                 # would give it (docs/benchmarks.md: the floor's settings).
                 cursor.execute(f"SET LOCAL work_mem = '{self.work_mem}'")
+            if self.d.pg:
+                # JIT compiles these wide statements for seconds (EXPLAIN
+                # ANALYZE: 2.5 s of 7 s for the customers statement on M).
+                cursor.execute("SET LOCAL jit = off")
             for sql in self.statements().values():
                 cursor.execute(sql)
