@@ -25,6 +25,7 @@ import datetime as dt
 import json
 import re
 import unicodedata
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -36,7 +37,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import models, transaction
 from django.utils import timezone
-from django.utils.text import slugify
+from django.utils.text import get_valid_filename, slugify
 from django.utils.translation import gettext as _
 
 from crm.models import (
@@ -1019,6 +1020,43 @@ def _refresh_acquisitions(customers: list[Customer], report: Progress) -> None:
     for batch in _batches(changed):
         Customer.objects.bulk_update(batch, ["first_deal", "acquired_on", "team", "churned_on"])
     report("customer acquisition", len(ids), len(ids))
+
+
+# A zip may not unpack to more than this (a "zip bomb" guard for uploads).
+MAX_UNPACKED_BYTES = 200 * 1024 * 1024
+
+
+def extract_zip(archive, target: Path) -> list[str]:
+    """Extract a zip's CSV files flat into target (folders and other files ignored).
+
+    `archive` is a path or a file object. Names are reduced to their last
+    part, so a crafted "../x.csv" cannot write outside target. Raises
+    ValueError when the archive is unreadable or would unpack too large.
+    """
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            members = [
+                info
+                for info in zf.infolist()
+                if not info.is_dir() and info.filename.lower().endswith(".csv")
+            ]
+            if sum(info.file_size for info in members) > MAX_UNPACKED_BYTES:
+                raise ValueError(_("The zip unpacks to more than 200 MB."))
+            names = []
+            for info in members:
+                name = get_valid_filename(Path(info.filename.replace("\\", "/")).name)
+                (target / name).write_bytes(zf.read(info))
+                names.append(name)
+            return names
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError) as exc:
+        raise ValueError(_("Not a readable zip file (%(error)s).") % {"error": exc}) from None
+
+
+def summary(plan: Plan) -> str:
+    totals = plan.totals()
+    return _(
+        "%(create)s to create, %(update)s to update, %(unchanged)s unchanged, %(skip)s skipped"
+    ) % totals
 
 
 def import_directory(

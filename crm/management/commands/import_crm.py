@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import tempfile
 import time
-import zipfile
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -25,22 +24,13 @@ def print_preview(write, plan: importing.Plan) -> None:
         f"{'total':12}{totals['create']:>8}{totals['update']:>8}"
         f"{totals['unchanged']:>11}{totals['skip']:>6}"
     )
+    write(importing.summary(plan) + ".")
     for problem in plan.skipped():
         write(f"skipped: {problem}")
     if plan.errors:
         write(f"{len(plan.errors)} bad row(s):")
         for problem in plan.errors:
             write(f"  {problem}")
-
-
-def extract_zip(archive: Path, target: Path) -> None:
-    """Extract only the CSV files of a zip, flat, ignoring their folders."""
-    with zipfile.ZipFile(archive) as zf:
-        for info in zf.infolist():
-            name = Path(info.filename).name
-            if info.is_dir() or not name.lower().endswith(".csv"):
-                continue
-            (target / name).write_bytes(zf.read(info))
 
 
 class Command(BaseCommand):
@@ -80,10 +70,11 @@ class Command(BaseCommand):
         with tempfile.TemporaryDirectory() as tmp:
             directory = source_path
             if source_path.is_file():
-                if not zipfile.is_zipfile(source_path):
-                    raise CommandError(f"{path} is neither a directory nor a zip file.")
                 directory = Path(tmp)
-                extract_zip(source_path, directory)
+                try:
+                    importing.extract_zip(source_path, directory)
+                except ValueError as exc:
+                    raise CommandError(f"{path}: {exc}") from None
             self.run_import(directory, format, mapping_data, dry_run, no_recompute)
 
     def run_import(self, directory, fmt, mapping, dry_run, no_recompute) -> None:
