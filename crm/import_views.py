@@ -124,8 +124,11 @@ def crm_import_confirm(request: HttpRequest) -> HttpResponse:
     if result is None:
         messages.error(
             request,
-            _("Nothing was imported: the data changed since the preview (%(count)s bad rows). "
-              "Upload the files again to see them.") % {"count": len(plan.errors)},
+            _(
+                "Nothing was imported: the data changed since the preview (%(count)s bad rows). "
+                "Upload the files again to see them."
+            )
+            % {"count": len(plan.errors)},
         )
         return redirect("crm_import")
     from crm.tasks import recompute_kpis_after_import
@@ -133,8 +136,10 @@ def crm_import_confirm(request: HttpRequest) -> HttpResponse:
     transaction.on_commit(recompute_kpis_after_import.delay)
     messages.success(
         request,
-        _("Imported: %(summary)s. The KPIs are being recomputed in the background; "
-          "the performance pages show the new figures in a few minutes.")
+        _(
+            "Imported: %(summary)s. The KPIs are being recomputed in the background; "
+            "the performance pages show the new figures in a few minutes."
+        )
         % {"summary": importing.summary(plan)},
     )
     return redirect("crm_import")

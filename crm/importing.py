@@ -127,6 +127,11 @@ class Row:
     line: int
     data: dict[str, str]
     columns: frozenset[str]
+    # Boussole column → the source file's header, so errors name what the user sees.
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def label(self, column: str) -> str:
+        return self.labels.get(column, column)
 
     def get(self, column: str) -> str:
         return self.data.get(column, "").strip()
@@ -155,9 +160,7 @@ class EntityPlan:
 
 @dataclass
 class Plan:
-    entities: dict[str, EntityPlan] = field(
-        default_factory=lambda: {e: EntityPlan() for e in ENTITIES}
-    )
+    entities: dict[str, EntityPlan] = field(default_factory=lambda: {e: EntityPlan() for e in ENTITIES})
     errors: list[Problem] = field(default_factory=list)
     # Deals whose stage the import changes: deal → its previous stage.
     stage_moves: dict[int, str] = field(default_factory=dict)
@@ -259,8 +262,7 @@ def _read_csv(
 def read_maven(directory: Path) -> Source:
     source = Source()
     files = {
-        name: _read_csv(directory / name, columns, source.errors)
-        for name, columns in MAVEN_FILES.items()
+        name: _read_csv(directory / name, columns, source.errors) for name, columns in MAVEN_FILES.items()
     }
     if any(parsed is None for parsed in files.values()):
         return source
@@ -286,9 +288,7 @@ def read_maven(directory: Path) -> Source:
         agent, manager = raw["sales_agent"].strip(), raw["manager"].strip()
         region = raw["regional_office"].strip()
         if not agent or not manager:
-            source.errors.append(
-                Problem("sales_teams.csv", line, _("sales_agent and manager are required"))
-            )
+            source.errors.append(Problem("sales_teams.csv", line, _("sales_agent and manager are required")))
             continue
         if agent in team_of_agent:
             source.errors.append(
@@ -348,6 +348,7 @@ def read_maven(directory: Path) -> Source:
                 line,
                 {"name": raw["product"], "list_price": raw["sales_price"]},
                 frozenset({"name", "list_price"}),
+                {"name": "product", "list_price": "sales_price"},
             )
         )
 
@@ -383,9 +384,7 @@ def read_maven(directory: Path) -> Source:
         if account and agent:
             first_any.setdefault(account, agent)
             close = raw["close_date"].strip()
-            if stage == Stage.WON and (
-                account not in first_won or (close, line) < first_won[account][:2]
-            ):
+            if stage == Stage.WON and (account not in first_won or (close, line) < first_won[account][:2]):
                 first_won[account] = (close, line, agent)
         title = f"{product} – {account}" if account else product
         source.rows["deals"].append(
@@ -405,6 +404,7 @@ def read_maven(directory: Path) -> Source:
                     "lost_reason": NO_LOST_REASON if stage == Stage.LOST else "",
                 },
                 _ALL["deals"],
+                _MAVEN_DEAL_LABELS,
             )
         )
 
@@ -428,12 +428,22 @@ def read_maven(directory: Path) -> Source:
                     "employees": raw["employees"],
                 },
                 frozenset({"name", "owner", "sector", "country", "employees"}),
+                {"name": "account", "country": "office_location"},
             )
         )
     return source
 
 
 _ALL = {entity: frozenset(req + opt) for entity, (req, opt) in GENERIC_COLUMNS.items()}
+_MAVEN_DEAL_LABELS = {
+    "external_ref": "opportunity_id",
+    "owner": "sales_agent",
+    "customer": "account",
+    "stage": "deal_stage",
+    "opened_on": "engage_date",
+    "closed_on": "close_date",
+    "amount": "close_value",
+}
 _MAVEN_USER_COLUMNS = frozenset({"username", "first_name", "last_name", "role", "team"})
 
 
@@ -449,9 +459,7 @@ def parse_mapping(text: str, name: str = "mapping") -> tuple[dict[str, dict[str,
     for entity, columns in mapping.items():
         if entity not in GENERIC_COLUMNS:
             problems.append(Problem(name, 0, _("unknown entity “%(name)s”") % {"name": entity}))
-        elif not isinstance(columns, dict) or not all(
-            isinstance(v, str) for v in columns.values()
-        ):
+        elif not isinstance(columns, dict) or not all(isinstance(v, str) for v in columns.values()):
             problems.append(
                 Problem(name, 0, _("“%(name)s” must map column names to headers") % {"name": entity})
             )
@@ -488,7 +496,8 @@ def read_generic(directory: Path, mapping: dict[str, dict[str, str]] | None = No
         columns = frozenset(present)
         for line, raw in rows:
             data = {column: raw.get(src, "") for column, src in present.items()}
-            source.rows[entity].append(Row(path.name, line, data, columns))
+            labels = {column: src for column, src in present.items() if src != column}
+            source.rows[entity].append(Row(path.name, line, data, columns, labels))
     if not found:
         source.errors.append(
             Problem(
@@ -526,9 +535,7 @@ def _decimal(value: str, column: str) -> Decimal:
     if not number.is_finite():
         raise RowError(_("%(column)s is not a number") % {"column": column})
     if number < 0:
-        raise RowError(
-            _("%(column)s cannot be negative (%(value)s)") % {"column": column, "value": value}
-        )
+        raise RowError(_("%(column)s cannot be negative (%(value)s)") % {"column": column, "value": value})
     if number > MAX_AMOUNT:
         raise RowError(_("%(column)s is too large") % {"column": column})
     return number.quantize(Decimal("0.01"))
@@ -539,8 +546,7 @@ def _date(value: str, column: str) -> dt.date:
         return dt.date.fromisoformat(value)
     except ValueError:
         raise RowError(
-            _("%(column)s “%(value)s” is not a date (YYYY-MM-DD)")
-            % {"column": column, "value": value}
+            _("%(column)s “%(value)s” is not a date (YYYY-MM-DD)") % {"column": column, "value": value}
         ) from None
 
 
@@ -569,7 +575,8 @@ def _text(row: Row, column: str, max_length: int) -> str:
     value = row.get(column)
     if len(value) > max_length:
         raise RowError(
-            _("%(column)s is longer than %(max)s characters") % {"column": column, "max": max_length}
+            _("%(column)s is longer than %(max)s characters")
+            % {"column": row.label(column), "max": max_length}
         )
     return value
 
@@ -595,8 +602,7 @@ class _Planner:
         if key in seen:
             self.error(
                 row,
-                _("%(label)s is listed twice (first on line %(line)s)")
-                % {"label": label, "line": seen[key]},
+                _("%(label)s is listed twice (first on line %(line)s)") % {"label": label, "line": seen[key]},
             )
             return False
         seen[key] = row.line
@@ -667,9 +673,11 @@ class _Planner:
                 name = _text(row, "name", 100)
                 if not name:
                     raise RowError(_("name is required"))
-                values: dict[str, object] = {"list_price": _decimal(row.get("list_price"), "list_price")}
+                values: dict[str, object] = {
+                    "list_price": _decimal(row.get("list_price"), row.label("list_price"))
+                }
                 if row.has("is_active") and row.get("is_active"):
-                    values["is_active"] = _bool(row.get("is_active"), "is_active")
+                    values["is_active"] = _bool(row.get("is_active"), row.label("is_active"))
             except RowError as exc:
                 self.error(row, str(exc))
                 continue
@@ -696,8 +704,7 @@ class _Planner:
                     validate_username(username)
                 except ValidationError:
                     raise RowError(
-                        _("username “%(name)s” may only hold letters, digits and @.+-_")
-                        % {"name": username}
+                        _("username “%(name)s” may only hold letters, digits and @.+-_") % {"name": username}
                     ) from None
                 values: dict[str, object] = {}
                 for column in ("first_name", "last_name"):
@@ -709,9 +716,7 @@ class _Planner:
                         try:
                             validate_email(email)
                         except ValidationError:
-                            raise RowError(
-                                _("email “%(value)s” is not valid") % {"value": email}
-                            ) from None
+                            raise RowError(_("email “%(value)s” is not valid") % {"value": email}) from None
                     values["email"] = email
                 if row.has("role"):
                     role = row.get("role").casefold() or Role.SALESPERSON
@@ -735,8 +740,11 @@ class _Planner:
             user = users.get(username.casefold())
             if user is not None and user.is_admin_role:
                 self.plan.entities["users"].skipped.append(
-                    Problem(row.file, row.line, _("%(name)s is an admin: imports leave admins alone")
-                            % {"name": user.username})
+                    Problem(
+                        row.file,
+                        row.line,
+                        _("%(name)s is an admin: imports leave admins alone") % {"name": user.username},
+                    )
                 )
                 continue
             is_new = user is None
@@ -772,7 +780,7 @@ class _Planner:
                         values[column] = _text(row, column, length)
                 if row.has("employees"):
                     employees = row.get("employees")
-                    values["employees"] = _int(employees, "employees") if employees else None
+                    values["employees"] = _int(employees, row.label("employees")) if employees else None
                 if row.has("contact_email"):
                     email = _text(row, "contact_email", 254)
                     if email:
@@ -845,11 +853,13 @@ class _Planner:
                 deal = existing.get(ref)
                 opened = row.get("opened_on")
                 # No open date: the import day, kept on later imports.
-                opened_on = _date(opened, "opened_on") if opened else (
-                    deal.opened_on if deal else self.today
+                opened_on = (
+                    _date(opened, row.label("opened_on"))
+                    if opened
+                    else (deal.opened_on if deal else self.today)
                 )
                 closed_raw = row.get("closed_on")
-                closed_on = _date(closed_raw, "closed_on") if closed_raw else None
+                closed_on = _date(closed_raw, row.label("closed_on")) if closed_raw else None
                 if stage in closed and closed_on is None:
                     raise RowError(_("a won or lost deal needs a close date"))
                 if stage not in closed and closed_on is not None:
@@ -858,7 +868,7 @@ class _Planner:
                     raise RowError(_("the deal closes before it opens"))
                 amount_raw = row.get("amount")
                 if amount_raw:
-                    amount = _decimal(amount_raw, "amount")
+                    amount = _decimal(amount_raw, row.label("amount"))
                 elif stage == Stage.WON:
                     raise RowError(_("a won deal needs an amount"))
                 elif stage in closed:
@@ -869,9 +879,11 @@ class _Planner:
                 lost_reason = _text(row, "lost_reason", 200) if stage == Stage.LOST else ""
                 if stage == Stage.LOST and not lost_reason:
                     lost_reason = NO_LOST_REASON
-                title = _text(row, "title", 200) or " – ".join(
-                    str(x) for x in (product_name, customer_name) if x
-                ) or ref
+                title = (
+                    _text(row, "title", 200)
+                    or " – ".join(str(x) for x in (product_name, customer_name) if x)
+                    or ref
+                )
             except RowError as exc:
                 self.error(row, str(exc))
                 continue
@@ -1036,9 +1048,7 @@ def extract_zip(archive, target: Path) -> list[str]:
     try:
         with zipfile.ZipFile(archive) as zf:
             members = [
-                info
-                for info in zf.infolist()
-                if not info.is_dir() and info.filename.lower().endswith(".csv")
+                info for info in zf.infolist() if not info.is_dir() and info.filename.lower().endswith(".csv")
             ]
             if sum(info.file_size for info in members) > MAX_UNPACKED_BYTES:
                 raise ValueError(_("The zip unpacks to more than 200 MB."))
@@ -1054,9 +1064,7 @@ def extract_zip(archive, target: Path) -> list[str]:
 
 def summary(plan: Plan) -> str:
     totals = plan.totals()
-    return _(
-        "%(create)s to create, %(update)s to update, %(unchanged)s unchanged, %(skip)s skipped"
-    ) % totals
+    return _("%(create)s to create, %(update)s to update, %(unchanged)s unchanged, %(skip)s skipped") % totals
 
 
 def import_directory(

@@ -21,8 +21,7 @@ def print_preview(write, plan: importing.Plan) -> None:
         )
     totals = plan.totals()
     write(
-        f"{'total':12}{totals['create']:>8}{totals['update']:>8}"
-        f"{totals['unchanged']:>11}{totals['skip']:>6}"
+        f"{'total':12}{totals['create']:>8}{totals['update']:>8}{totals['unchanged']:>11}{totals['skip']:>6}"
     )
     write(importing.summary(plan) + ".")
     for problem in plan.skipped():
@@ -42,16 +41,15 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("path", help="A directory (or zip) of CSV files.")
         parser.add_argument("--format", choices=importing.FORMATS, default=importing.MAVEN)
-        parser.add_argument(
-            "--mapping", help="JSON file: per entity, Boussole column → source header."
-        )
+        parser.add_argument("--mapping", help="JSON file: per entity, Boussole column → source header.")
         parser.add_argument("--dry-run", action="store_true", help="Preview only; write nothing.")
         parser.add_argument(
             "--no-recompute", action="store_true", help="Skip the KPI recompute after importing."
         )
 
-    def handle(self, *args, path: str, format: str, mapping: str | None, dry_run: bool,
-               no_recompute: bool, **options) -> None:
+    def handle(
+        self, *args, path: str, format: str, mapping: str | None, dry_run: bool, no_recompute: bool, **options
+    ) -> None:
         source_path = Path(path)
         if not source_path.exists():
             raise CommandError(f"{path} does not exist.")
@@ -93,9 +91,7 @@ class Command(BaseCommand):
             return
         started = time.monotonic()
         importing.apply(plan, progress=self.progress)
-        self.stdout.write(
-            self.style.SUCCESS(f"Imported in {time.monotonic() - started:.1f}s.")
-        )
+        self.stdout.write(self.style.SUCCESS(f"Imported in {time.monotonic() - started:.1f}s."))
         if not no_recompute:
             self.recompute()
 
@@ -117,6 +113,4 @@ class Command(BaseCommand):
         started = time.monotonic()
         self.stderr.write("Recomputing KPIs…")
         rows = recompute(progress=lambda done, total: self.progress("KPI periods", done, total))
-        self.stdout.write(
-            f"Recomputed {rows} KPI snapshot rows in {time.monotonic() - started:.1f}s."
-        )
+        self.stdout.write(f"Recomputed {rows} KPI snapshot rows in {time.monotonic() - started:.1f}s.")
