@@ -592,11 +592,19 @@ class _Planner:
         self.source = source
         self.today = today
         self.plan = Plan(errors=list(source.errors))
+        # Keys of rows that were bad: a row referring to one says so, rather
+        # than calling a name listed in the files "unknown".
+        self.bad: dict[str, set[str]] = {e: set() for e in ENTITIES}
         for entity, skipped in source.skipped.items():
             self.plan.entities[entity].skipped.extend(skipped)
 
     def error(self, row: Row, reason: str) -> None:
         self.plan.errors.append(Problem(row.file, row.line, reason))
+
+    def unknown(self, entity: str, key: str, message: str, name: str) -> RowError:
+        if key in self.bad[entity]:
+            return RowError(_("refers to “%(name)s”, whose own row is bad") % {"name": name})
+        return RowError(message % {"name": name})
 
     def once(self, row: Row, key: str, seen: dict[str, int], label: str) -> bool:
         if key in seen:
@@ -654,6 +662,7 @@ class _Planner:
                     raise RowError(_("name is required"))
                 values = {"region": _text(row, "region", 100)} if row.has("region") else {}
             except RowError as exc:
+                self.bad["teams"].add(row.get("name").casefold())
                 self.error(row, str(exc))
                 continue
             if not self.once(row, name.casefold(), seen, name):
@@ -679,6 +688,7 @@ class _Planner:
                 if row.has("is_active") and row.get("is_active"):
                     values["is_active"] = _bool(row.get("is_active"), row.label("is_active"))
             except RowError as exc:
+                self.bad["products"].add(_normalise(row.get("name")))
                 self.error(row, str(exc))
                 continue
             key = _normalise(name)
@@ -730,9 +740,12 @@ class _Planner:
                     team_name = row.get("team")
                     team = self.teams.get(team_name.casefold()) if team_name else None
                     if team_name and team is None:
-                        raise RowError(_("unknown team “%(name)s”") % {"name": team_name})
+                        raise self.unknown(
+                            "teams", team_name.casefold(), _("unknown team “%(name)s”"), team_name
+                        )
                     values["team"] = team
             except RowError as exc:
+                self.bad["users"].add(row.get("username").casefold())
                 self.error(row, str(exc))
                 continue
             if not self.once(row, username.casefold(), seen, username):
@@ -759,7 +772,7 @@ class _Planner:
     def user(self, username: str) -> User:
         user = self.users.get(username.casefold()) if username else None
         if user is None:
-            raise RowError(_("unknown user “%(name)s”") % {"name": username})
+            raise self.unknown("users", username.casefold(), _("unknown user “%(name)s”"), username)
         return user
 
     def plan_customers(self) -> dict[str, Customer]:
@@ -797,6 +810,7 @@ class _Planner:
                         raise RowError(_("language must be en or fr"))
                     values["language"] = language
             except RowError as exc:
+                self.bad["customers"].add(row.get("name").casefold())
                 self.error(row, str(exc))
                 continue
             if not self.once(row, name.casefold(), seen, name):
@@ -845,11 +859,15 @@ class _Planner:
                 customer_name = row.get("customer")
                 customer = self.customers.get(customer_name.casefold()) if customer_name else None
                 if customer_name and customer is None:
-                    raise RowError(_("unknown customer “%(name)s”") % {"name": customer_name})
+                    raise self.unknown(
+                        "customers", customer_name.casefold(), _("unknown customer “%(name)s”"), customer_name
+                    )
                 product_name = row.get("product")
                 product = self.products.get(_normalise(product_name)) if product_name else None
                 if product_name and product is None:
-                    raise RowError(_("unknown product “%(name)s”") % {"name": product_name})
+                    raise self.unknown(
+                        "products", _normalise(product_name), _("unknown product “%(name)s”"), product_name
+                    )
                 deal = existing.get(ref)
                 opened = row.get("opened_on")
                 # No open date: the import day, kept on later imports.
