@@ -360,7 +360,7 @@ BAD_FILES = [
             "products.csv line 2: sales_price cannot be negative (-1)",
             "sales_pipeline.csv line 3: close_value cannot be negative (-50)",
             # The deals of the bad product are bad too, and say why.
-            "sales_pipeline.csv line 2: refers to “GTX Pro”, whose own row is bad",
+            "sales_pipeline.csv line 2: refers to “GTXPro”, whose own row is bad",
             "sales_pipeline.csv line 5: refers to “GTX Pro”, whose own row is bad",
             "sales_pipeline.csv line 7: refers to “GTX Pro”, whose own row is bad",
         ],
