@@ -96,10 +96,13 @@ class Command(BaseCommand):
             self.recompute()
 
     def progress(self, label: str, done: int, total: int) -> None:
-        if total:
-            self.stderr.write(f"\r  {label}: {done}/{total}", ending="")
-            if done == total:
-                self.stderr.write("")
+        if not total:
+            return
+        if self.stderr.isatty():
+            # One line per step, redrawn in place.
+            self.stderr.write(f"\r  {label}: {done}/{total}", ending="\n" if done == total else "")
+        elif done:
+            self.stderr.write(f"  {label}: {done}/{total}")
 
     def recompute(self) -> None:
         try:
