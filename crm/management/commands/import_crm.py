@@ -115,5 +115,5 @@ class Command(BaseCommand):
             return
         started = time.monotonic()
         self.stderr.write("Recomputing KPIs…")
-        rows = recompute(progress=lambda done, total: self.progress("KPI periods", done, total))
+        rows = recompute(progress=lambda done, total: self.progress("KPI recompute", done, total))
         self.stdout.write(f"Recomputed {rows} KPI snapshot rows in {time.monotonic() - started:.1f}s.")
