@@ -16,7 +16,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.forms import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -119,8 +119,15 @@ def crm_import_confirm(request: HttpRequest) -> HttpResponse:
         messages.error(request, _("This import was already done or has expired: upload the files again."))
         return redirect("crm_import")
     # Planned again inside the transaction: the database may have moved since the preview.
-    plan, result = importing.import_directory(directory, pending["format"], pending["mapping"])
-    _discard(request)
+    try:
+        plan, result = importing.import_directory(directory, pending["format"], pending["mapping"])
+    except IntegrityError:
+        # A double click on PostgreSQL: both requests planned the same new
+        # rows and the second hit the unique keys. The first one imported.
+        messages.info(request, _("These files were just imported by another request."))
+        return redirect("crm_import")
+    finally:
+        _discard(request)
     if result is None:
         messages.error(
             request,
@@ -137,10 +144,11 @@ def crm_import_confirm(request: HttpRequest) -> HttpResponse:
     messages.success(
         request,
         _(
-            "Imported: %(summary)s. The KPIs are being recomputed in the background; "
-            "the performance pages show the new figures in a few minutes."
+            "Imported: %(create)s created, %(update)s updated, %(unchanged)s unchanged. "
+            "The KPIs are being recomputed in the background; the performance pages show "
+            "the new figures in a few minutes."
         )
-        % {"summary": importing.summary(plan)},
+        % plan.totals(),
     )
     return redirect("crm_import")
 

@@ -76,7 +76,7 @@ def test_upload_previews_then_confirm_imports(world, login, var_dir, django_capt
         response = client.post(reverse("crm_import_confirm"), {"token": token}, follow=True)
 
     assert Deal.objects.count() == 6 and User.objects.filter(username="zane.levy").exists()
-    assert "17 to create" in response.content.decode()
+    assert "Imported: 17 created, 0 updated, 0 unchanged" in response.content.decode()
     delay.assert_called_once()
     assert SESSION_KEY not in client.session
     assert not (var_dir / "imports" / token).exists()
@@ -163,3 +163,17 @@ def test_cancel_discards_the_upload(world, login, var_dir):
 def test_nav_links_the_page_for_managers_only(world, login, client):
     assert reverse("crm_import").encode() in login(world.nina).get(reverse("home")).content
     assert reverse("crm_import").encode() not in login(world.ann).get(reverse("home")).content
+
+
+def test_a_double_confirm_racing_on_unique_keys_is_not_a_500(world, login):
+    from django.db import IntegrityError
+
+    client = login(world.nina)
+    upload(client, tiny_files())
+    token = client.session[SESSION_KEY]["token"]
+
+    with mock.patch("crm.importing.import_directory", side_effect=IntegrityError):
+        response = client.post(reverse("crm_import_confirm"), {"token": token}, follow=True)
+
+    assert response.status_code == 200 and b"just imported by another request" in response.content
+    assert SESSION_KEY not in client.session
