@@ -51,13 +51,17 @@ class ImportUploadForm(forms.Form):
     files = MultipleFileField(
         label=_("CSV files or one zip"),
         help_text=_("Choose all the files at once (up to 50 MB in total)."),
-        widget=MultipleFileInput(attrs={"accept": ".csv,.zip,text/csv,application/zip"}),
+        widget=MultipleFileInput(
+            attrs={"accept": ".csv,.zip,text/csv,application/zip", "aria-describedby": "files-help"}
+        ),
     )
     mapping = forms.FileField(
         label=_("Column mapping (optional, Boussole CSV only)"),
         required=False,
         help_text=_("A JSON file naming, per file, the source header of each Boussole column."),
-        widget=forms.ClearableFileInput(attrs={"accept": ".json,application/json"}),
+        widget=forms.ClearableFileInput(
+            attrs={"accept": ".json,application/json", "aria-describedby": "mapping-help"}
+        ),
     )
 
     def clean_files(self) -> list[UploadedFile]:
