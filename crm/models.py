@@ -65,7 +65,9 @@ class BoussoleUserManager(UserManager.from_queryset(UserQuerySet)):
 class User(AbstractUser):
     Role = Role
 
-    role = models.CharField(_("role"), max_length=20, choices=Role.choices, default=Role.SALESPERSON)
+    role = models.CharField(
+        _("role"), max_length=20, choices=Role.choices, default=Role.SALESPERSON
+    )
     team = models.ForeignKey(
         Team,
         verbose_name=_("team"),
@@ -214,7 +216,9 @@ class Product(models.Model):
         verbose_name = _("product")
         verbose_name_plural = _("products")
         constraints = [
-            models.CheckConstraint(condition=Q(list_price__gte=0), name="product_price_not_negative"),
+            models.CheckConstraint(
+                condition=Q(list_price__gte=0), name="product_price_not_negative"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -231,14 +235,18 @@ class CustomerQuerySet(VisibleQuerySet):
         return self.select_related("owner", "team")
 
     def active_on(self, day: dt.date):
-        return self.filter(acquired_on__lte=day).filter(Q(churned_on__isnull=True) | Q(churned_on__gt=day))
+        return self.filter(acquired_on__lte=day).filter(
+            Q(churned_on__isnull=True) | Q(churned_on__gt=day)
+        )
 
 
 class Customer(models.Model):
     name = models.CharField(_("name"), max_length=200)
     contact_name = models.CharField(_("contact name"), max_length=200, blank=True)
     contact_email = models.EmailField(_("contact email"), blank=True)
-    language = models.CharField(_("language"), max_length=2, choices=Language.choices, default=Language.EN)
+    language = models.CharField(
+        _("language"), max_length=2, choices=Language.choices, default=Language.EN
+    )
     sector = models.CharField(_("sector"), max_length=100, blank=True)
     country = models.CharField(_("country"), max_length=100, blank=True)
     employees = models.PositiveIntegerField(_("employees"), null=True, blank=True)
@@ -309,7 +317,9 @@ class Customer(models.Model):
 
     def clean(self) -> None:
         if self.churned_on and (not self.acquired_on or self.churned_on < self.acquired_on):
-            raise ValidationError({"churned_on": _("A customer cannot churn before it was acquired.")})
+            raise ValidationError(
+                {"churned_on": _("A customer cannot churn before it was acquired.")}
+            )
 
     def refresh_acquisition(self) -> None:
         """Set acquired_on and the credited deal from the first won deal."""
@@ -369,7 +379,9 @@ class Prospect(models.Model):
         on_delete=models.SET_NULL,
         related_name="prospects",
     )
-    status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.NEW)
+    status = models.CharField(
+        _("status"), max_length=20, choices=Status.choices, default=Status.NEW
+    )
     created_on = models.DateField(_("created on"), default=today)
     customer = models.ForeignKey(
         Customer,
@@ -403,7 +415,9 @@ class Prospect(models.Model):
             models.Index(fields=["created_on", "owner"], name="prospect_created_owner_idx"),
             models.Index(fields=["created_on", "team"], name="prospect_created_team_idx"),
             # Prospect list: "my prospects" filtered by status, newest first.
-            models.Index(fields=["owner", "status", "-created_on"], name="prospect_owner_status_idx"),
+            models.Index(
+                fields=["owner", "status", "-created_on"], name="prospect_owner_status_idx"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -514,7 +528,9 @@ class Deal(models.Model):
         related_name="deals",
     )
     amount = models.DecimalField(_("amount"), **MONEY, default=Decimal("0"))
-    stage = models.CharField(_("stage"), max_length=20, choices=Stage.choices, default=Stage.PROSPECTING)
+    stage = models.CharField(
+        _("stage"), max_length=20, choices=Stage.choices, default=Stage.PROSPECTING
+    )
     opened_on = models.DateField(_("opened on"), default=today)
     expected_close_on = models.DateField(_("expected close"), null=True, blank=True)
     closed_on = models.DateField(_("closed on"), null=True, blank=True)
@@ -572,7 +588,9 @@ class Deal(models.Model):
 
     def save(self, *args, **kwargs) -> None:
         if self._state.adding and self.team_id is None and self.owner_id:
-            self.team_id = User.objects.filter(pk=self.owner_id).values_list("team_id", flat=True).first()
+            self.team_id = (
+                User.objects.filter(pk=self.owner_id).values_list("team_id", flat=True).first()
+            )
         super().save(*args, **kwargs)
 
     def get_absolute_url(self) -> str:
@@ -617,9 +635,13 @@ class Deal(models.Model):
         else:
             self.closed_on = None
             self.lost_reason = ""
-        self.full_clean(exclude=["owner", "team", "customer", "prospect", "product", "external_ref"])
+        self.full_clean(
+            exclude=["owner", "team", "customer", "prospect", "product", "external_ref"]
+        )
         self.save()
-        DealStageChange.objects.create(deal=self, from_stage=previous, to_stage=stage, changed_by=by)
+        DealStageChange.objects.create(
+            deal=self, from_stage=previous, to_stage=stage, changed_by=by
+        )
         if self.customer_id and Stage.WON in (previous, stage):
             self.customer.refresh_acquisition()
 
@@ -679,7 +701,9 @@ class Activity(models.Model):
         related_name="activities",
     )
     # The owner's team when the activity was logged (history never moves).
-    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     prospect = models.ForeignKey(
         Prospect,
         verbose_name=_("prospect"),
@@ -715,7 +739,9 @@ class Activity(models.Model):
         verbose_name_plural = _("activities")
         constraints = [
             models.CheckConstraint(
-                condition=Q(prospect__isnull=False) | Q(deal__isnull=False) | Q(customer__isnull=False),
+                condition=Q(prospect__isnull=False)
+                | Q(deal__isnull=False)
+                | Q(customer__isnull=False),
                 name="activity_linked_to_something",
             ),
         ]
@@ -730,7 +756,9 @@ class Activity(models.Model):
 
     def save(self, *args, **kwargs) -> None:
         if self._state.adding and self.team_id is None and self.owner_id:
-            self.team_id = User.objects.filter(pk=self.owner_id).values_list("team_id", flat=True).first()
+            self.team_id = (
+                User.objects.filter(pk=self.owner_id).values_list("team_id", flat=True).first()
+            )
         super().save(*args, **kwargs)
 
     def clean(self) -> None:
@@ -767,7 +795,8 @@ class Target(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(amount__gte=0), name="target_amount_not_negative"),
             models.CheckConstraint(
-                condition=Q(user__isnull=False, team__isnull=True) | Q(user__isnull=True, team__isnull=False),
+                condition=Q(user__isnull=False, team__isnull=True)
+                | Q(user__isnull=True, team__isnull=False),
                 name="target_for_rep_or_team",
             ),
             models.CheckConstraint(condition=Q(month__day=1), name="target_month_first_day"),
