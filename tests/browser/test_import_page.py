@@ -1,0 +1,38 @@
+from unittest import mock
+
+import pytest
+
+from crm.models import Deal
+from tests.browser.conftest import log_in
+from tests.crm.test_import import TINY
+from tests.factories import ManagerFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_manager_uploads_previews_and_imports_by_keyboard(page, screenshot, tmp_path, settings):
+    settings.VAR_DIR = tmp_path
+    ManagerFactory(username="mia", first_name="Mia")
+    files = []
+    for name, text in TINY.items():
+        (tmp_path / name).write_text(text)
+        files.append(str(tmp_path / name))
+    log_in(page, "mia", "pw")
+    page.wait_for_url("**/")
+
+    page.get_by_role("link", name="Import").click()
+    page.get_by_label("Maven CRM export").check()
+    page.get_by_label("CSV files or one zip").set_input_files(files)
+    page.get_by_role("button", name="Preview the import").click()
+
+    preview = page.get_by_role("table", name="What the import will do, per kind of record")
+    assert "Deals" in preview.inner_text()
+    screenshot(page, "import-preview")
+    page.get_by_role("button", name="3. Import now").focus()
+    with mock.patch("crm.tasks.recompute_kpis_after_import.delay") as delay:
+        page.keyboard.press("Enter")
+        page.get_by_role("status").wait_for()
+    delay.assert_called_once()
+    assert "Imported: 17 created" in page.get_by_role("status").inner_text()
+    assert Deal.objects.count() == 6
+    screenshot(page, "import-done")
