@@ -27,6 +27,8 @@ from django.views.decorators.http import require_POST
 
 from crm import importing
 from crm.import_forms import ConfirmImportForm, ImportUploadForm
+from kpis.models import RecomputeRun
+from kpis.tasks import enqueue
 
 SESSION_KEY = "crm_import"
 # Uploads nobody confirmed are removed after a day.
@@ -138,19 +140,19 @@ def crm_import_confirm(request: HttpRequest) -> HttpResponse:
             % {"count": len(plan.errors)},
         )
         return redirect("crm_import")
-    from crm.tasks import recompute_kpis_after_import
-
-    transaction.on_commit(recompute_kpis_after_import.delay)
+    # An import rewrites history: recompute every period, not only recent ones,
+    # as a run whose progress the KPI status page shows.
+    run = RecomputeRun.objects.create(requested_by=request.user, message=_("After an import"))
+    transaction.on_commit(lambda: enqueue(run, full=True))
     messages.success(
         request,
         _(
             "Imported: %(create)s created, %(update)s updated, %(unchanged)s unchanged. "
-            "The KPIs are being recomputed in the background; the performance pages show "
-            "the new figures in a few minutes."
+            "The KPIs are being recomputed in the background: follow it on the KPI status page."
         )
         % plan.totals(),
     )
-    return redirect("crm_import")
+    return redirect("kpi_status")
 
 
 @login_required

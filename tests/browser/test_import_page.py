@@ -29,7 +29,7 @@ def test_manager_uploads_previews_and_imports_by_keyboard(page, screenshot, tmp_
     assert "Deals" in preview.inner_text()
     screenshot(page, "import-preview")
     page.get_by_role("button", name="3. Import now").focus()
-    with mock.patch("crm.tasks.recompute_kpis_after_import.delay") as delay:
+    with mock.patch("kpis.tasks.nightly_recompute.delay") as delay:
         page.keyboard.press("Enter")
         page.get_by_role("status").wait_for()
     delay.assert_called_once()

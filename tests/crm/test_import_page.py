@@ -70,7 +70,7 @@ def test_upload_previews_then_confirm_imports(world, login, var_dir, django_capt
     assert b"Import now" in response.content
 
     with (
-        mock.patch("crm.tasks.recompute_kpis_after_import.delay") as delay,
+        mock.patch("kpis.tasks.nightly_recompute.delay") as delay,
         django_capture_on_commit_callbacks(execute=True),
     ):
         response = client.post(reverse("crm_import_confirm"), {"token": token}, follow=True)
@@ -78,6 +78,7 @@ def test_upload_previews_then_confirm_imports(world, login, var_dir, django_capt
     assert Deal.objects.count() == 6 and User.objects.filter(username="zane.levy").exists()
     assert "Imported: 17 created, 0 updated, 0 unchanged" in response.content.decode()
     delay.assert_called_once()
+    assert delay.call_args.kwargs == {"full": True}
     assert SESSION_KEY not in client.session
     assert not (var_dir / "imports" / token).exists()
 
