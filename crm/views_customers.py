@@ -83,7 +83,7 @@ def customer_csv(qs) -> HttpResponse:
             c.pk, c.name, c.contact_name, c.contact_email, c.language, c.sector, c.country,
             c.employees if c.employees is not None else "", c.owner.username,
             c.team.name if c.team else "", c.acquired_on or "", c.churned_on or "",
-            c.churn_reason, c.revenue, c.deal_count,
+            c.churn_reason, f"{c.revenue:.2f}", c.deal_count,
         ]  # fmt: skip
 
     return csv_response("customers.csv", header, qs.iterator(chunk_size=500), row)
