@@ -104,9 +104,7 @@ class DealFilterForm(ListFilterForm):
         required=False,
         choices=[("", _("Any stage")), ("open", _("Open (any open stage)")), *Stage.choices],
     )
-    product = forms.ModelChoiceField(
-        label=_("Product"), queryset=Product.objects.all(), required=False
-    )
+    product = forms.ModelChoiceField(label=_("Product"), queryset=Product.objects.all(), required=False)
     opened_from = _date(_("Opened from"))
     opened_to = _date(_("Opened to"))
     closed_from = _date(_("Closed from"))
@@ -143,9 +141,7 @@ class ProspectFilterForm(ListFilterForm):
     status = forms.ChoiceField(
         label=_("Status"), required=False, choices=[("", _("Any status")), *Prospect.Status.choices]
     )
-    campaign = forms.ModelChoiceField(
-        label=_("Campaign"), queryset=Campaign.objects.all(), required=False
-    )
+    campaign = forms.ModelChoiceField(label=_("Campaign"), queryset=Campaign.objects.all(), required=False)
     created_from = _date(_("Created from"))
     created_to = _date(_("Created to"))
 

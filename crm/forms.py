@@ -138,9 +138,7 @@ class DealForm(OwnerMixin, SubmitOnceMixin, forms.ModelForm):
             if "owner" in self.fields:
                 self.fields["owner"].initial = self.instance.owner_id
         else:
-            self.fields["stage"].choices = [
-                (s.value, s.label) for s in Stage.open_stages()
-            ]
+            self.fields["stage"].choices = [(s.value, s.label) for s in Stage.open_stages()]
         self.fields["customer"].queryset = Customer.objects.visible_to(user)
         self.fields["prospect"].queryset = Prospect.objects.visible_to(user).exclude(
             status=Prospect.Status.LOST
@@ -195,7 +193,9 @@ class DealWonForm(forms.Form):
     def clean_closed_on(self):
         value = self.cleaned_data["closed_on"]
         if value < self.deal.opened_on:
-            raise ValidationError(_("A deal cannot close before it opened (%(date)s)."), params={"date": self.deal.opened_on})
+            raise ValidationError(
+                _("A deal cannot close before it opened (%(date)s)."), params={"date": self.deal.opened_on}
+            )
         if value > today():
             raise ValidationError(_("A deal cannot be won in the future."))
         return value
@@ -224,7 +224,9 @@ class DealLostForm(forms.Form):
     def clean_closed_on(self):
         value = self.cleaned_data["closed_on"]
         if value < self.deal.opened_on:
-            raise ValidationError(_("A deal cannot close before it opened (%(date)s)."), params={"date": self.deal.opened_on})
+            raise ValidationError(
+                _("A deal cannot close before it opened (%(date)s)."), params={"date": self.deal.opened_on}
+            )
         if value > today():
             raise ValidationError(_("A deal cannot be lost in the future."))
         return value
@@ -356,9 +358,7 @@ class ConvertForm(SubmitOnceMixin, forms.Form):
     product = forms.ModelChoiceField(
         label=_("Product"), queryset=Product.objects.filter(is_active=True), required=False
     )
-    expected_close_on = forms.DateField(
-        label=_("Expected close"), required=False, widget=DATE_INPUT
-    )
+    expected_close_on = forms.DateField(label=_("Expected close"), required=False, widget=DATE_INPUT)
 
     def __init__(self, *args, prospect: Prospect, user, **kwargs):
         super().__init__(*args, **kwargs)

@@ -27,9 +27,7 @@ def activity_list(request: HttpRequest) -> HttpResponse:
             data["owner"] = str(request.user.pk)
     form = ActivityFilterForm(data, user=request.user)
     qs = form.filter(
-        Activity.objects.visible_to(request.user).select_related(
-            "owner", "deal", "prospect", "customer"
-        )
+        Activity.objects.visible_to(request.user).select_related("owner", "deal", "prospect", "customer")
     )
     start = form.value("from") or monday
     context = {

@@ -169,9 +169,9 @@ def target_grid(request: HttpRequest) -> HttpResponse:
     months = [dt.date(year, m, 1) for m in range(1, 13)]
     members = list(User.objects.sales_staff().filter(team=team))
     # One query for every target of the grid, rep rows and the team row.
-    targets = Target.objects.filter(month__year=year).filter(
-        user__in=members
-    ) | Target.objects.filter(month__year=year, team=team)
+    targets = Target.objects.filter(month__year=year).filter(user__in=members) | Target.objects.filter(
+        month__year=year, team=team
+    )
     amounts = {(t.user_id, t.team_id, t.month): t.amount for t in targets}
     rows = [
         {
@@ -217,7 +217,12 @@ def target_cell(request: HttpRequest, kind: str, pk: int, month: str) -> HttpRes
         owner = get_object_or_404(User.objects.visible_to(request.user).sales_staff(), pk=pk)
         lookup = {"user": owner, "month": first}
     elif kind == "team":
-        team = get_object_or_404(Team.objects.all() if request.user.is_admin_role else Team.objects.filter(pk=request.user.team_id), pk=pk)
+        team = get_object_or_404(
+            Team.objects.all()
+            if request.user.is_admin_role
+            else Team.objects.filter(pk=request.user.team_id),
+            pk=pk,
+        )
         lookup = {"team": team, "month": first}
     else:
         raise Http404

@@ -5,9 +5,9 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable, Iterable
 
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 
@@ -22,9 +22,7 @@ def get_deal_for(user, pk: int) -> Deal:
 
 
 def get_prospect_for(user, pk: int) -> Prospect:
-    qs = Prospect.objects.visible_to(user).select_related(
-        "owner", "team", "source_campaign", "customer"
-    )
+    qs = Prospect.objects.visible_to(user).select_related("owner", "team", "source_campaign", "customer")
     return get_object_or_404(qs, pk=pk)
 
 

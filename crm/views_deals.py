@@ -121,9 +121,7 @@ def deal_move(request: HttpRequest, pk: int) -> HttpResponse:
         error = " ".join(e for errs in form.errors.values() for e in errs)
     if request.htmx:
         status = _("%(deal)s moved to %(stage)s.") % {"deal": deal, "stage": deal.get_stage_display()}
-        context = _board_context(
-            request, moved=deal.pk, status=None if error else status, error=error
-        )
+        context = _board_context(request, moved=deal.pk, status=None if error else status, error=error)
         return render(request, "crm/deal_board.html#board", context)
     if error:
         messages.error(request, error)
@@ -223,9 +221,7 @@ def _deal_verb(request: HttpRequest, pk: int, form_class, action, success: str):
             return redirect(deal)
     # Re-fetch: a failed verb may have changed the instance in memory.
     deal = get_deal_for(request.user, pk)
-    return render(
-        request, "crm/deal_action.html", {"deal": deal, "form": form}, status=400
-    )
+    return render(request, "crm/deal_action.html", {"deal": deal, "form": form}, status=400)
 
 
 @login_required

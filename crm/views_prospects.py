@@ -25,9 +25,7 @@ from crm.views_common import (
 @login_required
 def prospect_list(request: HttpRequest) -> HttpResponse:
     form = ProspectFilterForm(request.GET, user=request.user)
-    qs = form.filter(
-        Prospect.objects.visible_to(request.user).select_related("owner", "source_campaign")
-    )
+    qs = form.filter(Prospect.objects.visible_to(request.user).select_related("owner", "source_campaign"))
     if request.GET.get("format") == "csv":
         return prospect_csv(qs)
     context = {"form": form, "page": paginate(request, qs), "querystring": form.querystring()}
@@ -99,8 +97,7 @@ def _detail_context(request, prospect, **forms) -> dict:
         "status_form": forms.get("status_form")
         or ProspectStatusForm(prospect=prospect, initial={"status": prospect.status}),
         "lost_form": forms.get("lost_form") or ProspectLostForm(prospect=prospect),
-        "convert_form": forms.get("convert_form")
-        or ConvertForm(prospect=prospect, user=request.user),
+        "convert_form": forms.get("convert_form") or ConvertForm(prospect=prospect, user=request.user),
     }
 
 

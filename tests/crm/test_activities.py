@@ -22,7 +22,9 @@ def _frozen():
 def test_log_a_call_against_a_deal(world, login):
     deal = DealFactory(owner=world.ann)
     client = login(world.ann)
-    assert client.get(reverse("activity_create"), {"deal": deal.pk}).context["form"]["deal"].value() == str(deal.pk)
+    assert client.get(reverse("activity_create"), {"deal": deal.pk}).context["form"]["deal"].value() == str(
+        deal.pk
+    )
     response = client.post(
         reverse("activity_create"),
         {"kind": "call", "occurred_on": "2025-06-18", "subject": "Intro call", "deal": deal.pk, "done": "on"},
@@ -68,7 +70,11 @@ def test_my_week_is_the_default_view(world, login):
     assert "Monday call" in body and "Last week" not in body and "Bob&#x27;s call" not in body
     # A manager's week is their own too, until they pick a person or period.
     assert "Monday call" not in login(world.nina).get(reverse("activity_list")).content.decode()
-    body = login(world.nina).get(reverse("activity_list"), {"from": "2025-06-16", "to": "2025-06-22"}).content.decode()
+    body = (
+        login(world.nina)
+        .get(reverse("activity_list"), {"from": "2025-06-16", "to": "2025-06-22"})
+        .content.decode()
+    )
     assert "Monday call" in body and "Bob&#x27;s call" in body
 
 

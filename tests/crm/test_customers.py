@@ -75,9 +75,13 @@ def test_manager_marks_a_customer_churned(world, login):
     acme = CustomerFactory(owner=world.ann)
     _won(acme, "100", dt.date(2025, 2, 1))
     client = login(world.nina)
-    response = client.post(reverse("customer_churn", args=[acme.pk]), {"churned_on": "2025-01-01", "reason": "x"})
+    response = client.post(
+        reverse("customer_churn", args=[acme.pk]), {"churned_on": "2025-01-01", "reason": "x"}
+    )
     assert response.status_code == 400 and "churned_on" in response.context["churn_form"].errors
-    response = client.post(reverse("customer_churn", args=[acme.pk]), {"churned_on": "2025-06-01", "reason": ""})
+    response = client.post(
+        reverse("customer_churn", args=[acme.pk]), {"churned_on": "2025-06-01", "reason": ""}
+    )
     assert "reason" in response.context["churn_form"].errors
     client.post(reverse("customer_churn", args=[acme.pk]), {"churned_on": "2025-06-01", "reason": "Budget"})
     acme.refresh_from_db()

@@ -157,15 +157,11 @@ def test_mark_won_needs_amount_and_close_date(world, login):
     response = client.post(reverse("deal_won", args=[deal.pk]), {"amount": "", "closed_on": ""})
     assert response.status_code == 400
     assert set(response.context["form"].errors) == {"amount", "closed_on"}
-    response = client.post(
-        reverse("deal_won", args=[deal.pk]), {"amount": "7000", "closed_on": "2024-12-31"}
-    )
+    response = client.post(reverse("deal_won", args=[deal.pk]), {"amount": "7000", "closed_on": "2024-12-31"})
     assert "closed_on" in response.context["form"].errors  # before opened_on
     deal.refresh_from_db()
     assert deal.stage == Stage.PROSPECTING and deal.amount == Decimal("1000")
-    response = client.post(
-        reverse("deal_won", args=[deal.pk]), {"amount": "7000", "closed_on": "2025-06-10"}
-    )
+    response = client.post(reverse("deal_won", args=[deal.pk]), {"amount": "7000", "closed_on": "2025-06-10"})
     assert response.status_code == 302
     deal.refresh_from_db()
     deal.customer.refresh_from_db()

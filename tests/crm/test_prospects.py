@@ -89,7 +89,12 @@ def test_convert_to_a_new_customer_opens_a_deal(world, login):
     )  # fmt: skip
     assert customer.source_campaign == campaign and customer.owner == world.ann
     assert customer.contact_email == "z@z.example"
-    assert (deal.customer, deal.prospect, deal.owner, deal.team) == (customer, prospect, world.ann, world.north)
+    assert (deal.customer, deal.prospect, deal.owner, deal.team) == (
+        customer,
+        prospect,
+        world.ann,
+        world.north,
+    )
     assert (deal.stage, deal.amount) == (Stage.PROSPECTING, Decimal("2500"))
     assert deal.stage_changes.count() == 1
 
