@@ -208,7 +208,8 @@ class ActivityFilterForm(ListFilterForm):
         super().__init__(data, user=user)
         # "from" is a Python keyword: the field is stored under from_ and
         # read from the "from" query parameter the contract names.
-        self.fields["from"] = self.fields.pop("from_")
+        fields = self.fields
+        self.fields = {("from" if k == "from_" else k): v for k, v in fields.items()}
 
     def filter_more(self, qs, data):
         if data.get("kind"):

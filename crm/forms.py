@@ -174,7 +174,9 @@ class DealForm(OwnerMixin, SubmitOnceMixin, forms.ModelForm):
         if deal.owner_id != owner.pk:
             deal.owner = owner
             # Team recorded from the owner, server-side (kpi-spec: scopes).
-            deal.team_id = owner.team_id
+            # A closed deal keeps the team it was credited to.
+            if deal.pk is None or deal.is_open:
+                deal.team_id = owner.team_id
         if commit:
             deal.save()
         return deal

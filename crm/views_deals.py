@@ -201,8 +201,14 @@ def deal_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def deal_edit(request: HttpRequest, pk: int) -> HttpResponse:
     deal = get_deal_for(request.user, pk)
     form = DealForm(request.POST or None, instance=deal, user=request.user)
+    previous_customer = deal.customer
     if request.method == "POST" and form.is_valid():
-        form.save()
+        with transaction.atomic():
+            form.save()
+            if deal.stage == Stage.WON and "customer" in form.changed_data:
+                # A won deal moved to another customer: both acquisitions move.
+                for customer in {previous_customer, deal.customer} - {None}:
+                    customer.refresh_acquisition()
         messages.success(request, _("Deal saved."))
         return redirect(deal)
     return render(request, "crm/deal_form.html", {"form": form, "deal": deal})

@@ -317,3 +317,28 @@ def test_list_and_board_queries_are_bounded(world, login, django_assert_max_num_
     # totals come from the same rows), owner, team and product choices.
     with django_assert_max_num_queries(7):
         assert client.get(reverse("deal_board")).status_code == 200
+
+
+def test_moving_a_won_deal_to_another_customer_moves_the_acquisition(world, login):
+    deal = DealFactory(owner=world.ann)
+    first = deal.customer
+    deal.mark_won(Decimal("10"), dt.date(2025, 5, 1))
+    other = CustomerFactory(owner=world.ann)
+    data = _new_deal(customer=other.pk, opened_on="2025-01-01")
+    assert login(world.ann).post(reverse("deal_edit", args=[deal.pk]), data).status_code == 302
+    first.refresh_from_db()
+    other.refresh_from_db()
+    assert (first.acquired_on, other.acquired_on) == (None, dt.date(2025, 5, 1))
+
+
+def test_admin_reassigning_a_closed_deal_keeps_its_team(world, login):
+    deal = DealFactory(owner=world.ann, stage=Stage.WON, closed_on=dt.date(2025, 5, 1))
+    open_deal = DealFactory(owner=world.ann)
+    client = login(world.admin)
+    for d in (deal, open_deal):
+        data = _new_deal(customer=d.customer_id, opened_on="2025-01-01", owner=world.sam.pk)
+        assert client.post(reverse("deal_edit", args=[d.pk]), data).status_code == 302
+    deal.refresh_from_db()
+    open_deal.refresh_from_db()
+    assert (deal.owner, deal.team) == (world.sam, world.north)
+    assert (open_deal.owner, open_deal.team) == (world.sam, world.south)
