@@ -82,3 +82,25 @@ def test_log_a_deal_dialog_shows_errors_without_reload(page):
     expect(dialog).to_contain_text("The amount cannot be negative.")
     expect(dialog).to_contain_text("Choose a customer or a prospect.")
     assert page.evaluate("window.__marker") == 1
+
+
+def test_list_filters_update_results_in_place(page):
+    from tests.factories import ProspectFactory
+
+    ana = UserFactory(username="ana", first_name="Ana")
+    ProspectFactory(owner=ana, name="Alpha lead", status="qualified")
+    ProspectFactory(owner=ana, name="Beta lead")
+    log_in(page, "ana", "pw")
+    page.wait_for_url("**/")
+    page.goto("/prospects/")
+    page.evaluate("window.__marker = 1")
+    page.get_by_label("Status").select_option("qualified")
+    expect(page.locator("#results")).not_to_contain_text("Beta lead")
+    expect(page.locator("#results")).to_contain_text("Alpha lead")
+    assert "status=qualified" in page.url
+    page.get_by_label("Status").select_option("")
+    page.get_by_label("Search").fill("beta")
+    expect(page.locator("#results")).not_to_contain_text("Alpha lead")
+    expect(page.locator("#results")).to_contain_text("Beta lead")
+    assert page.evaluate("window.__marker") == 1
+    assert page.locator("#results #results").count() == 0
