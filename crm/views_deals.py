@@ -6,7 +6,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, Sum
+from django.db.models import Count, F, Sum, Window
+from django.db.models.functions import RowNumber
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -74,22 +75,45 @@ def deal_csv(qs) -> HttpResponse:
     return csv_response("deals.csv", header, qs.iterator(chunk_size=500), row)
 
 
+# A column shows its largest deals; the rest are one click away in the list.
+# Counts and totals always cover every deal of the column.
+BOARD_CARDS_PER_COLUMN = 50
+
+
 def _board_context(request: HttpRequest, **extra) -> dict:
     form = DealFilterForm(request.GET, user=request.user)
-    deals = form.filter(Deal.objects.visible_to(request.user).open().with_related())
-    deals = deals.order_by("-amount", "pk")
+    deals = form.filter(Deal.objects.visible_to(request.user).open())
+    totals = {
+        row["stage"]: row
+        for row in deals.order_by().values("stage").annotate(count=Count("pk"), total=Sum("amount"))
+    }
+    # One query for every column's top cards: rank the deals within their
+    # stage and keep the first N of each.
+    ranked = (
+        deals.with_related()
+        .annotate(
+            rank=Window(
+                RowNumber(), partition_by=F("stage"), order_by=[F("amount").desc(), F("pk").asc()]
+            )
+        )
+        .filter(rank__lte=BOARD_CARDS_PER_COLUMN)
+        .order_by("-amount", "pk")
+    )
     by_stage: dict[str, list[Deal]] = {s: [] for s in Stage.open_stages()}
-    for deal in deals:  # one query; totals come from the same rows
+    for deal in ranked:
         by_stage[deal.stage].append(deal)
-    columns = [
-        {
-            "stage": stage,
-            "deals": rows,
-            "count": len(rows),
-            "total": sum((d.amount for d in rows), start=0),
-        }
-        for stage, rows in by_stage.items()
-    ]
+    columns = []
+    for stage, rows in by_stage.items():
+        count = totals.get(stage, {}).get("count", 0)
+        columns.append(
+            {
+                "stage": stage,
+                "deals": rows,
+                "count": count,
+                "total": totals.get(stage, {}).get("total") or 0,
+                "more": count - len(rows),
+            }
+        )
     return {
         "form": form,
         "columns": columns,

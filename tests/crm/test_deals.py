@@ -313,9 +313,9 @@ def test_list_and_board_queries_are_bounded(world, login, django_assert_max_num_
     # the owner, team and product choices of the filter bar.
     with django_assert_max_num_queries(9):
         assert client.get(reverse("deal_list"), {"stage": "open"}).status_code == 200
-    # session, user, header team, open deals (one query; column counts and
-    # totals come from the same rows), owner, team and product choices.
-    with django_assert_max_num_queries(7):
+    # session, user, header team, counts and totals per stage, the top
+    # cards of every column (one ranked query), owner, team, product choices.
+    with django_assert_max_num_queries(8):
         assert client.get(reverse("deal_board")).status_code == 200
 
 
@@ -342,3 +342,16 @@ def test_admin_reassigning_a_closed_deal_keeps_its_team(world, login):
     open_deal.refresh_from_db()
     assert (deal.owner, deal.team) == (world.sam, world.north)
     assert (open_deal.owner, open_deal.team) == (world.sam, world.south)
+
+
+def test_board_columns_cap_their_cards_but_count_everything(world, login, monkeypatch):
+    monkeypatch.setattr("crm.views_deals.BOARD_CARDS_PER_COLUMN", 2)
+    for amount in (10, 30, 20):
+        DealFactory(owner=world.ann, title=f"D{amount}", amount=Decimal(amount))
+    DealFactory(owner=world.ann, title="P5", amount=Decimal(5), stage=Stage.PROPOSAL)
+    body = login(world.ann).get(reverse("deal_board")).content.decode()
+    prospecting = body.split('data-stage="prospecting"')[1].split("</section>")[0]
+    assert "D30" in prospecting and "D20" in prospecting and "D10" not in prospecting
+    assert "<span data-count>3</span> · <span data-total>60.00</span>" in prospecting
+    assert "and 1 more deal, in the list" in prospecting
+    assert "P5" in body
