@@ -77,7 +77,7 @@ def deal_csv(qs) -> HttpResponse:
 
 # A column shows its largest deals; the rest are one click away in the list.
 # Counts and totals always cover every deal of the column.
-BOARD_CARDS_PER_COLUMN = 50
+BOARD_CARDS_PER_COLUMN = 25
 
 
 def _board_context(request: HttpRequest, **extra) -> dict:
