@@ -68,7 +68,7 @@ def test_rep_adds_converts_moves_with_keyboard_and_wins(page, screenshot):
     screenshot(page, "workspace-deals")
 
 
-def test_log_a_deal_dialog_shows_errors_without_reload(page):
+def test_log_a_deal_dialog_shows_errors_without_reload(page, screenshot):
     UserFactory(username="ana", first_name="Ana")
     log_in(page, "ana", "pw")
     page.wait_for_url("**/")
@@ -82,6 +82,7 @@ def test_log_a_deal_dialog_shows_errors_without_reload(page):
     expect(dialog).to_contain_text("The amount cannot be negative.")
     expect(dialog).to_contain_text("Choose a customer or a prospect.")
     assert page.evaluate("window.__marker") == 1
+    screenshot(page, "workspace-deal-dialog")
 
 
 def test_list_filters_update_results_in_place(page):
