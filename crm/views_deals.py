@@ -146,7 +146,7 @@ def deal_move(request: HttpRequest, pk: int) -> HttpResponse:
     if request.htmx:
         status = _("%(deal)s moved to %(stage)s.") % {"deal": deal, "stage": deal.get_stage_display()}
         context = _board_context(request, moved=deal.pk, status=None if error else status, error=error)
-        return render(request, "crm/deal_board.html#board", context)
+        return render(request, "crm/deal_board.html#move-result", context)
     if error:
         messages.error(request, error)
     else:

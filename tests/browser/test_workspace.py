@@ -47,7 +47,7 @@ def test_rep_adds_converts_moves_with_keyboard_and_wins(page, screenshot):
         # Focus stays on the moved card, so the next move is one key away.
         expect(page.get_by_label("Move “Zeta pilot” to")).to_be_focused()
     expect(board.locator('section[data-stage="prospecting"] [data-count]')).to_have_text("0")
-    expect(page.get_by_role("status").first).to_contain_text("moved to Negotiation")
+    expect(page.locator("#board-status")).to_have_text("Zeta pilot moved to Negotiation.")
     screenshot(page, "workspace-board")
 
     # Mark it won on its page.
