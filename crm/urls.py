@@ -32,6 +32,7 @@ urlpatterns = [
     path("customers/<int:pk>/churn/", customers.customer_churn, name="customer_churn"),
     path("activities/", activities.activity_list, name="activity_list"),
     path("activities/new/", activities.activity_create, name="activity_create"),
+    path("activities/<int:pk>/done/", activities.activity_done, name="activity_done"),
     path("campaigns/", campaigns.campaign_list, name="campaign_list"),
     path("campaigns/new/", campaigns.campaign_create, name="campaign_create"),
     path("campaigns/<int:pk>/", campaigns.campaign_detail, name="campaign_detail"),

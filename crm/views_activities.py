@@ -9,11 +9,17 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
 from crm.filters import ActivityFilterForm, week_bounds
 from crm.forms import ActivityForm
 from crm.models import Activity, Customer, Deal, Prospect, today
-from crm.views_common import paginate, previous_submission, remember_submission
+from crm.views_common import (
+    get_activity_for,
+    paginate,
+    previous_submission,
+    remember_submission,
+)
 
 
 @login_required
@@ -63,3 +69,17 @@ def activity_create(request: HttpRequest) -> HttpResponse:
             messages.success(request, _("Activity logged."))
             return redirect(target)
     return render(request, "crm/activity_form.html", {"form": form})
+
+
+@login_required
+@require_POST
+def activity_done(request: HttpRequest, pk: int) -> HttpResponse:
+    """A planned activity happened: mark it done (idempotent)."""
+    activity = get_activity_for(request.user, pk)
+    if not activity.done:
+        activity.done = True
+        activity.save(update_fields=["done"])
+    if request.htmx:
+        return render(request, "crm/activity_list.html#row", {"a": activity})
+    messages.success(request, _("Activity marked done."))
+    return redirect("activity_list")

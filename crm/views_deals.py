@@ -92,9 +92,7 @@ def _board_context(request: HttpRequest, **extra) -> dict:
     ranked = (
         deals.with_related()
         .annotate(
-            rank=Window(
-                RowNumber(), partition_by=F("stage"), order_by=[F("amount").desc(), F("pk").asc()]
-            )
+            rank=Window(RowNumber(), partition_by=F("stage"), order_by=[F("amount").desc(), F("pk").asc()])
         )
         .filter(rank__lte=BOARD_CARDS_PER_COLUMN)
         .order_by("-amount", "pk")

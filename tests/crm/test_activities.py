@@ -103,3 +103,17 @@ def test_week_queries_are_bounded(world, login, django_assert_max_num_queries, r
     # owner joined).
     with django_assert_max_num_queries(5):
         assert client.get(reverse("activity_list")).status_code == 200
+
+
+def test_mark_a_planned_activity_done(world, login):
+    planned = ActivityFactory(owner=world.ann, done=False, occurred_on=dt.date(2025, 6, 19))
+    client = login(world.ann)
+    assert "Mark done" in client.get(reverse("activity_list")).content.decode()
+    response = client.post(reverse("activity_done", args=[planned.pk]), headers={"HX-Request": "true"})
+    body = response.content.decode()
+    assert body.strip().startswith(f'<tr id="activity-{planned.pk}">') and "Mark done" not in body
+    planned.refresh_from_db()
+    assert planned.done
+    sams = ActivityFactory(owner=world.sam, done=False)
+    assert client.post(reverse("activity_done", args=[sams.pk])).status_code == 404
+    assert client.get(reverse("activity_done", args=[planned.pk])).status_code == 405
