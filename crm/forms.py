@@ -139,11 +139,19 @@ class DealForm(OwnerMixin, SubmitOnceMixin, forms.ModelForm):
                 self.fields["owner"].initial = self.instance.owner_id
         else:
             self.fields["stage"].choices = [(s.value, s.label) for s in Stage.open_stages()]
-        self.fields["customer"].queryset = Customer.objects.visible_to(user)
+        # Choices: what the user may see, plus whatever the deal already has
+        # (a colleague's customer, a retired product), so saving an edit
+        # never fails on a link the user did not touch.
+        inst = self.instance
+        self.fields["customer"].queryset = Customer.objects.visible_to(user) | Customer.objects.filter(
+            pk=inst.customer_id
+        )
         self.fields["prospect"].queryset = Prospect.objects.visible_to(user).exclude(
             status=Prospect.Status.LOST
+        ) | Prospect.objects.filter(pk=inst.prospect_id)
+        self.fields["product"].queryset = Product.objects.filter(is_active=True) | Product.objects.filter(
+            pk=inst.product_id
         )
-        self.fields["product"].queryset = Product.objects.filter(is_active=True)
         self.fields["customer"].help_text = _("A deal is for a customer, a prospect, or both.")
 
     def clean_opened_on(self):

@@ -355,3 +355,26 @@ def test_board_columns_cap_their_cards_but_count_everything(world, login, monkey
     assert "<span data-count>3</span> · <span data-total>60.00</span>" in prospecting
     assert "and 1 more deal, in the list" in prospecting
     assert "P5" in body
+
+
+def test_closed_deal_page_offers_reopen_only(world, login):
+    deal = DealFactory(owner=world.ann, stage=Stage.LOST, closed_on=TODAY, lost_reason="Price")
+    body = login(world.ann).get(deal.get_absolute_url()).content.decode()
+    assert reverse("deal_reopen", args=[deal.pk]) in body
+    assert reverse("deal_won", args=[deal.pk]) not in body and "Price" in body
+
+
+def test_rep_can_edit_a_deal_on_a_colleagues_customer(world, login):
+    from tests.factories import ProductFactory as Products
+
+    retired = Products(name="Old", is_active=False)
+    customer = CustomerFactory(owner=world.nina)  # the manager's account
+    deal = DealFactory(owner=world.ann, customer=customer, product=retired)
+    data = _new_deal(customer=customer.pk, product=retired.pk, opened_on="2025-01-01", title="Renamed")
+    assert login(world.ann).post(reverse("deal_edit", args=[deal.pk]), data).status_code == 302
+    deal.refresh_from_db()
+    assert deal.title == "Renamed"
+    # ...but cannot pick another account they do not see.
+    data["customer"] = CustomerFactory(owner=world.sam).pk
+    response = login(world.ann).post(reverse("deal_edit", args=[deal.pk]), data)
+    assert "customer" in response.context["form"].errors

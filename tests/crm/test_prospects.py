@@ -186,3 +186,15 @@ def test_list_queries_are_bounded(world, login, django_assert_max_num_queries, r
     client = login(world.nina)
     with django_assert_max_num_queries(8):
         assert client.get(reverse("prospect_list")).status_code == 200
+
+
+def test_converted_prospect_page_links_customer_and_deal(world, login):
+    prospect = ProspectFactory(owner=world.ann)
+    client = login(world.ann)
+    client.post(
+        reverse("prospect_convert", args=[prospect.pk]),
+        {"mode": "new", "customer_name": "Zeta SA", "deal_title": "Zeta pilot", "amount": "1"},
+    )
+    body = client.get(prospect.get_absolute_url()).content.decode()
+    assert "Zeta SA" in body and "Zeta pilot" in body
+    assert reverse("prospect_convert", args=[prospect.pk]) not in body
