@@ -198,3 +198,18 @@ def test_converted_prospect_page_links_customer_and_deal(world, login):
     body = client.get(prospect.get_absolute_url()).content.decode()
     assert "Zeta SA" in body and "Zeta pilot" in body
     assert reverse("prospect_convert", args=[prospect.pk]) not in body
+
+
+def test_csv_neutralises_formulas(world, login):
+    ProspectFactory(owner=world.ann, name='=HYPERLINK("http://evil")', company="+33 1 23")
+    response = login(world.ann).get(reverse("prospect_list"), {"format": "csv"})
+    body = b"".join(response.streaming_content).decode()
+    assert ',"\'=HYPERLINK(""http://evil"")",\'+33 1 23,' in body
+
+
+def test_double_submit_adds_one_prospect(world, login):
+    client = login(world.ann)
+    data = {"name": "Zoe", "submit_token": "5f0e8a43-2f6b-4d8e-9a3c-1b2c3d4e5f60"}
+    first = client.post(reverse("prospect_create"), data)
+    second = client.post(reverse("prospect_create"), data)
+    assert Prospect.objects.count() == 1 and first["Location"] == second["Location"]
