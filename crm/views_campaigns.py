@@ -13,6 +13,7 @@ from django.db.models import Count, DecimalField, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -216,6 +217,7 @@ def target_cell(request: HttpRequest, kind: str, pk: int, month: str) -> HttpRes
     if kind == "user":
         owner = get_object_or_404(User.objects.visible_to(request.user).sales_staff(), pk=pk)
         lookup = {"user": owner, "month": first}
+        grid_team_id = owner.team_id
     elif kind == "team":
         team = get_object_or_404(
             Team.objects.all()
@@ -224,6 +226,7 @@ def target_cell(request: HttpRequest, kind: str, pk: int, month: str) -> HttpRes
             pk=pk,
         )
         lookup = {"team": team, "month": first}
+        grid_team_id = team.pk
     else:
         raise Http404
     form = TargetCellForm(request.POST)
@@ -236,6 +239,13 @@ def target_cell(request: HttpRequest, kind: str, pk: int, month: str) -> HttpRes
             else:
                 Target.objects.update_or_create(**lookup, defaults={"amount": amount})
         saved = True
+    if not request.htmx:
+        # Without JavaScript the cell's own Save button posted a whole page.
+        if saved:
+            messages.success(request, _("Target saved."))
+        else:
+            messages.error(request, " ".join(form.errors.get("amount", [])))
+        return redirect(f"{reverse('target_grid')}?year={first.year}&team={grid_team_id or ''}")
     cell = {"month": first, "amount": form.cleaned_data.get("amount") if saved else form.data.get("amount")}
     context = {"cell": cell, "row": {"kind": kind, "id": pk}, "form": form, "saved": saved}
     return render(request, "crm/target_grid.html#cell", context)

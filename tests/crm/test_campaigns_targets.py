@@ -124,3 +124,13 @@ def test_campaign_list_and_grid_queries_are_bounded(world, login, django_assert_
     # session, user, header team, members, every target of the year.
     with django_assert_max_num_queries(5):
         assert client.get(reverse("target_grid"), {"year": "2025"}).status_code == 200
+
+
+def test_grid_cell_without_javascript_returns_to_the_grid(world, login):
+    url = reverse("target_cell", args=["user", world.ann.pk, "2025-04-01"])
+    response = login(world.admin).post(url, {"amount": "100"})
+    assert response.status_code == 302
+    assert response["Location"] == f"{reverse('target_grid')}?year=2025&team={world.north.pk}"
+    assert Target.objects.get().amount == Decimal("100")
+    response = login(world.nina).post(url, {"amount": "-1"}, follow=True)
+    assert "The amount cannot be negative." in response.content.decode()
