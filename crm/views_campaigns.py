@@ -217,7 +217,7 @@ def target_cell(request: HttpRequest, kind: str, pk: int, month: str) -> HttpRes
     if kind == "user":
         owner = get_object_or_404(User.objects.visible_to(request.user).sales_staff(), pk=pk)
         lookup = {"user": owner, "month": first}
-        grid_team_id = owner.team_id
+        grid_team_id, label = owner.team_id, str(owner)
     elif kind == "team":
         team = get_object_or_404(
             Team.objects.all()
@@ -226,7 +226,7 @@ def target_cell(request: HttpRequest, kind: str, pk: int, month: str) -> HttpRes
             pk=pk,
         )
         lookup = {"team": team, "month": first}
-        grid_team_id = team.pk
+        grid_team_id, label = team.pk, _("Team %(team)s") % {"team": team}
     else:
         raise Http404
     form = TargetCellForm(request.POST)
@@ -247,5 +247,5 @@ def target_cell(request: HttpRequest, kind: str, pk: int, month: str) -> HttpRes
             messages.error(request, " ".join(form.errors.get("amount", [])))
         return redirect(f"{reverse('target_grid')}?year={first.year}&team={grid_team_id or ''}")
     cell = {"month": first, "amount": form.cleaned_data.get("amount") if saved else form.data.get("amount")}
-    context = {"cell": cell, "row": {"kind": kind, "id": pk}, "form": form, "saved": saved}
+    context = {"cell": cell, "row": {"kind": kind, "id": pk, "label": label}, "form": form, "saved": saved}
     return render(request, "crm/target_grid.html#cell", context)

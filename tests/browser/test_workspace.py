@@ -105,3 +105,29 @@ def test_list_filters_update_results_in_place(page):
     expect(page.locator("#results")).to_contain_text("Beta lead")
     assert page.evaluate("window.__marker") == 1
     assert page.locator("#results #results").count() == 0
+
+
+def test_manager_edits_targets_in_place(page, screenshot):
+    import datetime as dt
+
+    from crm.models import Target
+    from tests.factories import ManagerFactory
+
+    north = TeamFactory(name="North")
+    ManagerFactory(username="nina", first_name="Nina", team=north)
+    UserFactory(username="ann", first_name="Ann", team=north)
+    log_in(page, "nina", "pw")
+    page.wait_for_url("**/")
+    page.goto("/targets/?year=2025")
+    cell = page.get_by_label("Target for Ann Rep, March 2025")
+    cell.fill("12000")
+    cell.press("Tab")
+    march = page.locator("td", has=page.get_by_label("Target for Ann Rep, March 2025"))
+    expect(march).to_contain_text("Saved")
+    bad = page.get_by_label("Target for Ann Rep, April 2025")
+    bad.fill("-5")
+    bad.press("Tab")
+    april = page.locator("td", has=page.get_by_label("Target for Ann Rep, April 2025"))
+    expect(april).to_contain_text("The amount cannot be negative.")
+    screenshot(page, "workspace-targets")
+    assert [(t.month, t.amount) for t in Target.objects.all()] == [(dt.date(2025, 3, 1), 12000)]
