@@ -378,3 +378,9 @@ def test_rep_can_edit_a_deal_on_a_colleagues_customer(world, login):
     data["customer"] = CustomerFactory(owner=world.sam).pk
     response = login(world.ann).post(reverse("deal_edit", args=[deal.pk]), data)
     assert "customer" in response.context["form"].errors
+
+
+def test_plain_new_deal_page_posts_normally(world, login):
+    # On the full page the form must not target the (closed) header dialog.
+    body = login(world.ann).get(reverse("deal_create")).content.decode()
+    assert 'hx-post="/deals/new/"' not in body and 'action="/deals/new/"' in body
