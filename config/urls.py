@@ -14,4 +14,5 @@ urlpatterns = [
     path("", include("surveys.public_urls")),
     path("kpis/", include("kpis.urls")),
     path("import/", include("crm.import_urls")),
+    path("", include("crm.urls")),
 ]
