@@ -26,12 +26,13 @@ def test_detail_pages_queries_are_bounded(world, login, django_assert_max_num_qu
         ResponseFactory(invitation=InvitationFactory(customer=customer, deal=deal))
     client = login(world.nina)
     # session, user, header team, deal (joined), stage changes (with who),
-    # activities (with owner), survey responses (with survey).
-    with django_assert_max_num_queries(7):
+    # activities (with owner), survey responses (with survey), the survey
+    # send button's throttle check.
+    with django_assert_max_num_queries(8):
         assert client.get(deal.get_absolute_url()).status_code == 200
     # session, user, header team, customer, revenue facts, deals, responses,
-    # recent activities.
-    with django_assert_max_num_queries(8):
+    # recent activities, the survey send button's throttle check.
+    with django_assert_max_num_queries(9):
         assert client.get(customer.get_absolute_url()).status_code == 200
     # session, user, header team, prospect, the convert form's customer and
     # product choices, its deals, its activities.
