@@ -76,3 +76,33 @@ class KpiSnapshot(models.Model):
         return (
             f"{self.kpi} {self.scope_type}:{self.scope_id} {self.granularity} {self.period_start}"
         )
+
+
+class DashboardCardQuerySet(models.QuerySet):
+    def for_user(self, user):
+        return self.filter(user=user).order_by("position", "pk")
+
+
+class DashboardCard(models.Model):
+    """One KPI card a user keeps on their personal dashboard, in their order."""
+
+    user = models.ForeignKey(
+        "crm.User", on_delete=models.CASCADE, related_name="dashboard_cards"
+    )
+    kpi = models.CharField(_("KPI"), max_length=40)
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+
+    objects = DashboardCardQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["user", "position", "pk"]
+        verbose_name = _("dashboard card")
+        verbose_name_plural = _("dashboard cards")
+        constraints = [
+            models.UniqueConstraint(fields=["user", "kpi"], name="dashboardcard_unique_kpi"),
+        ]
+        # The unique constraint's index (user, kpi) also serves the dashboard
+        # query "this user's cards", so no extra index is needed.
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.kpi} #{self.position}"
