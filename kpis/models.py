@@ -3,7 +3,8 @@
 Written by kpis.compute with an upsert; read by every performance page.
 """
 
-from django.db import models
+from django.conf import settings
+from django.db import models, transaction
 from django.utils.translation import gettext_lazy as _
 
 
@@ -73,9 +74,7 @@ class KpiSnapshot(models.Model):
         ]
 
     def __str__(self) -> str:
-        return (
-            f"{self.kpi} {self.scope_type}:{self.scope_id} {self.granularity} {self.period_start}"
-        )
+        return f"{self.kpi} {self.scope_type}:{self.scope_id} {self.granularity} {self.period_start}"
 
 
 class DashboardCardQuerySet(models.QuerySet):
@@ -87,7 +86,7 @@ class DashboardCard(models.Model):
     """One KPI card a user keeps on their personal dashboard, in their order."""
 
     user = models.ForeignKey(
-        "crm.User", on_delete=models.CASCADE, related_name="dashboard_cards"
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="dashboard_cards"
     )
     kpi = models.CharField(_("KPI"), max_length=40)
     position = models.PositiveSmallIntegerField(_("position"), default=0)
@@ -106,3 +105,32 @@ class DashboardCard(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}: {self.kpi} #{self.position}"
+
+    @staticmethod
+    def rearranged(kpis: list[str], action: str, kpi: str, allowed: list[str]) -> list[str]:
+        """The card list after one edit: add, remove, up or down."""
+        kpis = list(kpis)
+        if action == "add" and kpi in allowed and kpi not in kpis:
+            kpis.append(kpi)
+        elif action == "remove" and kpi in kpis and len(kpis) > 1:
+            # The last card stays: an empty dashboard would fall back to the defaults.
+            kpis.remove(kpi)
+        elif action in ("up", "down") and kpi in kpis:
+            i = kpis.index(kpi)
+            j = i - 1 if action == "up" else i + 1
+            if 0 <= j < len(kpis):
+                kpis[i], kpis[j] = kpis[j], kpis[i]
+        return kpis
+
+
+def save_dashboard(user, kpis: list[str]) -> None:
+    """Replace a user's dashboard with these KPI cards, in this order.
+
+    Delete and re-insert in one transaction: a dashboard is a handful of rows,
+    and renumbering in place would fight the (user, kpi) constraint.
+    """
+    with transaction.atomic():
+        DashboardCard.objects.filter(user=user).delete()
+        DashboardCard.objects.bulk_create(
+            DashboardCard(user=user, kpi=kpi, position=i) for i, kpi in enumerate(kpis)
+        )
