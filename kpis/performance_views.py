@@ -245,6 +245,7 @@ def leaderboard(request: HttpRequest) -> HttpResponse:
         "me": me,
         "full_columns": full_columns,
         "chart": sc.leaderboard_chart(KPIS[kpi], rows, me),
+        "chart_height": 60 + 34 * sum(1 for r in rows if r.value is not None),
         "as_of": max((r.extra["computed_at"] for r in rows if r.extra.get("computed_at")), default=None),
         "csv_query": _query(**keep, **period.params(), format="csv"),
         **_period_nav(period, **keep),
@@ -373,5 +374,5 @@ def dashboard_edit(request: HttpRequest) -> HttpResponse:
         period = sc.period_from_params(request.POST)
         return redirect(reverse("dashboard") + _query(**period.params()))
     context = _dashboard_context(request, kpis, True, request.POST)
-    context["focus"] = f"{action}-{kpi}" if action in ("up", "down") else ""
+    context["open_editor"] = True
     return render(request, "kpis/dashboard.html#board", context)

@@ -765,8 +765,19 @@ def revenue_vs_target(team, period: Period) -> dict:
         snap = found.get((kpi, start))
         return chart_number(getattr(snap, attr)) if snap else None
 
+    revenue = [found.get(("revenue", m.start)) for m in months]
+    target = [found.get(("quota_attainment", m.start)) for m in months]
     return {
         "labels": [m.short_label for m in months],
+        # The same figures as text, for the table under the chart.
+        "table": [
+            (
+                m.short_label,
+                format_value(r.value if r else None, "money"),
+                format_value(t.denominator if t else None, "money"),
+            )
+            for m, r, t in zip(months, revenue, target, strict=True)
+        ],
         "revenue": [value("revenue", m.start, "value") for m in months],
         "target": [value("quota_attainment", m.start, "denominator") for m in months],
         "revenue_label": str(KPIS["revenue"].label),
