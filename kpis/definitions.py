@@ -34,9 +34,7 @@ class KpiDefinition:
     # A point-in-time KPI describes the day of computation, not a period.
     point_in_time: bool = False
     # Which records "Explain this number" links to.
-    records: str = (
-        ""  # deals | prospects | customers | responses | invitations | activities | spend
-    )
+    records: str = ""  # deals | prospects | customers | responses | invitations | activities | spend
 
 
 def _d(*args, **kwargs) -> KpiDefinition:
@@ -116,10 +114,7 @@ KPIS: dict[str, KpiDefinition] = {
             "count",
             "up",
             ALL_SCOPES,
-            _(
-                "Customers whose first won deal closed in the period, credited to that deal's owner "
-                "and team."
-            ),
+            _("Customers whose first won deal closed in the period, credited to that deal's owner and team."),
             records="customers",
         ),
         _d(
@@ -270,10 +265,7 @@ KPIS: dict[str, KpiDefinition] = {
             "money",
             "up",
             PEOPLE,
-            _(
-                "Open deals' amounts, each times its stage's win probability, on the day of "
-                "computation."
-            ),
+            _("Open deals' amounts, each times its stage's win probability, on the day of computation."),
             point_in_time=True,
             records="deals",
         ),

@@ -738,7 +738,7 @@ def team_funnel(team, period: Period, deals_won: Decimal | None) -> list[FunnelS
     steps, before = [], None
     for label, count in counts:
         drop = None
-        if before and count is not None:
+        if before and count is not None and count <= before:
             drop = format_value(Decimal(before - count) / before * 100, "percent")
         steps.append(FunnelStep(label, count, drop, min(100, round((count or 0) * 100 / first))))
         before = count

@@ -23,9 +23,7 @@ def browser():
     if not Path(CHROMIUM).exists():
         if os.environ.get("BOUSSOLE_REQUIRE_BROWSER"):
             pytest.fail(f"BOUSSOLE_REQUIRE_BROWSER is set but {CHROMIUM} does not exist.")
-        pytest.skip(
-            f"Browser tests need Debian's Chromium at {CHROMIUM} (apt-get install chromium)."
-        )
+        pytest.skip(f"Browser tests need Debian's Chromium at {CHROMIUM} (apt-get install chromium).")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

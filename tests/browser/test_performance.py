@@ -5,14 +5,16 @@ import pytest
 from django.utils import timezone
 
 from tests.browser.conftest import log_in
-from tests.kpis.factories_performance import seed_realistic
+from tests.kpis.factories_performance import seed_funnel, seed_realistic
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
 def seeded(world):
-    seed_realistic(world, timezone.localdate().replace(day=1))
+    month = timezone.localdate().replace(day=1)
+    seed_realistic(world, month)
+    seed_funnel(world, month)
     return world
 
 

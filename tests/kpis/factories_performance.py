@@ -105,7 +105,13 @@ _RANGES = {
 }
 
 
-def seed_realistic(world, last_month: dt.date, months: int = 13) -> int:
+def quarters_back(start: dt.date, n: int) -> list[dt.date]:
+    """The n quarter starts ending with the quarter that holds `start`, oldest first."""
+    first = dt.date(start.year, (start.month - 1) // 3 * 3 + 1, 1)
+    return [d for d in months_back(first, 3 * n - 2)][::3]
+
+
+def seed_realistic(world, last_month: dt.date, months: int = 13, quarters: int = 5) -> int:
     """Plausible snapshots for the world's people, teams and company: every KPI, `months` months.
 
     Deterministic (no randomness), varied enough that rankings, changes and
@@ -117,8 +123,10 @@ def seed_realistic(world, last_month: dt.date, months: int = 13) -> int:
     scopes = [("rep", p.pk, i) for i, p in enumerate(people)]
     scopes += [("team", world.north.pk, 7), ("team", world.south.pk, 8), ("company", 0, 9)]
     rows = []
-    starts = months_back(last_month, months)
-    for scope_type, scope_id, seed in scopes:
+    series = [("month", months_back(last_month, months)), ("quarter", quarters_back(last_month, quarters))]
+    for (scope_type, scope_id, seed), (granularity, starts) in (
+        (scope, s) for scope in scopes for s in series
+    ):
         for i, start in enumerate(starts):
             for j, (key, defn) in enumerate(KPIS.items()):
                 if scope_type not in defn.scopes:
@@ -127,6 +135,8 @@ def seed_realistic(world, last_month: dt.date, months: int = 13) -> int:
                 wave = ((seed * 7 + j * 5 + i * 3) % 11) / 10 + i / (months * 4)
                 value = Decimal(low + (high - low) * min(wave, 1)).quantize(Decimal("0.01"))
                 if scope_type in ("team", "company") and defn.unit in ("money", "count"):
+                    value *= 3
+                if granularity == "quarter" and defn.unit in ("money", "count"):
                     value *= 3
                 numerator = denominator = None
                 details = {}
@@ -146,7 +156,7 @@ def seed_realistic(world, last_month: dt.date, months: int = 13) -> int:
                         kpi=key,
                         scope_type=scope_type,
                         scope_id=scope_id,
-                        granularity="month",
+                        granularity=granularity,
                         period_start=start,
                         value=value,
                         numerator=numerator,
@@ -159,3 +169,23 @@ def seed_realistic(world, last_month: dt.date, months: int = 13) -> int:
                 )
     KpiSnapshot.objects.bulk_create(rows)
     return len(rows)
+
+
+def seed_funnel(world, month: dt.date) -> None:
+    """A few prospects and deals for North in `month`: the funnel and the pipeline have rows."""
+    from crm.models import Prospect, Stage
+    from tests.factories import DealFactory, ProspectFactory
+
+    statuses = [Prospect.Status.NEW] * 14 + [Prospect.Status.CONTACTED] * 8 + [Prospect.Status.QUALIFIED] * 9
+    for i, status in enumerate(statuses):
+        ProspectFactory(owner=world.ann if i % 2 else world.bob, created_on=month, status=status)
+    stages = (
+        [Stage.PROSPECTING] * 5 + [Stage.QUALIFICATION] * 4 + [Stage.PROPOSAL] * 3 + [Stage.NEGOTIATION] * 2
+    )
+    for i, stage in enumerate(stages):
+        DealFactory(
+            owner=world.ann if i % 2 else world.bob,
+            opened_on=month,
+            stage=stage,
+            amount=Decimal(4000 + 1500 * (i % 5)),
+        )
