@@ -101,6 +101,8 @@ def _scope_from_request(request: HttpRequest) -> sc.Scope:
             raise PermissionDenied(_("The company scorecard is for admins."))
         return sc.Scope(COMPANY, 0, _("Company"))
     if kind == TEAM:
+        if not (user.is_manager or user.is_admin_role):
+            raise Http404(_("No such scorecard."))
         team = _get_team_for_user(user, ident)
         return sc.Scope(TEAM, team.pk, str(team))
     if kind == REP:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from urllib.parse import urlencode
 
 from django import forms
@@ -196,8 +196,10 @@ class Scope:
 
 
 def _number(value: Decimal | float | int, places: int) -> str:
+    # Half up, as people round (31.25 days reads 31.3), not banker's rounding.
+    rounded = Decimal(value).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
     return formats.number_format(
-        Decimal(value).quantize(Decimal(1).scaleb(-places)) if places else round(Decimal(value)),
+        rounded,
         decimal_pos=places,
         use_l10n=True,
         force_grouping=True,
