@@ -63,7 +63,9 @@ def test_period_from_params_normalises_a_date_inside_the_period():
     assert sc.period_from_params(params) == sc.Period("quarter", dt.date(2026, 4, 1))
 
 
-@pytest.mark.parametrize("query", ["g=week&p=2026-01-01", "p=not-a-date", "g=year&p=2026-13-45", "p=99999-01-01"])
+@pytest.mark.parametrize(
+    "query", ["g=week&p=2026-01-01", "p=not-a-date", "g=year&p=2026-13-45", "p=99999-01-01"]
+)
 def test_tampered_period_falls_back_without_error(query):
     period = sc.period_from_params(QueryDict(query), today=dt.date(2026, 5, 20))
     assert period.start <= dt.date(2026, 5, 20) <= period.end
@@ -242,7 +244,9 @@ def test_lead_conversion_links_to_prospects_created_in_the_period():
 
 
 def test_nps_links_to_survey_results_for_the_rep():
-    _label, url = sc.records_link(KPIS["nps"], sc.Scope("rep", 4, "A"), sc.Period("month", dt.date(2026, 1, 1)))
+    _label, url = sc.records_link(
+        KPIS["nps"], sc.Scope("rep", 4, "A"), sc.Period("month", dt.date(2026, 1, 1))
+    )
     assert _query(url) == ("/surveys/results/", {"rep": "4", "from": "2026-01-01", "to": "2026-01-31"})
 
 
