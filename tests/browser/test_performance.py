@@ -10,6 +10,13 @@ from tests.kpis.factories_performance import seed_funnel, seed_realistic
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    # The world fixture hashes seven passwords with PBKDF2, seconds per test;
+    # a fast hasher keeps this file quick and changes nothing under test.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def seeded(world):
     month = timezone.localdate().replace(day=1)

@@ -13,6 +13,14 @@ from tests.kpis.factories_performance import bulk_snapshots, months_back, snap
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    # The world fixture hashes seven passwords with PBKDF2, seconds per test;
+    # a fast hasher keeps this file quick and changes nothing under test.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 MARCH = dt.date(2026, 3, 1)
 FEB = dt.date(2026, 2, 1)
 P = "?g=month&p=2026-03-01"

@@ -16,6 +16,13 @@ from tests.kpis.factories_performance import snap
 D = Decimal
 
 
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    # The world fixture hashes seven passwords with PBKDF2, seconds per test;
+    # a fast hasher keeps this file quick and changes nothing under test.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 # ---------------------------------------------------------------- periods
 
 
