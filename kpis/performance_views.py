@@ -350,7 +350,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     allowed = {d.key for d in for_scope(scope.type)}
     kpis = [k for k in saved if k in allowed] if saved else list(sc.DEFAULT_DASHBOARD[scope.type])
     return _render(
-        request, "kpis/dashboard.html", _dashboard_context(request, kpis, bool(saved), request.GET)
+        request,
+        "kpis/dashboard.html",
+        _dashboard_context(request, kpis, bool(saved), request.GET),
+        partial="board",
     )
 
 

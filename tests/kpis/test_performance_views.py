@@ -380,3 +380,15 @@ def test_dashboard_query_count_is_constant(world, login, django_assert_max_num_q
     with django_assert_max_num_queries(5):
         response = client.get(reverse("dashboard") + P)
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("user", "name"),
+    [("ann", "scorecard"), ("ann", "leaderboard"), ("nina", "team_page"), ("ann", "dashboard")],
+)
+def test_every_page_answers_htmx_with_its_body_and_a_status(world, login, user, name):
+    response = login(getattr(world, user)).get(reverse(name) + P, HTTP_HX_REQUEST="true")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert html.lstrip().startswith('<div id="perf-body">') and "<html" not in html
+    assert 'id="perf-status" hx-swap-oob="innerHTML"' in html
