@@ -89,3 +89,32 @@ def test_dashboard_customisation_survives_reload(page, seeded, screenshot):
     assert titles[-2:] == ["Open pipeline", "Net Promoter Score"]
     page.get_by_text("Customise this dashboard").click()
     screenshot(page, "performance-dashboard")
+
+
+def test_rep_leaderboard_hides_targets(page, seeded, screenshot):
+    log_in(page, "ann", "pw")
+    page.goto("/leaderboard/")
+    page.get_by_role("heading", name="Leaderboard · North").wait_for()
+    assert page.get_by_role("columnheader", name="Target").count() == 0
+    page.wait_for_function("document.getElementById('leaderboard-chart').width > 0")
+    screenshot(page, "performance-leaderboard-rep")
+
+
+def test_admin_company_scorecard_and_board_of_teams(page, seeded, screenshot):
+    log_in(page, "admin", "pw")
+    page.goto("/scorecard/")
+    page.get_by_role("heading", name="Scorecard · Company").wait_for()
+    page.locator("#card-nps summary").click()
+    screenshot(page, "performance-scorecard-company")
+    page.goto("/leaderboard/")
+    page.get_by_role("heading", name="Leaderboard · Teams").wait_for()
+    page.get_by_label("Board").select_option("reps")
+    page.get_by_label("Team", exact=True).wait_for()
+    screenshot(page, "performance-leaderboard-admin")
+
+
+def test_scorecard_on_a_phone(phone_page, seeded, screenshot):
+    log_in(phone_page, "ann", "pw")
+    phone_page.goto("/scorecard/")
+    phone_page.locator("#card-revenue").wait_for()
+    screenshot(phone_page, "performance-scorecard-phone")
