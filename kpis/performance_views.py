@@ -223,7 +223,7 @@ def leaderboard(request: HttpRequest) -> HttpResponse:
         scope_type = TEAM
     else:
         team = _get_team_for_user(user, data["team"]) if data.get("team") else _team_of(user)
-        if team is None:
+        if team is None and user.is_admin_role:
             team = Team.objects.first()  # an admin without a team: the first team
         # 1 query: the team's salespeople (managers coach; they are not ranked).
         members = User.objects.filter(team=team, is_active=True, role="salesperson") if team else []
@@ -285,9 +285,9 @@ def team_page(request: HttpRequest) -> HttpResponse:
     if request.GET.get("team"):
         team = _get_team_for_user(user, request.GET["team"])
     else:
-        team = _team_of(user) or Team.objects.first()
+        team = _team_of(user) or (Team.objects.first() if user.is_admin_role else None)
         if team is None:
-            raise Http404(_("There is no team yet."))
+            raise Http404(_("You have no team yet."))
     period = sc.period_from_params(request.GET)
     # 1 query: the team's people, managers included (they may sell too).
     members = list(User.objects.filter(team=team, is_active=True, role__in=["salesperson", "manager"]))
@@ -336,7 +336,7 @@ def _dashboard_context(request: HttpRequest, kpis: list[str], customised: bool, 
         "available": available,
         "customised": customised,
         "as_of": sc.computed_at(rows, period),
-        "page_query": _query(**period.params()),
+        "csv_query": _query(**period.params(), format="csv"),
         **_period_nav(period),
     }
 
@@ -349,6 +349,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     saved = [c.kpi for c in DashboardCard.objects.for_user(user)]  # 1 query
     allowed = {d.key for d in for_scope(scope.type)}
     kpis = [k for k in saved if k in allowed] if saved else list(sc.DEFAULT_DASHBOARD[scope.type])
+    if request.GET.get("format") == "csv":
+        period = sc.period_from_params(request.GET)
+        rows = sc.scorecard_snapshots(scope, period, [*kpis, "quota_attainment"])
+        return _scorecard_csv(scope, period, sc.build_cards(scope, period, kpis, rows))
     return _render(
         request,
         "kpis/dashboard.html",

@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from crm.models import User
 from kpis.models import DashboardCard
+from tests.factories import UserFactory
 from tests.kpis.factories_performance import bulk_snapshots, months_back, snap
 
 pytestmark = pytest.mark.django_db
@@ -392,3 +393,18 @@ def test_every_page_answers_htmx_with_its_body_and_a_status(world, login, user, 
     assert response.status_code == 200
     assert html.lstrip().startswith('<div id="perf-body">') and "<html" not in html
     assert 'id="perf-status" hx-swap-oob="innerHTML"' in html
+
+
+def test_people_without_a_team_see_no_one_elses_board(world, login):
+    loner = UserFactory(username="loner", team=None)
+    manager = UserFactory(username="boss", team=None, role="manager")
+    response = login(loner).get(reverse("leaderboard") + P)
+    assert response.status_code == 200 and response.context["rows"] == []
+    assert login(manager).get(reverse("team_page")).status_code == 404
+
+
+def test_dashboard_csv_has_the_chosen_cards_in_order(world, login):
+    client = login(world.ann)
+    client.post(reverse("dashboard_edit"), {"action": "down", "kpi": "revenue"})
+    rows = _csv(client.get(reverse("dashboard") + P + "&format=csv"))
+    assert [r[0] for r in rows[1:3]] == ["quota_attainment", "revenue"]
