@@ -15,4 +15,5 @@ urlpatterns = [
     path("kpis/", include("kpis.urls")),
     path("import/", include("crm.import_urls")),
     path("", include("crm.urls")),
+    path("", include("kpis.performance_urls")),
 ]
