@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 from django import forms
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db.models import Exists, OuterRef, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -24,7 +25,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
-from crm.models import Team, User
+from crm.models import Deal, Team, User
 from kpis import scorecards as sc
 from kpis.definitions import COMPANY, KPIS, REP, TEAM, for_scope
 from kpis.models import DashboardCard, save_dashboard
@@ -289,8 +290,14 @@ def team_page(request: HttpRequest) -> HttpResponse:
         if team is None:
             raise Http404(_("You have no team yet."))
     period = sc.period_from_params(request.GET)
-    # 1 query: the team's people, managers included (they may sell too).
-    members = list(User.objects.filter(team=team, is_active=True, role__in=["salesperson", "manager"]))
+    # 1 query: the team's salespeople, and its manager only if they sell too
+    # (own deals); a row of n/a for a manager who doesn't is noise.
+    sells = Exists(Deal.objects.filter(owner=OuterRef("pk")))
+    members = list(
+        User.objects.filter(team=team, is_active=True).filter(
+            Q(role="salesperson") | Q(role="manager") & sells
+        )
+    )
     table = sc.team_table(team, members, period)  # 1 query
     funnel = sc.team_funnel(team, period, table.team_values.get("deals_won"))  # 2 queries
     trend = sc.revenue_vs_target(team, period)  # 1 query
