@@ -20,6 +20,7 @@ def test_manager_uploads_previews_and_imports_by_keyboard(page, screenshot, tmp_
     log_in(page, "mia", "pw")
     page.wait_for_url("**/")
 
+    page.get_by_text("Manage", exact=True).click()  # the managers' menu, a <details>
     page.get_by_role("link", name="Import").click()
     page.get_by_label("Maven CRM export").check()
     page.get_by_label("CSV files or one zip").set_input_files(files)
@@ -31,8 +32,10 @@ def test_manager_uploads_previews_and_imports_by_keyboard(page, screenshot, tmp_
     page.get_by_role("button", name="3. Import now").focus()
     with mock.patch("kpis.tasks.nightly_recompute.delay") as delay:
         page.keyboard.press("Enter")
-        page.get_by_role("status").wait_for()
+        page.locator(".messages").wait_for()
     delay.assert_called_once()
-    assert "Imported: 17 created" in page.get_by_role("status").inner_text()
+    # The import lands on the KPI status page, where the recompute's progress shows.
+    assert "Imported: 17 created" in page.locator(".messages").inner_text()
+    assert "/kpis/status/" in page.url
     assert Deal.objects.count() == 6
     screenshot(page, "import-done")

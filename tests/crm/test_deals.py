@@ -134,7 +134,7 @@ def test_dialog_form_comes_as_a_fragment_and_shows_errors_inline(world, login):
 
 
 def test_every_page_offers_the_log_a_deal_button(world, login):
-    for name in ["home", "deal_list", "prospect_list", "customer_list", "activity_list"]:
+    for name in ["dashboard", "scorecard", "deal_list", "prospect_list", "customer_list", "activity_list"]:
         body = login(world.ann).get(reverse(name)).content.decode()
         assert 'id="deal-dialog"' in body and f'hx-get="{reverse("deal_create")}"' in body
 

@@ -162,8 +162,8 @@ def test_cancel_discards_the_upload(world, login, var_dir):
 
 
 def test_nav_links_the_page_for_managers_only(world, login, client):
-    assert reverse("crm_import").encode() in login(world.nina).get(reverse("home")).content
-    assert reverse("crm_import").encode() not in login(world.ann).get(reverse("home")).content
+    assert reverse("crm_import").encode() in login(world.nina).get(reverse("home"), follow=True).content
+    assert reverse("crm_import").encode() not in login(world.ann).get(reverse("home"), follow=True).content
 
 
 def test_a_double_confirm_racing_on_unique_keys_is_not_a_500(world, login):

@@ -46,8 +46,10 @@ class TestAccess:
         assert login(world.admin).get(reverse("kpi_run", args=[999]), **HTMX).status_code == 404
 
     def test_nav_links_the_status_page_for_managers_only(self, world, login):
-        assert reverse("kpi_status") in login(world.nina).get(reverse("home")).content.decode()
-        assert reverse("kpi_status") not in login(world.ann).get(reverse("home")).content.decode()
+        assert reverse("kpi_status") in login(world.nina).get(reverse("home"), follow=True).content.decode()
+        assert (
+            reverse("kpi_status") not in login(world.ann).get(reverse("home"), follow=True).content.decode()
+        )
 
 
 class TestStatusPage:
