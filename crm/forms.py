@@ -190,14 +190,18 @@ class DealForm(OwnerMixin, SubmitOnceMixin, forms.ModelForm):
         return deal
 
 
-class DealWonForm(forms.Form):
-    amount = amount_field(_("Amount won"))
+class _CloseDealForm(forms.Form):
+    """What winning and losing share: a close date between opening and today,
+    on a deal not already in the target stage."""
+
     closed_on = forms.DateField(label=_("Close date"), widget=DATE_INPUT)
+    target_stage: str
+    future_error: str
+    already_error: str
 
     def __init__(self, *args, deal: Deal, **kwargs):
         super().__init__(*args, **kwargs)
         self.deal = deal
-        self.fields["amount"].initial = deal.amount
         self.fields["closed_on"].initial = today()
 
     def clean_closed_on(self):
@@ -207,44 +211,39 @@ class DealWonForm(forms.Form):
                 _("A deal cannot close before it opened (%(date)s)."), params={"date": self.deal.opened_on}
             )
         if value > today():
-            raise ValidationError(_("A deal cannot be won in the future."))
+            raise ValidationError(self.future_error)
         return value
 
     def clean(self):
-        if self.deal.stage == Stage.WON:
-            raise ValidationError(_("This deal is already won."))
+        if self.deal.stage == self.target_stage:
+            raise ValidationError(self.already_error)
         return super().clean()
 
 
-class DealLostForm(forms.Form):
-    reason = forms.CharField(label=_("Why was it lost?"), max_length=200)
-    closed_on = forms.DateField(label=_("Close date"), widget=DATE_INPUT)
+class DealWonForm(_CloseDealForm):
+    amount = amount_field(_("Amount won"))
+    target_stage = Stage.WON
+    future_error = _("A deal cannot be won in the future.")
+    already_error = _("This deal is already won.")
+    field_order = ["amount", "closed_on"]
 
     def __init__(self, *args, deal: Deal, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.deal = deal
-        self.fields["closed_on"].initial = today()
+        super().__init__(*args, deal=deal, **kwargs)
+        self.fields["amount"].initial = deal.amount
+
+
+class DealLostForm(_CloseDealForm):
+    reason = forms.CharField(label=_("Why was it lost?"), max_length=200)
+    target_stage = Stage.LOST
+    future_error = _("A deal cannot be lost in the future.")
+    already_error = _("This deal is already lost.")
+    field_order = ["reason", "closed_on"]
 
     def clean_reason(self):
         value = self.cleaned_data["reason"].strip()
         if not value:
             raise ValidationError(_("Say why the deal was lost."))
         return value
-
-    def clean_closed_on(self):
-        value = self.cleaned_data["closed_on"]
-        if value < self.deal.opened_on:
-            raise ValidationError(
-                _("A deal cannot close before it opened (%(date)s)."), params={"date": self.deal.opened_on}
-            )
-        if value > today():
-            raise ValidationError(_("A deal cannot be lost in the future."))
-        return value
-
-    def clean(self):
-        if self.deal.stage == Stage.LOST:
-            raise ValidationError(_("This deal is already lost."))
-        return super().clean()
 
 
 def open_stage_choices():
