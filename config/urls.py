@@ -13,4 +13,7 @@ urlpatterns = [
     path("surveys/", include("surveys.urls")),
     path("", include("surveys.public_urls")),
     path("kpis/", include("kpis.urls")),
+    path("import/", include("crm.import_urls")),
+    path("", include("crm.urls")),
+    path("", include("kpis.performance_urls")),
 ]

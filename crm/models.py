@@ -299,6 +299,9 @@ class Customer(models.Model):
             models.Index(fields=["acquired_on"], name="customer_acquired_idx"),
             # churn_rate: customers by churn date.
             models.Index(fields=["churned_on"], name="customer_churned_idx"),
+            # Customer list (/customers/): a rep's or a team's customers by name.
+            models.Index(fields=["owner", "name"], name="customer_owner_name_idx"),
+            models.Index(fields=["team", "name"], name="customer_team_name_idx"),
         ]
 
     def __str__(self) -> str:
@@ -565,6 +568,9 @@ class Deal(models.Model):
             models.Index(fields=["team", "stage"], name="deal_team_stage_idx"),
             # new_customers / repeat purchases: a customer's won deals.
             models.Index(fields=["customer", "stage", "closed_on"], name="deal_customer_stage_idx"),
+            # Deal list (/deals/): a rep's or a team's deals, newest opened first.
+            models.Index(fields=["owner", "-opened_on"], name="deal_owner_opened_idx"),
+            models.Index(fields=["team", "-opened_on"], name="deal_team_opened_idx"),
         ]
 
     def __str__(self) -> str:

@@ -6,7 +6,7 @@ Written by kpis.compute with an upsert; read by every performance page.
 import datetime as dt
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -208,3 +208,62 @@ class JobLock(models.Model):
     @classmethod
     def release(cls, name: str, holder: str) -> None:
         cls.objects.filter(name=name, holder=holder).update(holder="", expires_at=timezone.now())
+
+
+class DashboardCardQuerySet(models.QuerySet):
+    def for_user(self, user):
+        return self.filter(user=user).order_by("position", "pk")
+
+
+class DashboardCard(models.Model):
+    """One KPI card a user keeps on their personal dashboard, in their order."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="dashboard_cards"
+    )
+    kpi = models.CharField(_("KPI"), max_length=40)
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+
+    objects = DashboardCardQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["user", "position", "pk"]
+        verbose_name = _("dashboard card")
+        verbose_name_plural = _("dashboard cards")
+        constraints = [
+            models.UniqueConstraint(fields=["user", "kpi"], name="dashboardcard_unique_kpi"),
+        ]
+        # The unique constraint's index (user, kpi) also serves the dashboard
+        # query "this user's cards", so no extra index is needed.
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.kpi} #{self.position}"
+
+    @staticmethod
+    def rearranged(kpis: list[str], action: str, kpi: str, allowed: list[str]) -> list[str]:
+        """The card list after one edit: add, remove, up or down."""
+        kpis = list(kpis)
+        if action == "add" and kpi in allowed and kpi not in kpis:
+            kpis.append(kpi)
+        elif action == "remove" and kpi in kpis and len(kpis) > 1:
+            # The last card stays: an empty dashboard would fall back to the defaults.
+            kpis.remove(kpi)
+        elif action in ("up", "down") and kpi in kpis:
+            i = kpis.index(kpi)
+            j = i - 1 if action == "up" else i + 1
+            if 0 <= j < len(kpis):
+                kpis[i], kpis[j] = kpis[j], kpis[i]
+        return kpis
+
+
+def save_dashboard(user, kpis: list[str]) -> None:
+    """Replace a user's dashboard with these KPI cards, in this order.
+
+    Delete and re-insert in one transaction: a dashboard is a handful of rows,
+    and renumbering in place would fight the (user, kpi) constraint.
+    """
+    with transaction.atomic():
+        DashboardCard.objects.filter(user=user).delete()
+        DashboardCard.objects.bulk_create(
+            DashboardCard(user=user, kpi=kpi, position=i) for i, kpi in enumerate(kpis)
+        )

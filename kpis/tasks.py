@@ -10,9 +10,10 @@ import uuid
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import DatabaseError
+from kombu.exceptions import OperationalError as BrokerError
 
 from crm.models import today as company_today
-from kpis.compute import apply_churn_rule, compute_periods, current_and_previous
+from kpis.compute import apply_churn_rule, compute_periods, current_and_previous, recompute
 from kpis.models import RUN_STALE_AFTER, JobLock, RecomputeRun
 
 logger = logging.getLogger(__name__)
@@ -27,9 +28,10 @@ MAX_RETRIES = 3
 assert RUN_STALE_AFTER.total_seconds() > HARD_TIME_LIMIT
 
 
-def run_nightly(run: RecomputeRun, today: dt.date | None = None) -> int:
+def run_nightly(run: RecomputeRun, today: dt.date | None = None, full: bool = False) -> int:
     """Apply the churn rule, then recompute the current and previous period of
-    each granularity, reporting progress on `run`. Returns rows written, or -1
+    each granularity (every period that has data when `full`: after an import
+    rewrote history), reporting progress on `run`. Returns rows written, or -1
     when another recompute holds the lock (the run is marked skipped)."""
     today = today or company_today()
     holder = uuid.uuid4().hex
@@ -42,7 +44,10 @@ def run_nightly(run: RecomputeRun, today: dt.date | None = None) -> int:
     try:
         run.start()
         churned = apply_churn_rule(today)
-        written = compute_periods(current_and_previous(today), today=today, progress=run.report)
+        if full:
+            written = recompute(today=today, progress=run.report)
+        else:
+            written = compute_periods(current_and_previous(today), today=today, progress=run.report)
         run.finish(written, churned)
         return written
     finally:
@@ -50,8 +55,9 @@ def run_nightly(run: RecomputeRun, today: dt.date | None = None) -> int:
 
 
 @shared_task(bind=True, soft_time_limit=SOFT_TIME_LIMIT, time_limit=HARD_TIME_LIMIT)
-def nightly_recompute(self, run_id: int | None = None) -> int:
-    """The beat entry (02:00 company time) and the "Recompute now" button."""
+def nightly_recompute(self, run_id: int | None = None, full: bool = False) -> int:
+    """The beat entry (02:00 company time), the "Recompute now" button, and
+    (with full=True) the recompute of all history after an import."""
     if run_id is None:
         run = RecomputeRun.objects.create()
     else:
@@ -60,7 +66,7 @@ def nightly_recompute(self, run_id: int | None = None) -> int:
             logger.warning("Recompute run %s no longer exists; nothing to do.", run_id)
             return 0
     try:
-        return run_nightly(run)
+        return run_nightly(run, full=full)
     except SoftTimeLimitExceeded:
         run.fail("Stopped: the recompute took longer than its time limit.")
         raise
@@ -73,7 +79,19 @@ def nightly_recompute(self, run_id: int | None = None) -> int:
         RecomputeRun.objects.filter(pk=run.pk).update(
             status=RecomputeRun.Status.QUEUED, message=f"Database error, retrying: {exc}"[:300]
         )
-        raise self.retry(exc=exc, countdown=30 * 2**self.request.retries, args=[run.pk], kwargs={}) from exc
+        raise self.retry(
+            exc=exc, countdown=30 * 2**self.request.retries, args=[run.pk], kwargs={"full": full}
+        ) from exc
     except Exception as exc:
         run.fail(f"Failed: {exc}")
         raise
+
+
+def enqueue(run: RecomputeRun, full: bool = False) -> None:
+    """Queue `run`; when the broker is down the run fails with a message
+    instead of the page raising a 500."""
+    try:
+        nightly_recompute.delay(run.pk, full=full)
+    except BrokerError as exc:
+        logger.exception("Could not enqueue KPI recompute %s", run.pk)
+        run.fail(f"Could not reach the task queue: {exc}")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -13,12 +11,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
-from kombu.exceptions import OperationalError as BrokerError
 
 from kpis.models import KpiSnapshot, RecomputeRun
-from kpis.tasks import nightly_recompute
-
-logger = logging.getLogger(__name__)
+from kpis.tasks import enqueue
 
 BUTTON = "kpis/includes/recompute_button.html"
 
@@ -27,14 +22,6 @@ def _require_manager(user) -> None:
     # Recomputing touches everyone's figures: managers and admins only.
     if not (user.is_manager or user.is_admin_role):
         raise PermissionDenied
-
-
-def _enqueue(run: RecomputeRun) -> None:
-    try:
-        nightly_recompute.delay(run.pk)
-    except BrokerError as exc:
-        logger.exception("Could not enqueue KPI recompute %s", run.pk)
-        run.fail(f"Could not reach the task queue: {exc}")
 
 
 @login_required
@@ -59,7 +46,7 @@ def kpi_recompute(request: HttpRequest) -> HttpResponse:
         run = RecomputeRun.objects.active().select_for_update().first()
         if run is None:
             run = RecomputeRun.objects.create(requested_by=request.user)
-            transaction.on_commit(lambda: _enqueue(run))
+            transaction.on_commit(lambda: enqueue(run))
     if request.htmx:
         return render(request, BUTTON, {"run": run})
     messages.info(request, _("The KPIs are being recomputed."))

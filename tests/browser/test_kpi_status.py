@@ -1,6 +1,6 @@
 import pytest
 
-from kpis import views
+from kpis import tasks
 from kpis.models import RecomputeRun
 from tests.browser.conftest import log_in
 from tests.factories import ManagerFactory
@@ -10,7 +10,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 def test_manager_recomputes_and_watches_progress(page, screenshot, monkeypatch):
     # No worker here: the test plays the worker by writing the run's progress.
-    monkeypatch.setattr(views.nightly_recompute, "delay", lambda run_id: None)
+    monkeypatch.setattr(tasks.nightly_recompute, "delay", lambda run_id, full=False: None)
     ManagerFactory(username="nina", first_name="Nina")
     log_in(page, "nina", "pw")
     page.goto("/kpis/status/")

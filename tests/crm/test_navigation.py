@@ -32,11 +32,25 @@ def test_log_in_then_log_out(client, world):
     assert client.get(reverse("home")).status_code == 302
 
 
-@pytest.mark.parametrize("who", ["ann", "nina", "admin"])
-def test_every_role_reaches_its_home(login, world, who):
+@pytest.mark.parametrize(
+    "who, landing", [("ann", "dashboard"), ("nina", "team_page"), ("admin", "scorecard")]
+)
+def test_home_sends_each_role_to_its_page(login, world, who, landing):
     client = login(getattr(world, who))
-    response = client.get(reverse("home"), follow=True)
-    assert response.status_code == 200
+    response = client.get(reverse("home"))
+    assert response.status_code == 302 and response.url == reverse(landing)
+    assert client.get(response.url).status_code == 200
+
+
+def test_navigation_links_by_role(login, world):
+    rep_page = login(world.ann).get(reverse("dashboard")).content.decode()
+    for name in ["dashboard", "scorecard", "leaderboard", "deal_board", "deal_list", "prospect_list"]:
+        assert f'href="{reverse(name)}"' in rep_page, name
+    for name in ["team_page", "campaign_list", "target_grid", "crm_import", "kpi_status"]:
+        assert f'href="{reverse(name)}"' not in rep_page, name
+    manager_page = login(world.nina).get(reverse("dashboard")).content.decode()
+    for name in ["team_page", "campaign_list", "target_grid", "survey_results", "crm_import", "kpi_status"]:
+        assert f'href="{reverse(name)}"' in manager_page, name
 
 
 def test_admin_link_only_for_staff(login, world):

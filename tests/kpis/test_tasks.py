@@ -67,6 +67,16 @@ def test_run_applies_the_churn_rule_then_recomputes(world):
     assert revenue.value == Decimal("250")
 
 
+def test_full_run_after_an_import_recomputes_every_period_with_data(world):
+    won(world.ann, "100", dt.date(2023, 3, 1), dt.date(2023, 3, 2))
+    won(world.bob, "250", dt.date(2025, 1, 1), dt.date(2025, 1, 3))
+    tasks.run_nightly(RecomputeRun.objects.create(), today=dt.date(2025, 1, 15), full=True)
+    old = KpiSnapshot.objects.get(
+        kpi="revenue", scope_type="company", granularity="month", period_start=dt.date(2023, 3, 1)
+    )
+    assert old.value == Decimal("100")
+
+
 def test_running_twice_gives_the_same_rows(world):
     won(world.bob, "250", dt.date(2025, 1, 1), dt.date(2025, 1, 3))
     today = dt.date(2025, 1, 15)

@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
-from kpis import views
+from kpis import tasks
 from kpis.models import KpiSnapshot, RecomputeRun
 
 pytestmark = pytest.mark.django_db
@@ -19,7 +19,7 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 def enqueued(monkeypatch):
     """Record the run ids sent to Celery instead of sending them."""
     sent = []
-    monkeypatch.setattr(views.nightly_recompute, "delay", lambda run_id: sent.append(run_id))
+    monkeypatch.setattr(tasks.nightly_recompute, "delay", lambda run_id, full=False: sent.append(run_id))
     return sent
 
 
@@ -46,8 +46,10 @@ class TestAccess:
         assert login(world.admin).get(reverse("kpi_run", args=[999]), **HTMX).status_code == 404
 
     def test_nav_links_the_status_page_for_managers_only(self, world, login):
-        assert reverse("kpi_status") in login(world.nina).get(reverse("home")).content.decode()
-        assert reverse("kpi_status") not in login(world.ann).get(reverse("home")).content.decode()
+        assert reverse("kpi_status") in login(world.nina).get(reverse("home"), follow=True).content.decode()
+        assert (
+            reverse("kpi_status") not in login(world.ann).get(reverse("home"), follow=True).content.decode()
+        )
 
 
 class TestStatusPage:
@@ -134,10 +136,10 @@ class TestRecomputeButton:
     def test_broker_down_fails_the_run_without_a_500(
         self, world, login, monkeypatch, django_capture_on_commit_callbacks
     ):
-        def down(run_id):
+        def down(run_id, full=False):
             raise BrokerError("Connection refused")
 
-        monkeypatch.setattr(views.nightly_recompute, "delay", down)
+        monkeypatch.setattr(tasks.nightly_recompute, "delay", down)
         with django_capture_on_commit_callbacks(execute=True):
             response = login(world.nina).post(reverse("kpi_recompute"), **HTMX)
         assert response.status_code == 200

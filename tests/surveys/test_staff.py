@@ -28,8 +28,10 @@ def test_anonymous_users_are_sent_to_login(client, db, name):
 
 
 def test_managers_see_the_surveys_nav_link(login, world):
-    assert reverse("survey_results") in login(world.nina).get(reverse("home")).content.decode()
-    assert reverse("survey_results") not in login(world.ann).get(reverse("home")).content.decode()
+    assert reverse("survey_results") in login(world.nina).get(reverse("home"), follow=True).content.decode()
+    assert (
+        reverse("survey_results") not in login(world.ann).get(reverse("home"), follow=True).content.decode()
+    )
 
 
 # --- survey definitions ------------------------------------------------------------------------

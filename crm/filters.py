@@ -1,0 +1,221 @@
+"""Filter forms for the list pages (the URL/filter contract in the brief).
+
+Each form reads request.GET, offers only choices the user may see, and turns
+its cleaned data into queryset filters. An invalid value (a tampered id, a
+malformed date) shows as a field error and that filter is ignored: a list
+never fails on a bad query string.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django import forms
+from django.db.models import Q, QuerySet
+from django.utils.translation import gettext_lazy as _
+
+from crm.models import Activity, Campaign, Product, Prospect, Stage, Team, User
+
+
+def _staff_choices(user):
+    return User.objects.visible_to(user).sales_staff().select_related(None)
+
+
+def _team_choices(user):
+    if user.is_admin_role:
+        return Team.objects.all()
+    return Team.objects.filter(pk=user.team_id)
+
+
+class ListFilterForm(forms.Form):
+    """Shared: free text, owner, team, sort. Subclasses list their fields."""
+
+    q = forms.CharField(label=_("Search"), required=False, max_length=100)
+    owner = forms.ModelChoiceField(label=_("Owner"), queryset=User.objects.none(), required=False)
+    team = forms.ModelChoiceField(label=_("Team"), queryset=Team.objects.none(), required=False)
+
+    search_fields: tuple[str, ...] = ()
+    sort_choices: list[tuple[str, str]] = []
+    default_sort = ""
+    date_filters: dict[str, str] = {}  # form field -> lookup
+
+    def __init__(self, data, *, user):
+        super().__init__(data)
+        self.user = user
+        self.fields["owner"].queryset = _staff_choices(user)
+        self.fields["team"].queryset = _team_choices(user)
+        if user.is_salesperson:
+            # A rep only ever sees their own rows: these filters mean nothing.
+            del self.fields["owner"]
+            del self.fields["team"]
+        if self.sort_choices:
+            self.fields["sort"] = forms.ChoiceField(
+                label=_("Sort by"), choices=self.sort_choices, required=False
+            )
+
+    def value(self, name: str):
+        """The cleaned value of a filter, None when absent or invalid."""
+        if not self.is_bound or name not in self.fields:
+            return None
+        self.is_valid()
+        return self.cleaned_data.get(name)
+
+    def filter(self, qs: QuerySet) -> QuerySet:
+        self.is_valid()  # fills cleaned_data with the valid fields only
+        data = self.cleaned_data
+        if data.get("q") and self.search_fields:
+            cond = Q()
+            for field in self.search_fields:
+                cond |= Q(**{f"{field}__icontains": data["q"]})
+            qs = qs.filter(cond)
+        if data.get("owner"):
+            qs = qs.filter(owner=data["owner"])
+        if data.get("team"):
+            qs = qs.filter(team=data["team"])
+        for field, lookup in self.date_filters.items():
+            if data.get(field):
+                qs = qs.filter(**{lookup: data[field]})
+        qs = self.filter_more(qs, data)
+        sort = data.get("sort") or self.default_sort
+        if sort:
+            qs = qs.order_by(sort, "-pk")
+        return qs
+
+    def filter_more(self, qs: QuerySet, data: dict) -> QuerySet:
+        return qs
+
+    def querystring(self, **overrides) -> str:
+        """The current filters as a query string, without page and format."""
+        params = self.data.copy() if self.is_bound else {}
+        for key in ("page", "format"):
+            params.pop(key, None)
+        for key, value in overrides.items():
+            params[key] = value
+        return params.urlencode() if hasattr(params, "urlencode") else ""
+
+
+def _date(label):
+    return forms.DateField(label=label, required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+
+class DealFilterForm(ListFilterForm):
+    stage = forms.ChoiceField(
+        label=_("Stage"),
+        required=False,
+        choices=[("", _("Any stage")), ("open", _("Open (any open stage)")), *Stage.choices],
+    )
+    product = forms.ModelChoiceField(label=_("Product"), queryset=Product.objects.all(), required=False)
+    opened_from = _date(_("Opened from"))
+    opened_to = _date(_("Opened to"))
+    closed_from = _date(_("Closed from"))
+    closed_to = _date(_("Closed to"))
+
+    search_fields = ("title", "customer__name", "prospect__name", "prospect__company")
+    date_filters = {
+        "opened_from": "opened_on__gte",
+        "opened_to": "opened_on__lte",
+        "closed_from": "closed_on__gte",
+        "closed_to": "closed_on__lte",
+    }
+    sort_choices = [
+        ("-opened_on", _("Newest first")),
+        ("opened_on", _("Oldest first")),
+        ("-amount", _("Largest amount")),
+        ("amount", _("Smallest amount")),
+        ("-closed_on", _("Recently closed")),
+        ("title", _("Title")),
+    ]
+    default_sort = "-opened_on"
+
+    def filter_more(self, qs, data):
+        if data.get("stage") == "open":
+            qs = qs.open()
+        elif data.get("stage"):
+            qs = qs.filter(stage=data["stage"])
+        if data.get("product"):
+            qs = qs.filter(product=data["product"])
+        return qs
+
+
+class ProspectFilterForm(ListFilterForm):
+    status = forms.ChoiceField(
+        label=_("Status"), required=False, choices=[("", _("Any status")), *Prospect.Status.choices]
+    )
+    campaign = forms.ModelChoiceField(label=_("Campaign"), queryset=Campaign.objects.all(), required=False)
+    created_from = _date(_("Created from"))
+    created_to = _date(_("Created to"))
+
+    search_fields = ("name", "company", "email")
+    date_filters = {"created_from": "created_on__gte", "created_to": "created_on__lte"}
+    sort_choices = [
+        ("-created_on", _("Newest first")),
+        ("created_on", _("Oldest first")),
+        ("name", _("Name")),
+        ("company", _("Company")),
+        ("status", _("Status")),
+    ]
+    default_sort = "-created_on"
+
+    def filter_more(self, qs, data):
+        if data.get("status"):
+            qs = qs.filter(status=data["status"])
+        if data.get("campaign"):
+            qs = qs.filter(source_campaign=data["campaign"])
+        return qs
+
+
+class CustomerFilterForm(ListFilterForm):
+    acquired_from = _date(_("Acquired from"))
+    acquired_to = _date(_("Acquired to"))
+    churned = forms.ChoiceField(
+        label=_("Churned"),
+        required=False,
+        choices=[("", _("All")), ("yes", _("Churned")), ("no", _("Not churned"))],
+    )
+
+    search_fields = ("name", "contact_name", "contact_email", "sector", "country")
+    date_filters = {"acquired_from": "acquired_on__gte", "acquired_to": "acquired_on__lte"}
+    sort_choices = [
+        ("name", _("Name")),
+        ("-acquired_on", _("Recently acquired")),
+        ("-revenue", _("Revenue")),
+    ]
+    default_sort = "name"
+
+    def filter_more(self, qs, data):
+        if data.get("churned") == "yes":
+            qs = qs.filter(churned_on__isnull=False)
+        elif data.get("churned") == "no":
+            qs = qs.filter(churned_on__isnull=True)
+        return qs
+
+
+def week_bounds(day: dt.date) -> tuple[dt.date, dt.date]:
+    monday = day - dt.timedelta(days=day.weekday())
+    return monday, monday + dt.timedelta(days=6)
+
+
+class ActivityFilterForm(ListFilterForm):
+    kind = forms.ChoiceField(
+        label=_("Kind"), required=False, choices=[("", _("Any kind")), *Activity.Kind.choices]
+    )
+    from_ = _date(_("From"))
+    to = _date(_("To"))
+
+    search_fields = ("subject", "notes")
+
+    def __init__(self, data, *, user):
+        super().__init__(data, user=user)
+        # "from" is a Python keyword: the field is stored under from_ and
+        # read from the "from" query parameter the contract names.
+        fields = self.fields
+        self.fields = {("from" if k == "from_" else k): v for k, v in fields.items()}
+
+    def filter_more(self, qs, data):
+        if data.get("kind"):
+            qs = qs.filter(kind=data["kind"])
+        if data.get("from"):
+            qs = qs.filter(occurred_on__gte=data["from"])
+        if data.get("to"):
+            qs = qs.filter(occurred_on__lte=data["to"])
+        return qs.order_by("occurred_on", "pk")

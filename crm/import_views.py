@@ -1,0 +1,164 @@
+"""The import page: upload CSV files, see the preview, confirm to commit.
+
+Managers and admins may import (salespeople get 403). The uploaded files wait
+under var/imports/<token>/ between the preview and the confirmation; the token
+is random and lives only in the uploader's session, so nobody else can commit
+or read another person's upload.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
+from django.forms import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.crypto import constant_time_compare, get_random_string
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
+
+from crm import importing
+from crm.import_forms import ConfirmImportForm, ImportUploadForm
+from kpis.models import RecomputeRun
+from kpis.tasks import enqueue
+
+SESSION_KEY = "crm_import"
+# Uploads nobody confirmed are removed after a day.
+STALE_AFTER_SECONDS = 24 * 3600
+
+ENTITY_LABELS = {
+    "teams": gettext_lazy("Teams"),
+    "users": gettext_lazy("People"),
+    "customers": gettext_lazy("Customers"),
+    "products": gettext_lazy("Products"),
+    "deals": gettext_lazy("Deals"),
+}
+
+
+def _check_importer(user) -> None:
+    if not (user.is_manager or user.is_admin_role):
+        raise PermissionDenied
+
+
+def _uploads_root() -> Path:
+    return Path(settings.VAR_DIR) / "imports"
+
+
+def _discard(request: HttpRequest) -> None:
+    """Forget the pending upload, and sweep uploads abandoned long ago."""
+    pending = request.session.pop(SESSION_KEY, None)
+    root = _uploads_root()
+    if pending:
+        shutil.rmtree(root / pending["token"], ignore_errors=True)
+    if root.is_dir():
+        cutoff = time.time() - STALE_AFTER_SECONDS
+        for directory in root.iterdir():
+            if directory.is_dir() and directory.stat().st_mtime < cutoff:
+                shutil.rmtree(directory, ignore_errors=True)
+
+
+def _preview_context(plan: importing.Plan) -> dict:
+    return {
+        "plan": plan,
+        "rows": [(ENTITY_LABELS[e], counts) for e, counts in plan.counts().items()],
+        "totals": plan.totals(),
+    }
+
+
+@login_required
+def crm_import(request: HttpRequest) -> HttpResponse:
+    _check_importer(request.user)
+    context: dict = {}
+    if request.method == "POST":
+        form = ImportUploadForm(request.POST, request.FILES)
+        if form.is_valid():
+            _discard(request)
+            # Letters and digits only: the token names a directory.
+            token = get_random_string(32)
+            directory = _uploads_root() / token
+            directory.mkdir(parents=True)
+            try:
+                form.save_files(directory)
+            except ValidationError as exc:
+                shutil.rmtree(directory, ignore_errors=True)
+                form.add_error("files", exc)
+            else:
+                fmt, mapping = form.cleaned_data["format"], form.cleaned_data["mapping"]
+                plan = importing.build_plan(importing.load(directory, fmt, mapping))
+                context = _preview_context(plan)
+                if plan.ok and plan.has_changes:
+                    request.session[SESSION_KEY] = {"token": token, "format": fmt, "mapping": mapping}
+                    context["confirm_form"] = ConfirmImportForm(initial={"token": token})
+                else:
+                    shutil.rmtree(directory, ignore_errors=True)
+    else:
+        form = ImportUploadForm()
+    context["form"] = form
+    return render(request, "crm/import.html", context)
+
+
+@login_required
+@require_POST
+def crm_import_confirm(request: HttpRequest) -> HttpResponse:
+    _check_importer(request.user)
+    form = ConfirmImportForm(request.POST)
+    pending = request.session.get(SESSION_KEY)
+    directory = _uploads_root() / pending["token"] if pending else None
+    if (
+        not form.is_valid()
+        or not pending
+        or not constant_time_compare(form.cleaned_data["token"], pending["token"])
+        or not directory.is_dir()
+    ):
+        messages.error(request, _("This import was already done or has expired: upload the files again."))
+        return redirect("crm_import")
+    # Planned again inside the transaction: the database may have moved since the preview.
+    try:
+        plan, result = importing.import_directory(directory, pending["format"], pending["mapping"])
+    except IntegrityError:
+        # A double click on PostgreSQL: both requests planned the same new
+        # rows and the second hit the unique keys. The first one imported.
+        messages.info(request, _("These files were just imported by another request."))
+        return redirect("crm_import")
+    finally:
+        _discard(request)
+    if result is None:
+        messages.error(
+            request,
+            _(
+                "Nothing was imported: the data changed since the preview (%(count)s bad rows). "
+                "Upload the files again to see them."
+            )
+            % {"count": len(plan.errors)},
+        )
+        return redirect("crm_import")
+    # An import rewrites history: recompute every period, not only recent ones,
+    # as a run whose progress the KPI status page shows.
+    run = RecomputeRun.objects.create(requested_by=request.user, message=_("After an import"))
+    transaction.on_commit(lambda: enqueue(run, full=True))
+    messages.success(
+        request,
+        _(
+            "Imported: %(create)s created, %(update)s updated, %(unchanged)s unchanged. "
+            "The KPIs are being recomputed in the background: follow it on the KPI status page."
+        )
+        % plan.totals(),
+    )
+    return redirect("kpi_status")
+
+
+@login_required
+@require_POST
+def crm_import_cancel(request: HttpRequest) -> HttpResponse:
+    _check_importer(request.user)
+    _discard(request)
+    messages.info(request, _("The upload was discarded; nothing was imported."))
+    return redirect("crm_import")

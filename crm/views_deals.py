@@ -1,0 +1,279 @@
+"""Deals: list, board, the "log a deal" dialog, the deal page and its verbs."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Count, F, Sum, Window
+from django.db.models.functions import RowNumber
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from crm.filters import DealFilterForm
+from crm.forms import (
+    DealForm,
+    DealLostForm,
+    DealMoveForm,
+    DealReopenForm,
+    DealWonForm,
+    apply_validation_error,
+)
+from crm.models import Customer, Deal, DealStageChange, Prospect, Stage
+from crm.views_common import (
+    csv_response,
+    get_deal_for,
+    paginate,
+    previous_submission,
+    remember_submission,
+)
+from surveys.models import Response
+
+
+def _filtered_deals(request: HttpRequest) -> tuple[DealFilterForm, object]:
+    form = DealFilterForm(request.GET, user=request.user)
+    qs = form.filter(Deal.objects.visible_to(request.user).with_related())
+    return form, qs
+
+
+@login_required
+def deal_list(request: HttpRequest) -> HttpResponse:
+    form, qs = _filtered_deals(request)
+    if request.GET.get("format") == "csv":
+        return deal_csv(qs)
+    page = paginate(request, qs)
+    totals = qs.order_by().aggregate(count=Count("pk"), amount=Sum("amount"))
+    context = {"form": form, "page": page, "totals": totals, "querystring": form.querystring()}
+    template = "crm/deal_list.html#results" if request.htmx else "crm/deal_list.html"
+    return render(request, template, context)
+
+
+def deal_csv(qs) -> HttpResponse:
+    """CSV export of the filtered deals the user may see.
+
+    Columns: id, title, stage, amount, currency-free decimal, opened_on,
+    expected_close_on, closed_on (YYYY-MM-DD or empty), owner (username),
+    team, customer, prospect, product, lost_reason.
+    """
+    header = [
+        "id", "title", "stage", "amount", "opened_on", "expected_close_on", "closed_on",
+        "owner", "team", "customer", "prospect", "product", "lost_reason",
+    ]  # fmt: skip
+
+    def row(d: Deal) -> list:
+        return [
+            d.pk, d.title, d.stage, d.amount, d.opened_on, d.expected_close_on or "",
+            d.closed_on or "", d.owner.username, d.team.name if d.team else "",
+            d.customer.name if d.customer else "", d.prospect.name if d.prospect else "",
+            d.product.name if d.product else "", d.lost_reason,
+        ]  # fmt: skip
+
+    return csv_response("deals.csv", header, qs.iterator(chunk_size=500), row)
+
+
+# A column shows its largest deals; the rest are one click away in the list.
+# Counts and totals always cover every deal of the column.
+BOARD_CARDS_PER_COLUMN = 25
+
+
+def _board_context(request: HttpRequest, **extra) -> dict:
+    form = DealFilterForm(request.GET, user=request.user)
+    deals = form.filter(Deal.objects.visible_to(request.user).open())
+    totals = {
+        row["stage"]: row
+        for row in deals.order_by().values("stage").annotate(count=Count("pk"), total=Sum("amount"))
+    }
+    # One query for every column's top cards: rank the deals within their
+    # stage and keep the first N of each.
+    ranked = (
+        deals.with_related()
+        .annotate(
+            rank=Window(RowNumber(), partition_by=F("stage"), order_by=[F("amount").desc(), F("pk").asc()])
+        )
+        .filter(rank__lte=BOARD_CARDS_PER_COLUMN)
+        .order_by("-amount", "pk")
+    )
+    by_stage: dict[str, list[Deal]] = {s: [] for s in Stage.open_stages()}
+    for deal in ranked:
+        by_stage[deal.stage].append(deal)
+    columns = []
+    for stage, rows in by_stage.items():
+        count = totals.get(stage, {}).get("count", 0)
+        columns.append(
+            {
+                "stage": stage,
+                "deals": rows,
+                "count": count,
+                "total": totals.get(stage, {}).get("total") or 0,
+                "more": count - len(rows),
+            }
+        )
+    return {
+        "form": form,
+        "columns": columns,
+        "stages": Stage.open_stages(),
+        "querystring": form.querystring(),
+        **extra,
+    }
+
+
+@login_required
+def deal_board(request: HttpRequest) -> HttpResponse:
+    context = _board_context(request)
+    template = "crm/deal_board.html#board" if request.htmx else "crm/deal_board.html"
+    return render(request, template, context)
+
+
+@login_required
+@require_POST
+def deal_move(request: HttpRequest, pk: int) -> HttpResponse:
+    deal = get_deal_for(request.user, pk)
+    form = DealMoveForm(request.POST, deal=deal)
+    error = None
+    if form.is_valid():
+        try:
+            deal.move_to(form.cleaned_data["stage"], by=request.user)
+        except ValidationError as exc:
+            error = " ".join(exc.messages)
+    else:
+        error = " ".join(e for errs in form.errors.values() for e in errs)
+    if request.htmx:
+        status = _("%(deal)s moved to %(stage)s.") % {"deal": deal, "stage": deal.get_stage_display()}
+        context = _board_context(request, moved=deal.pk, status=None if error else status, error=error)
+        return render(request, "crm/deal_board.html#move-result", context)
+    if error:
+        messages.error(request, error)
+    else:
+        messages.success(request, _("Deal moved to %(stage)s.") % {"stage": deal.get_stage_display()})
+    if getattr(form, "cleaned_data", {}).get("back_to") == "deal":
+        return redirect(deal)
+    return redirect(f"{reverse('deal_board')}?{request.GET.urlencode()}")
+
+
+@login_required
+def deal_create(request: HttpRequest) -> HttpResponse:
+    initial = {}
+    for name, model in (("customer", Customer), ("prospect", Prospect)):
+        value = request.GET.get(name, "")
+        if value.isdigit() and model.objects.visible_to(request.user).filter(pk=value).exists():
+            initial[name] = value
+    form = DealForm(request.POST or None, user=request.user, initial=initial)
+    if request.method == "POST":
+        done = previous_submission(request, form)
+        if done:
+            return _deal_saved(request, done, again=True)
+        if form.is_valid():
+            with transaction.atomic():
+                deal = form.save()
+                # The first timeline entry: where the deal started.
+                DealStageChange.objects.create(
+                    deal=deal, from_stage="", to_stage=deal.stage, changed_by=request.user
+                )
+            remember_submission(request, form, deal.get_absolute_url())
+            return _deal_saved(request, deal.get_absolute_url(), deal=deal)
+    template = "crm/deal_form.html#dialog-body" if request.htmx else "crm/deal_form.html"
+    return render(request, template, {"form": form, "deal": None})
+
+
+def _deal_saved(request: HttpRequest, url: str, deal: Deal | None = None, again=False):
+    if request.htmx:
+        return render(
+            request,
+            "crm/deal_form.html#saved",
+            {"url": url, "deal": deal, "again": again},
+        )
+    if not again:
+        messages.success(request, _("Deal logged."))
+    return redirect(url)
+
+
+@login_required
+def deal_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    deal = get_deal_for(request.user, pk)
+    changes = list(deal.stage_changes.select_related("changed_by"))
+    activities = list(deal.activities.select_related("owner"))
+    timeline = sorted(
+        [(c.changed_at.date(), c.changed_at, "stage", c) for c in changes]
+        + [(a.occurred_on, a.created_at, "activity", a) for a in activities],
+        key=lambda item: (item[0], item[1]),
+        reverse=True,
+    )
+    responses = (
+        Response.objects.visible_to(request.user)
+        .filter(invitation__deal=deal)
+        .select_related("invitation__survey")
+    )
+    context = {
+        "deal": deal,
+        "timeline": timeline,
+        "responses": responses,
+        "won_form": DealWonForm(deal=deal),
+        "lost_form": DealLostForm(deal=deal),
+        "reopen_form": DealReopenForm(deal=deal),
+        "move_form": DealMoveForm(deal=deal, initial={"stage": deal.stage}),
+    }
+    return render(request, "crm/deal_detail.html", context)
+
+
+@login_required
+def deal_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    deal = get_deal_for(request.user, pk)
+    form = DealForm(request.POST or None, instance=deal, user=request.user)
+    previous_customer = deal.customer
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            form.save()
+            if deal.stage == Stage.WON and "customer" in form.changed_data:
+                # A won deal moved to another customer: both acquisitions move.
+                for customer in {previous_customer, deal.customer} - {None}:
+                    customer.refresh_acquisition()
+        messages.success(request, _("Deal saved."))
+        return redirect(deal)
+    return render(request, "crm/deal_form.html", {"form": form, "deal": deal})
+
+
+def _deal_verb(request: HttpRequest, pk: int, form_class, action, success: str):
+    deal = get_deal_for(request.user, pk)
+    form = form_class(request.POST, deal=deal)
+    if form.is_valid():
+        try:
+            action(deal, form.cleaned_data)
+        except ValidationError as exc:
+            apply_validation_error(form, exc)
+        else:
+            messages.success(request, success)
+            return redirect(deal)
+    # Re-fetch: a failed verb may have changed the instance in memory.
+    deal = get_deal_for(request.user, pk)
+    return render(request, "crm/deal_action.html", {"deal": deal, "form": form}, status=400)
+
+
+@login_required
+@require_POST
+def deal_won(request: HttpRequest, pk: int) -> HttpResponse:
+    def action(deal, data):
+        deal.mark_won(data["amount"], data["closed_on"], by=request.user)
+
+    return _deal_verb(request, pk, DealWonForm, action, _("Deal marked won. Well done!"))
+
+
+@login_required
+@require_POST
+def deal_lost(request: HttpRequest, pk: int) -> HttpResponse:
+    def action(deal, data):
+        deal.mark_lost(data["reason"], closed_on=data["closed_on"], by=request.user)
+
+    return _deal_verb(request, pk, DealLostForm, action, _("Deal marked lost."))
+
+
+@login_required
+@require_POST
+def deal_reopen(request: HttpRequest, pk: int) -> HttpResponse:
+    def action(deal, data):
+        deal.reopen(by=request.user, stage=data["stage"])
+
+    return _deal_verb(request, pk, DealReopenForm, action, _("Deal reopened."))

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from kpis import performance_views as views
+
+urlpatterns = [
+    path("scorecard/", views.scorecard, name="scorecard"),
+    path("leaderboard/", views.leaderboard, name="leaderboard"),
+    path("team/", views.team_page, name="team_page"),
+    path("dashboard/", views.dashboard, name="dashboard"),
+    path("dashboard/edit/", views.dashboard_edit, name="dashboard_edit"),
+]

@@ -1,0 +1,41 @@
+from unittest import mock
+
+import pytest
+
+from crm.models import Deal
+from tests.browser.conftest import log_in
+from tests.crm.test_import import TINY
+from tests.factories import ManagerFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_manager_uploads_previews_and_imports_by_keyboard(page, screenshot, tmp_path, settings):
+    settings.VAR_DIR = tmp_path
+    ManagerFactory(username="mia", first_name="Mia")
+    files = []
+    for name, text in TINY.items():
+        (tmp_path / name).write_text(text)
+        files.append(str(tmp_path / name))
+    log_in(page, "mia", "pw")
+    page.wait_for_url("**/")
+
+    page.get_by_text("Manage", exact=True).click()  # the managers' menu, a <details>
+    page.get_by_role("link", name="Import").click()
+    page.get_by_label("Maven CRM export").check()
+    page.get_by_label("CSV files or one zip").set_input_files(files)
+    page.get_by_role("button", name="Preview the import").click()
+
+    preview = page.get_by_role("table", name="What the import will do, per kind of record")
+    assert "Deals" in preview.inner_text()
+    screenshot(page, "import-preview")
+    page.get_by_role("button", name="3. Import now").focus()
+    with mock.patch("kpis.tasks.nightly_recompute.delay") as delay:
+        page.keyboard.press("Enter")
+        page.locator(".messages").wait_for()
+    delay.assert_called_once()
+    # The import lands on the KPI status page, where the recompute's progress shows.
+    assert "Imported: 17 created" in page.locator(".messages").inner_text()
+    assert "/kpis/status/" in page.url
+    assert Deal.objects.count() == 6
+    screenshot(page, "import-done")

@@ -1,0 +1,113 @@
+"""The performance pages in a real browser: scorecard, period switch,
+leaderboard switch, dashboard customisation."""
+
+import pytest
+from django.utils import timezone
+
+from tests.browser.conftest import log_in
+from tests.kpis.factories_performance import seed_funnel, seed_realistic
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def seeded(world):
+    month = timezone.localdate().replace(day=1)
+    seed_realistic(world, month)
+    seed_funnel(world, month)
+    return world
+
+
+def test_rep_scorecard_and_period_switch(page, seeded, screenshot):
+    log_in(page, "ann", "pw")
+    page.goto("/scorecard/")
+    expect_heading = page.get_by_role("heading", name="Scorecard · Ann Rep")
+    expect_heading.wait_for()
+    screenshot(page, "performance-scorecard-rep")
+
+
+def test_period_switch_swaps_cards_and_pushes_url(page, seeded, screenshot):
+    log_in(page, "ann", "pw")
+    page.goto("/scorecard/")
+    label = page.locator(".period-label")
+    before = label.inner_text()
+    page.get_by_role("link", name="Previous period").click()
+    page.wait_for_url("**/scorecard/?*p=*")
+    assert label.inner_text() != before
+    page.get_by_label("Period length").select_option("quarter")
+    page.wait_for_url("**g=quarter**")
+    assert label.inner_text().startswith("Q")
+    page.go_back()
+    page.wait_for_url("**g=month**")
+    page.locator("#card-win_rate summary").click()
+    screenshot(page, "performance-scorecard-previous-quarter")
+
+
+def test_leaderboard_metric_switch(page, seeded, screenshot):
+    log_in(page, "nina", "pw")
+    page.goto("/leaderboard/")
+    page.get_by_role("heading", name="Leaderboard · North").wait_for()
+    page.get_by_label("Rank by").select_option("win_rate")
+    page.wait_for_url("**kpi=win_rate**")
+    page.get_by_role("columnheader", name="Win rate").wait_for()
+    page.wait_for_function("document.getElementById('leaderboard-chart').width > 0")
+    screenshot(page, "performance-leaderboard-manager")
+
+
+def test_team_page(page, seeded, screenshot):
+    log_in(page, "nina", "pw")
+    page.goto("/team/")
+    page.get_by_role("heading", name="Funnel").wait_for()
+    screenshot(page, "performance-team")
+
+
+def test_dashboard_customisation_survives_reload(page, seeded, screenshot):
+    log_in(page, "ann", "pw")
+    page.goto("/dashboard/")
+    page.get_by_text("Customise this dashboard").click()
+    page.get_by_label("Add a card").select_option("nps")
+    page.get_by_role("button", name="Add", exact=True).click()
+    page.locator("#card-nps").wait_for()
+    page.get_by_role("button", name="Move Net Promoter Score up").click()
+    # The moved card's own buttons keep their ids, so focus stays on them.
+    page.wait_for_function(
+        "[...document.querySelectorAll('.kpi-card h2')].map(e => e.id).slice(-2).join() "
+        "== 'title-nps,title-activities'"
+    )
+    page.get_by_role("button", name="Remove Activities").click()
+    page.locator("#card-activities").wait_for(state="detached")
+    page.reload()
+    titles = page.locator(".kpi-card h2").all_inner_texts()
+    assert "Activities" not in titles
+    assert titles[-2:] == ["Open pipeline", "Net Promoter Score"]
+    page.get_by_text("Customise this dashboard").click()
+    screenshot(page, "performance-dashboard")
+
+
+def test_rep_leaderboard_hides_targets(page, seeded, screenshot):
+    log_in(page, "ann", "pw")
+    page.goto("/leaderboard/")
+    page.get_by_role("heading", name="Leaderboard · North").wait_for()
+    assert page.get_by_role("columnheader", name="Target").count() == 0
+    page.wait_for_function("document.getElementById('leaderboard-chart').width > 0")
+    screenshot(page, "performance-leaderboard-rep")
+
+
+def test_admin_company_scorecard_and_board_of_teams(page, seeded, screenshot):
+    log_in(page, "admin", "pw")
+    page.goto("/scorecard/")
+    page.get_by_role("heading", name="Scorecard · Company").wait_for()
+    page.locator("#card-nps summary").click()
+    screenshot(page, "performance-scorecard-company")
+    page.goto("/leaderboard/")
+    page.get_by_role("heading", name="Leaderboard · Teams").wait_for()
+    page.get_by_label("Board").select_option("reps")
+    page.get_by_label("Team", exact=True).wait_for()
+    screenshot(page, "performance-leaderboard-admin")
+
+
+def test_scorecard_on_a_phone(phone_page, seeded, screenshot):
+    log_in(phone_page, "ann", "pw")
+    phone_page.goto("/scorecard/")
+    phone_page.locator("#card-revenue").wait_for()
+    screenshot(phone_page, "performance-scorecard-phone")
