@@ -48,15 +48,15 @@ def ensure_postgres_database(url: str) -> None:
 
 
 def setup_django(url: str) -> None:
-    os.environ["DATABASE_URL"] = url
-    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
+    """Production settings (DEBUG off), the bench database and bench URLs."""
+    from bench.submissions import gunicorn_env
+
+    os.environ.update(gunicorn_env(url))
+    # The test Client calls itself "testserver".
+    os.environ["ALLOWED_HOSTS"] = "127.0.0.1,testserver"
     import django
 
     django.setup()
-    from django.conf import settings
-
-    # The test Client calls itself "testserver".
-    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
 
 
 def _cmd(args: list[str]) -> str:
@@ -190,6 +190,9 @@ def main(argv: list[str] | None = None) -> int:
         result["nightly"] = bench_nightly(today, runs=args.runs, log=log)
     if "pages" in steps:
         from bench.pages import bench_pages
+
+        # DEBUG off serves hashed static file names from the manifest.
+        call_command("collectstatic", interactive=False, verbosity=0)
 
         log("Pages…")
         result["pages"] = bench_pages(requests=args.requests, log=log)
