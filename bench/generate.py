@@ -400,18 +400,28 @@ class Generator:
         # fall on the next day in the company zone, as real ones do.
         sent = d.least(d.at_seconds("w.closed_on", d.rnd("n", 101, 86400)), now)
         bounced = f"{d.rnd('n', 102, 100)} < 3"
+        # Won deals numbered 1..won in a table keyed by that number, so each
+        # invitation finds its deal by key (SQLite would scan a CTE).
         self.exec(
-            f"{d.with_recursive} {d.nums(s.invitations)}, "
-            "w AS (SELECT id, customer_id, owner_id, team_id, closed_on, "
-            "ROW_NUMBER() OVER (ORDER BY id) AS rn FROM crm_deal WHERE stage = 'won') "
+            "CREATE TEMPORARY TABLE bench_won (rn integer PRIMARY KEY, id bigint, customer_id bigint, "
+            "owner_id bigint, team_id bigint, closed_on date)"
+        )
+        self.exec(
+            "INSERT INTO bench_won (rn, id, customer_id, owner_id, team_id, closed_on) "
+            "SELECT ROW_NUMBER() OVER (ORDER BY id), id, customer_id, owner_id, team_id, closed_on "
+            "FROM crm_deal WHERE stage = 'won'"
+        )
+        self.exec(
+            f"{d.with_recursive} {d.nums(s.invitations)} "
             "INSERT INTO surveys_invitation (id, survey_id, customer_id, deal_id, owner_id, team_id, email, "
             "language, token, created_at, send_after, sent_at, reminded_at, bounced_at, expires_at) "
             f"SELECT n, 1, w.customer_id, w.id, w.owner_id, w.team_id, 'contact@bench.example', 'en', "
             f"'benchtoken-' || n || '-' || (1000000000 + {d.rnd('n', 103, 1000000007)}), {sent}, NULL, "
             f"{sent}, NULL, "
             f"CASE WHEN {bounced} THEN {sent} END, {d.plus_seconds(sent, str(30 * 86400))} "
-            f"FROM nums JOIN w ON w.rn = 1 + {d.rnd('n', 104, won)}"
+            f"FROM nums JOIN bench_won w ON w.rn = 1 + {d.rnd('n', 104, won)}"
         )
+        self.exec("DROP TABLE bench_won")
         nps = (
             f"CASE WHEN {d.rnd('id', 111, 100)} < 20 THEN {d.rnd('id', 112, 7)} "
             f"WHEN {d.rnd('id', 111, 100)} < 50 THEN 7 + {d.rnd('id', 112, 2)} "
