@@ -165,7 +165,7 @@ def submissions_section(results: list[dict]) -> list[str]:
     ]
     for r in results:
         x = r.get("submissions")
-        if not x:
+        if not x or "bare" not in x:
             continue
         b, f = x["boussole"], x["bare"]
         lines.append(
@@ -175,8 +175,8 @@ def submissions_section(results: list[dict]) -> list[str]:
             "| "
             f"{b['non_2xx']} / {f['non_2xx']} | {_ok(x['ratio'] >= 0.6)} |"
         )
-    if len(lines) > 6 or any(r.get("submissions") for r in results):
-        first = next(r["submissions"] for r in results if r.get("submissions"))
+    if any("bare" in r.get("submissions", {}) for r in results):
+        first = next(r["submissions"] for r in results if "bare" in r.get("submissions", {}))
         lines += [
             "",
             f"wrk: {first['threads']} threads, {first['connections']} connections, "

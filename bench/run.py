@@ -197,10 +197,15 @@ def main(argv: list[str] | None = None) -> int:
         log("Pages…")
         result["pages"] = bench_pages(requests=args.requests, log=log)
     if "submissions" in steps:
+        import shutil
+
         from bench.submissions import bench_submissions
 
-        log("Survey submissions through gunicorn…")
-        result["submissions"] = bench_submissions(url, seconds=args.seconds, log=log)
+        if shutil.which("wrk"):
+            log("Survey submissions through gunicorn…")
+            result["submissions"] = bench_submissions(url, seconds=args.seconds, log=log)
+        else:
+            log("Survey submissions skipped: wrk is not installed (Debian: apt-get install -y wrk).")
     for step in STEPS[1:]:
         if step not in result and step in previous:
             result[step] = previous[step]  # keep figures of steps not run this time
