@@ -98,7 +98,7 @@ def recompute_section(results: list[dict]) -> list[str]:
         "",
         "Medians of the runs listed; ratio = Boussole ÷ floor (1.0 = as fast as hand-written SQL).",
         "",
-        "| run | what | Boussole | SQL floor | ratio | rows written | rows equal | target (M: ≤ 1.5×) |",
+        "| run | what | Boussole | SQL floor | ratio | rows compared | rows equal | target (M: ≤ 1.5×) |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in results:

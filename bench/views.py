@@ -8,7 +8,7 @@
   13 months a scorecard shows (current, previous and the sparkline), for the
   scope asked. They render a plain table, so the time is the SQL's.
 - `live_board`: the pipeline board bounded as a board should be: per stage a
-  count and total from one aggregate, and the 50 largest deals as cards.
+  count and total from one aggregate, and the 25 largest deals as cards (as the board).
 
 Never routed in production: only bench.settings (ROOT_URLCONF=bench.urls)
 mounts them.
@@ -31,7 +31,7 @@ from crm.models import Activity, Customer, Deal, Prospect, Stage, Team, User
 from crm.models import today as company_today
 from surveys.models import Invitation, Response
 
-BOARD_CARDS = 50
+BOARD_CARDS = 25  # as crm.views_deals.BOARD_CARDS_PER_COLUMN
 # A plain page: the floor's time is its SQL's, not a template's.
 LIVE_PAGE = Template(
     '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title></head>'
