@@ -588,9 +588,14 @@ def _pk(obj: models.Model | None) -> int | None:
 class _Planner:
     """Decides, entity by entity, what each row does to the database."""
 
-    def __init__(self, source: Source, today: dt.date):
+    def __init__(self, source: Source, today: dt.date, importer: User | None = None):
         self.source = source
         self.today = today
+        # A manager imports into their own team only (an admin, or the command
+        # line, anywhere): a row reaching outside it is a bad row, so an import
+        # can never widen what its manager may see.
+        self.importer = importer
+        self.scope_team_id = importer.team_id if importer is not None and not importer.is_admin_role else None
         self.plan = Plan(errors=list(source.errors))
         # Keys of rows that were bad: a row referring to one says so, rather
         # than calling a name listed in the files "unknown".
@@ -615,6 +620,18 @@ class _Planner:
             return False
         seen[key] = row.line
         return True
+
+    def outside_scope(self, team_id: int | None, owner_id: int | None = None) -> bool:
+        """True when a manager's import would touch a row outside their team."""
+        if self.scope_team_id is None:
+            return False
+        return team_id != self.scope_team_id and not (owner_id and owner_id == self.importer.pk)
+
+    def scope_error(self, row: Row) -> None:
+        self.error(
+            row,
+            _("outside your team: a manager imports into their own team only (an admin can import this)"),
+        )
 
     def record(self, entity: str, obj: models.Model, is_new: bool, changed: set[str]) -> None:
         entity_plan = self.plan.entities[entity]
@@ -669,6 +686,9 @@ class _Planner:
                 continue
             team = teams.get(name.casefold())
             is_new = team is None
+            if self.outside_scope(None if is_new else team.pk):
+                self.scope_error(row)
+                continue
             if is_new:
                 team = teams[name.casefold()] = Team(name=name)
             self.record("teams", team, is_new, self.assign(team, values))
@@ -761,6 +781,9 @@ class _Planner:
                 )
                 continue
             is_new = user is None
+            if self.scope_team_id is not None and self._user_outside_scope(user, values):
+                self.scope_error(row)
+                continue
             if is_new:
                 # No usable password: an admin sets one (or the user resets it).
                 user = users[username.casefold()] = User(
@@ -768,6 +791,20 @@ class _Planner:
                 )
             self.record("users", user, is_new, self.assign(user, values))
         return users
+
+    def _user_outside_scope(self, user: User | None, values: dict[str, object]) -> bool:
+        """For a manager's import: may this row create or change this user?"""
+        if user is not None and user.pk == self.importer.pk:
+            # Nobody moves or promotes themselves by import.
+            return any(
+                (user.team_id != _pk(v)) if k == "team" else getattr(user, k) != v for k, v in values.items()
+            )
+        if user is not None and user.team_id != self.scope_team_id:
+            return True
+        if values.get("role", user.role if user else Role.SALESPERSON) != Role.SALESPERSON:
+            return True
+        team_id = _pk(values["team"]) if "team" in values else (user.team_id if user else None)
+        return team_id != self.scope_team_id
 
     def user(self, username: str) -> User:
         user = self.users.get(username.casefold()) if username else None
@@ -817,6 +854,11 @@ class _Planner:
                 continue
             customer = customers.get(name.casefold())
             is_new = customer is None
+            if self.outside_scope(_pk(owner.team), owner.pk) or (
+                not is_new and self.outside_scope(customer.team_id, customer.owner_id)
+            ):
+                self.scope_error(row)
+                continue
             if is_new:
                 # The owner's team until a won deal credits the deal's team
                 # (refresh below, as Customer.refresh_acquisition does).
@@ -839,6 +881,7 @@ class _Planner:
                 "opened_on",
                 "closed_on",
                 "lost_reason",
+                "team_id",
             )
         }
         seen: dict[str, int] = {}
@@ -919,6 +962,11 @@ class _Planner:
                 "lost_reason": lost_reason,
             }
             is_new = deal is None
+            if self.outside_scope(_pk(owner.team), owner.pk) or (
+                not is_new and self.outside_scope(deal.team_id, deal.owner_id)
+            ):
+                self.scope_error(row)
+                continue
             previous_stage = "" if is_new else deal.stage
             if is_new:
                 # The team is the owner's at creation and kept (kpi-spec).
@@ -935,9 +983,10 @@ class _Planner:
         self.plan.customers_touched = list(touched.values())
 
 
-def build_plan(source: Source, today: dt.date | None = None) -> Plan:
-    """Validate every row and decide what it does; writes nothing."""
-    return _Planner(source, today or timezone.localdate()).run()
+def build_plan(source: Source, today: dt.date | None = None, importer: User | None = None) -> Plan:
+    """Validate every row and decide what it does; writes nothing. With an
+    importer who is a manager, rows outside their team are bad rows."""
+    return _Planner(source, today or timezone.localdate(), importer).run()
 
 
 # ---------------------------------------------------------------- applying
@@ -1090,10 +1139,11 @@ def import_directory(
     fmt: str = MAVEN,
     mapping: dict[str, dict[str, str]] | None = None,
     progress: Progress | None = None,
+    importer: User | None = None,
 ) -> tuple[Plan, ImportResult | None]:
     """Load, plan and (when every row is good) apply, in one transaction."""
     with transaction.atomic():
-        plan = build_plan(load(directory, fmt, mapping))
+        plan = build_plan(load(directory, fmt, mapping), importer=importer)
         if not plan.ok:
             return plan, None
         return plan, apply(plan, progress)
