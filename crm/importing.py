@@ -24,6 +24,7 @@ import csv
 import datetime as dt
 import json
 import re
+import shutil
 import unicodedata
 import zipfile
 from collections.abc import Callable
@@ -41,6 +42,8 @@ from django.utils.text import get_valid_filename, slugify
 from django.utils.translation import gettext as _
 
 from crm.models import (
+    EARLIEST_DATE,
+    LATEST_DATE,
     Customer,
     Deal,
     DealStageChange,
@@ -543,11 +546,17 @@ def _decimal(value: str, column: str) -> Decimal:
 
 def _date(value: str, column: str) -> dt.date:
     try:
-        return dt.date.fromisoformat(value)
+        day = dt.date.fromisoformat(value)
     except ValueError:
         raise RowError(
             _("%(column)s “%(value)s” is not a date (YYYY-MM-DD)") % {"column": column, "value": value}
         ) from None
+    if not (EARLIEST_DATE <= day <= LATEST_DATE):
+        raise RowError(
+            _("%(column)s “%(value)s” is outside %(first)s–%(last)s")
+            % {"column": column, "value": value, "first": EARLIEST_DATE.year, "last": LATEST_DATE.year}
+        )
+    return day
 
 
 def _int(value: str, column: str) -> int:
@@ -559,6 +568,9 @@ def _int(value: str, column: str) -> int:
         ) from None
     if number < 0:
         raise RowError(_("%(column)s cannot be negative") % {"column": column})
+    if number > 2_000_000_000:
+        # The database column is a 32-bit integer.
+        raise RowError(_("%(column)s is too large") % {"column": column})
     return number
 
 
@@ -1122,7 +1134,9 @@ def extract_zip(archive, target: Path) -> list[str]:
             names = []
             for info in members:
                 name = get_valid_filename(Path(info.filename.replace("\\", "/")).name)
-                (target / name).write_bytes(zf.read(info))
+                # Streamed: a large member never sits in memory whole.
+                with zf.open(info) as src, open(target / name, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
                 names.append(name)
             return names
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError) as exc:
