@@ -14,7 +14,7 @@ from django import forms
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
-from crm.models import Activity, Campaign, Product, Prospect, Stage, Team, User
+from crm.models import Activity, Campaign, Product, Prospect, Stage, Team, User, check_date_in_range
 
 
 def _staff_choices(user):
@@ -95,7 +95,12 @@ class ListFilterForm(forms.Form):
 
 
 def _date(label):
-    return forms.DateField(label=label, required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    return forms.DateField(
+        label=label,
+        required=False,
+        validators=[check_date_in_range],
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
 
 
 class DealFilterForm(ListFilterForm):

@@ -66,6 +66,10 @@ def assignable_owners(user):
     staff = User.objects.sales_staff()
     if user.is_admin_role:
         return staff
+    if not user.team_id:
+        # A manager without a team has nobody to hand records to; filtering
+        # on team_id=None would match every teamless rep instead.
+        return User.objects.filter(pk=user.pk)
     return staff.filter(team_id=user.team_id) | User.objects.filter(pk=user.pk)
 
 

@@ -73,6 +73,9 @@ class ImportUploadForm(forms.Form):
                 )
         if sum(upload.size for upload in files) > MAX_UPLOAD_BYTES:
             raise forms.ValidationError(_("The files are larger than 50 MB in total."))
+        # One zip at most: the unpacked-size limit is per archive.
+        if sum(upload.name.lower().endswith(".zip") for upload in files) > 1:
+            raise forms.ValidationError(_("Upload one zip file at most."))
         return files
 
     def clean_mapping(self) -> dict | None:

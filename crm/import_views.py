@@ -44,7 +44,9 @@ ENTITY_LABELS = {
 
 
 def _check_importer(user) -> None:
-    if not (user.is_manager or user.is_admin_role):
+    # Admins import anything; a manager imports into their own team, so one
+    # without a team cannot import (crm.importing scopes every row).
+    if not (user.is_admin_role or (user.is_manager and user.team_id)):
         raise PermissionDenied
 
 
@@ -92,7 +94,7 @@ def crm_import(request: HttpRequest) -> HttpResponse:
                 form.add_error("files", exc)
             else:
                 fmt, mapping = form.cleaned_data["format"], form.cleaned_data["mapping"]
-                plan = importing.build_plan(importing.load(directory, fmt, mapping))
+                plan = importing.build_plan(importing.load(directory, fmt, mapping), importer=request.user)
                 context = _preview_context(plan)
                 if plan.ok and plan.has_changes:
                     request.session[SESSION_KEY] = {"token": token, "format": fmt, "mapping": mapping}
@@ -122,7 +124,9 @@ def crm_import_confirm(request: HttpRequest) -> HttpResponse:
         return redirect("crm_import")
     # Planned again inside the transaction: the database may have moved since the preview.
     try:
-        plan, result = importing.import_directory(directory, pending["format"], pending["mapping"])
+        plan, result = importing.import_directory(
+            directory, pending["format"], pending["mapping"], importer=request.user
+        )
     except IntegrityError:
         # A double click on PostgreSQL: both requests planned the same new
         # rows and the second hit the unique keys. The first one imported.

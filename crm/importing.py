@@ -24,6 +24,7 @@ import csv
 import datetime as dt
 import json
 import re
+import shutil
 import unicodedata
 import zipfile
 from collections.abc import Callable
@@ -41,6 +42,8 @@ from django.utils.text import get_valid_filename, slugify
 from django.utils.translation import gettext as _
 
 from crm.models import (
+    EARLIEST_DATE,
+    LATEST_DATE,
     Customer,
     Deal,
     DealStageChange,
@@ -543,11 +546,17 @@ def _decimal(value: str, column: str) -> Decimal:
 
 def _date(value: str, column: str) -> dt.date:
     try:
-        return dt.date.fromisoformat(value)
+        day = dt.date.fromisoformat(value)
     except ValueError:
         raise RowError(
             _("%(column)s “%(value)s” is not a date (YYYY-MM-DD)") % {"column": column, "value": value}
         ) from None
+    if not (EARLIEST_DATE <= day <= LATEST_DATE):
+        raise RowError(
+            _("%(column)s “%(value)s” is outside %(first)s–%(last)s")
+            % {"column": column, "value": value, "first": EARLIEST_DATE.year, "last": LATEST_DATE.year}
+        )
+    return day
 
 
 def _int(value: str, column: str) -> int:
@@ -559,6 +568,9 @@ def _int(value: str, column: str) -> int:
         ) from None
     if number < 0:
         raise RowError(_("%(column)s cannot be negative") % {"column": column})
+    if number > 2_000_000_000:
+        # The database column is a 32-bit integer.
+        raise RowError(_("%(column)s is too large") % {"column": column})
     return number
 
 
@@ -588,9 +600,14 @@ def _pk(obj: models.Model | None) -> int | None:
 class _Planner:
     """Decides, entity by entity, what each row does to the database."""
 
-    def __init__(self, source: Source, today: dt.date):
+    def __init__(self, source: Source, today: dt.date, importer: User | None = None):
         self.source = source
         self.today = today
+        # A manager imports into their own team only (an admin, or the command
+        # line, anywhere): a row reaching outside it is a bad row, so an import
+        # can never widen what its manager may see.
+        self.importer = importer
+        self.scope_team_id = importer.team_id if importer is not None and not importer.is_admin_role else None
         self.plan = Plan(errors=list(source.errors))
         # Keys of rows that were bad: a row referring to one says so, rather
         # than calling a name listed in the files "unknown".
@@ -615,6 +632,18 @@ class _Planner:
             return False
         seen[key] = row.line
         return True
+
+    def outside_scope(self, team_id: int | None, owner_id: int | None = None) -> bool:
+        """True when a manager's import would touch a row outside their team."""
+        if self.scope_team_id is None:
+            return False
+        return team_id != self.scope_team_id and not (owner_id and owner_id == self.importer.pk)
+
+    def scope_error(self, row: Row) -> None:
+        self.error(
+            row,
+            _("outside your team: a manager imports into their own team only (an admin can import this)"),
+        )
 
     def record(self, entity: str, obj: models.Model, is_new: bool, changed: set[str]) -> None:
         entity_plan = self.plan.entities[entity]
@@ -669,6 +698,9 @@ class _Planner:
                 continue
             team = teams.get(name.casefold())
             is_new = team is None
+            if self.outside_scope(None if is_new else team.pk):
+                self.scope_error(row)
+                continue
             if is_new:
                 team = teams[name.casefold()] = Team(name=name)
             self.record("teams", team, is_new, self.assign(team, values))
@@ -761,6 +793,9 @@ class _Planner:
                 )
                 continue
             is_new = user is None
+            if self.scope_team_id is not None and self._user_outside_scope(user, values):
+                self.scope_error(row)
+                continue
             if is_new:
                 # No usable password: an admin sets one (or the user resets it).
                 user = users[username.casefold()] = User(
@@ -768,6 +803,20 @@ class _Planner:
                 )
             self.record("users", user, is_new, self.assign(user, values))
         return users
+
+    def _user_outside_scope(self, user: User | None, values: dict[str, object]) -> bool:
+        """For a manager's import: may this row create or change this user?"""
+        if user is not None and user.pk == self.importer.pk:
+            # Nobody moves or promotes themselves by import.
+            return any(
+                (user.team_id != _pk(v)) if k == "team" else getattr(user, k) != v for k, v in values.items()
+            )
+        if user is not None and user.team_id != self.scope_team_id:
+            return True
+        if values.get("role", user.role if user else Role.SALESPERSON) != Role.SALESPERSON:
+            return True
+        team_id = _pk(values["team"]) if "team" in values else (user.team_id if user else None)
+        return team_id != self.scope_team_id
 
     def user(self, username: str) -> User:
         user = self.users.get(username.casefold()) if username else None
@@ -817,6 +866,11 @@ class _Planner:
                 continue
             customer = customers.get(name.casefold())
             is_new = customer is None
+            if self.outside_scope(_pk(owner.team), owner.pk) or (
+                not is_new and self.outside_scope(customer.team_id, customer.owner_id)
+            ):
+                self.scope_error(row)
+                continue
             if is_new:
                 # The owner's team until a won deal credits the deal's team
                 # (refresh below, as Customer.refresh_acquisition does).
@@ -839,6 +893,7 @@ class _Planner:
                 "opened_on",
                 "closed_on",
                 "lost_reason",
+                "team_id",
             )
         }
         seen: dict[str, int] = {}
@@ -919,6 +974,11 @@ class _Planner:
                 "lost_reason": lost_reason,
             }
             is_new = deal is None
+            if self.outside_scope(_pk(owner.team), owner.pk) or (
+                not is_new and self.outside_scope(deal.team_id, deal.owner_id)
+            ):
+                self.scope_error(row)
+                continue
             previous_stage = "" if is_new else deal.stage
             if is_new:
                 # The team is the owner's at creation and kept (kpi-spec).
@@ -935,9 +995,10 @@ class _Planner:
         self.plan.customers_touched = list(touched.values())
 
 
-def build_plan(source: Source, today: dt.date | None = None) -> Plan:
-    """Validate every row and decide what it does; writes nothing."""
-    return _Planner(source, today or timezone.localdate()).run()
+def build_plan(source: Source, today: dt.date | None = None, importer: User | None = None) -> Plan:
+    """Validate every row and decide what it does; writes nothing. With an
+    importer who is a manager, rows outside their team are bad rows."""
+    return _Planner(source, today or timezone.localdate(), importer).run()
 
 
 # ---------------------------------------------------------------- applying
@@ -1073,7 +1134,9 @@ def extract_zip(archive, target: Path) -> list[str]:
             names = []
             for info in members:
                 name = get_valid_filename(Path(info.filename.replace("\\", "/")).name)
-                (target / name).write_bytes(zf.read(info))
+                # Streamed: a large member never sits in memory whole.
+                with zf.open(info) as src, open(target / name, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
                 names.append(name)
             return names
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError) as exc:
@@ -1090,10 +1153,11 @@ def import_directory(
     fmt: str = MAVEN,
     mapping: dict[str, dict[str, str]] | None = None,
     progress: Progress | None = None,
+    importer: User | None = None,
 ) -> tuple[Plan, ImportResult | None]:
     """Load, plan and (when every row is good) apply, in one transaction."""
     with transaction.atomic():
-        plan = build_plan(load(directory, fmt, mapping))
+        plan = build_plan(load(directory, fmt, mapping), importer=importer)
         if not plan.ok:
             return plan, None
         return plan, apply(plan, progress)

@@ -22,6 +22,20 @@ from django.utils.translation import gettext_lazy as _
 MONEY = {"max_digits": 14, "decimal_places": 2}
 
 
+# Dates from outside (filters, links, imported files) must fall in this
+# range: further out, date arithmetic (a period's end, a week's start)
+# overflows, and no sales history lives there.
+EARLIEST_DATE = dt.date(1900, 1, 1)
+LATEST_DATE = dt.date(2100, 12, 31)
+
+
+def check_date_in_range(value: dt.date | None) -> None:
+    if value and not (EARLIEST_DATE <= value <= LATEST_DATE):
+        raise ValidationError(
+            _("Dates run from %(first)s to %(last)s."), params={"first": EARLIEST_DATE, "last": LATEST_DATE}
+        )
+
+
 def today() -> dt.date:
     """Today's date in the company time zone (TIME_ZONE)."""
     return timezone.localdate()

@@ -27,21 +27,23 @@ from crm.views_common import (
 from surveys.models import Response
 
 
-def with_revenue(qs):
-    """Annotate revenue (Σ won deals) and deal count by subquery.
+def with_revenue(qs, user):
+    """Annotate revenue (Σ won deals) and deal count by subquery, over the
+    deals `user` may see (as the customer's page does).
 
     Subqueries, not joins: joining deals into the customer query would
     multiply rows and break pagination counts.
     """
+    visible = Deal.objects.visible_to(user)
     won = (
-        Deal.objects.filter(customer=OuterRef("pk"), stage=Stage.WON)
+        visible.filter(customer=OuterRef("pk"), stage=Stage.WON)
         .order_by()
         .values("customer")
         .annotate(total=Sum("amount"))
         .values("total")
     )
     deals = (
-        Deal.objects.filter(customer=OuterRef("pk"))
+        visible.filter(customer=OuterRef("pk"))
         .order_by()
         .values("customer")
         .annotate(n=Count("pk"))
@@ -57,7 +59,7 @@ def with_revenue(qs):
 @login_required
 def customer_list(request: HttpRequest) -> HttpResponse:
     form = CustomerFilterForm(request.GET, user=request.user)
-    qs = form.filter(with_revenue(Customer.objects.visible_to(request.user).with_owner()))
+    qs = form.filter(with_revenue(Customer.objects.visible_to(request.user).with_owner(), request.user))
     if request.GET.get("format") == "csv":
         return customer_csv(qs)
     context = {"form": form, "page": paginate(request, qs), "querystring": form.querystring()}

@@ -33,6 +33,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import (
+    Case,
     Count,
     DateField,
     DurationField,
@@ -44,8 +45,9 @@ from django.db.models import (
     Q,
     Subquery,
     Sum,
+    When,
 )
-from django.db.models.functions import Coalesce, Trunc, TruncMonth
+from django.db.models.functions import Trunc, TruncMonth
 from django.utils import timezone
 
 from crm.models import (
@@ -293,7 +295,7 @@ def compute_periods(
     for granularity, starts in plan.items():
         for start in starts:
             engine.emit_period(granularity, start)
-    return engine.write(tick)
+    return engine.write(tick, plan)
 
 
 class _Engine:
@@ -404,8 +406,15 @@ class _Engine:
             .values(
                 "source_campaign_id",
                 period=_trunc("acquired_on", g),
-                credit_owner=Coalesce("first_deal__owner_id", "owner_id"),
-                credit_team=Coalesce("first_deal__team_id", "team_id"),
+                # kpi-spec: credited to the first won deal's owner and team; only
+                # a customer whose first deal is unknown (deleted) falls back
+                # to its own owner and team.
+                credit_owner=Case(
+                    When(first_deal__isnull=False, then=F("first_deal__owner_id")), default=F("owner_id")
+                ),
+                credit_team=Case(
+                    When(first_deal__isnull=False, then=F("first_deal__team_id")), default=F("team_id")
+                ),
             )
             .annotate(new=Count("pk"))
         )
@@ -476,7 +485,8 @@ class _Engine:
         # Calls, meetings and emails.
         sums = self.activities[g] = _Sums()
         rows = (
-            Activity.objects.filter(kind__in=Activity.COUNTED_KINDS, occurred_on__range=(lo, hi))
+            # A planned call (done=False) is not logged work yet.
+            Activity.objects.filter(kind__in=Activity.COUNTED_KINDS, done=True, occurred_on__range=(lo, hi))
             .order_by()
             .values("owner_id", "team_id", period=_trunc("occurred_on", g))
             .annotate(n=Count("pk"))
@@ -536,7 +546,11 @@ class _Engine:
                 aggregates[f"rev{n}"] = Sum("amount", filter=in_window)
                 aggregates[f"cus{n}"] = Count("customer_id", distinct=True, filter=in_window)
             rows = (
-                Deal.objects.filter(stage=Stage.WON, closed_on__range=(chunk[0][0], chunk[-1][1]))
+                # Revenue per *account*: a won deal with no customer has no
+                # account to divide by, so it stays out of both sides.
+                Deal.objects.filter(
+                    stage=Stage.WON, customer__isnull=False, closed_on__range=(chunk[0][0], chunk[-1][1])
+                )
                 .order_by()
                 .values(customer_team=F("customer__team_id"))
                 .annotate(**aggregates)
@@ -564,8 +578,11 @@ class _Engine:
                 active += n
                 if churn is None or churn > last_month:
                     retained += n
-            if churn is not None and start <= churn <= last_month:
-                churned += n
+                else:
+                    # Churned in P among the customers active at its start (a
+                    # customer acquired and lost within P is not in the base),
+                    # so churn + retention = 100 and the rate never passes 100.
+                    churned += n
             if acquired <= last_month:
                 one += n
                 if second is not None and second <= last_month:
@@ -727,7 +744,7 @@ class _Engine:
 
     # -- writing --
 
-    def write(self, tick: Callable[..., None]) -> int:
+    def write(self, tick: Callable[..., None], plan: dict[str, list[dt.date]]) -> int:
         rows = list(self.rows.values())
         batches = [rows[i : i + WRITE_BATCH] for i in range(0, len(rows), WRITE_BATCH)] or [[]]
         # One transaction: pages never read a half-written recompute.
@@ -735,7 +752,22 @@ class _Engine:
             for n, batch in enumerate(batches):
                 self._upsert(batch)
                 tick(len(batches) - 1 if n == 0 else 0)
+            self._delete_stale(plan)
         return len(rows)
+
+    def _delete_stale(self, plan: dict[str, list[dt.date]]) -> None:
+        """Drop rows of the recomputed periods that this run did not write (a
+        scope that dropped out: a rep who left and whose deals moved), so a
+        recompute equals a computation from scratch. Point-in-time KPIs of
+        past periods are the only record of those days: they stay."""
+        point_in_time = [d.key for d in KPIS.values() if d.point_in_time]
+        for granularity, starts in plan.items():
+            (
+                KpiSnapshot.objects.filter(granularity=granularity, period_start__in=starts)
+                .exclude(computed_at=self.now)
+                .exclude(kpi__in=point_in_time, period_start__lt=period_start(self.today, granularity))
+                .delete()
+            )
 
     def _upsert(self, rows: list[KpiSnapshot]) -> None:
         if rows and connection.vendor == "postgresql":

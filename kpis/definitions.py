@@ -156,7 +156,13 @@ KPIS: dict[str, KpiDefinition] = {
             "percent",
             "down",
             ORG,
-            _("Customers lost in the period ÷ customers active at its start."),
+            _(
+                "Of the customers active at the period's start, the share lost during it "
+                "(so churn and retention add up to 100 %)."
+            ),
+            # v2: customers acquired and lost within the period leave the
+            # numerator, as they are not in the base either.
+            formula_version=2,
             is_rate=True,
             records="customers",
         ),
@@ -183,6 +189,7 @@ KPIS: dict[str, KpiDefinition] = {
                 "Revenue per account × gross margin ÷ the mean monthly churn rate of the six full "
                 "months ending with the period. n/a when no customer churned."
             ),
+            formula_version=2,  # follows churn_rate v2
             records="customers",
         ),
         _d(
@@ -192,6 +199,7 @@ KPIS: dict[str, KpiDefinition] = {
             "up",
             ORG,
             _("Lifetime value ÷ acquisition cost, same period and scope."),
+            formula_version=2,  # follows ltv v2
             records="customers",
         ),
         _d(
@@ -299,7 +307,8 @@ KPIS: dict[str, KpiDefinition] = {
             "count",
             "up",
             PEOPLE,
-            _("Calls, meetings and emails logged with a date in the period."),
+            _("Calls, meetings and emails done, dated in the period (planned ones are not counted)."),
+            formula_version=2,  # v2: planned activities (not done yet) are left out
             records="activities",
         ),
     ]

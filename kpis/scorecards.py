@@ -23,6 +23,7 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from crm.models import check_date_in_range
 from kpis.definitions import (
     COMPANY,
     GRANULARITIES,
@@ -154,7 +155,7 @@ class PeriodForm(forms.Form):
         choices=[(g, GRANULARITY_LABELS[g]) for g in GRANULARITIES],
         required=False,
     )
-    p = forms.DateField(label=gettext_lazy("Starting"), required=False)
+    p = forms.DateField(label=gettext_lazy("Starting"), required=False, validators=[check_date_in_range])
 
 
 def period_from_params(params, today: dt.date | None = None) -> Period:

@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.forms import inlineformset_factory
 from django.utils.translation import gettext_lazy as _
 
-from crm.models import Team, User
+from crm.models import Team, User, check_date_in_range
 
 from .models import Survey, SurveyQuestion
 
@@ -110,8 +110,18 @@ class AnswerForm(forms.Form):
 class ResultsFilterForm(forms.Form):
     team = forms.ModelChoiceField(queryset=Team.objects.none(), required=False, label=_("Team"))
     rep = forms.ModelChoiceField(queryset=User.objects.none(), required=False, label=_("Salesperson"))
-    from_ = forms.DateField(required=False, label=_("From"), widget=forms.DateInput(attrs={"type": "date"}))
-    to = forms.DateField(required=False, label=_("To"), widget=forms.DateInput(attrs={"type": "date"}))
+    from_ = forms.DateField(
+        required=False,
+        label=_("From"),
+        validators=[check_date_in_range],
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    to = forms.DateField(
+        required=False,
+        label=_("To"),
+        validators=[check_date_in_range],
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
 
     def __init__(self, *args, user: User, **kwargs):
         super().__init__(*args, **kwargs)

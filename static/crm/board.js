@@ -22,7 +22,9 @@
     dragged = null;
     htmx.trigger(form, "submit");
   });
-  document.addEventListener("htmx:afterSwap", function () {
+  // afterSettle, not afterSwap: it runs once every swap (the board and the
+  // out-of-band live region) has settled, so nothing takes focus back after.
+  document.addEventListener("htmx:afterSettle", function () {
     var moved = document.querySelector(".deal-card[data-moved] select");
     if (moved) moved.focus();
   });

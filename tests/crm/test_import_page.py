@@ -58,7 +58,7 @@ def test_the_page_shows_the_form_to_managers(world, login):
 
 
 def test_upload_previews_then_confirm_imports(world, login, var_dir, django_capture_on_commit_callbacks):
-    client = login(world.nina)
+    client = login(world.admin)
 
     response = upload(client, tiny_files())
 
@@ -103,7 +103,7 @@ def test_bad_rows_are_listed_and_cannot_be_confirmed(world, login):
 
 
 def test_a_zip_and_a_mapping_for_the_generic_format(world, login):
-    client = login(world.nina)
+    client = login(world.admin)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as zf:
         for name, text in GENERIC.items():
@@ -134,7 +134,7 @@ def test_wrong_files_get_field_errors(world, login):
 
 
 def test_a_tampered_or_stale_token_imports_nothing(world, login):
-    client = login(world.nina)
+    client = login(world.admin)
     upload(client, tiny_files())
 
     response = client.post(reverse("crm_import_confirm"), {"token": "../../etc"}, follow=True)
@@ -150,7 +150,7 @@ def test_a_tampered_or_stale_token_imports_nothing(world, login):
 
 
 def test_cancel_discards_the_upload(world, login, var_dir):
-    client = login(world.nina)
+    client = login(world.admin)
     upload(client, tiny_files())
     token = client.session[SESSION_KEY]["token"]
 
@@ -169,7 +169,7 @@ def test_nav_links_the_page_for_managers_only(world, login, client):
 def test_a_double_confirm_racing_on_unique_keys_is_not_a_500(world, login):
     from django.db import IntegrityError
 
-    client = login(world.nina)
+    client = login(world.admin)
     upload(client, tiny_files())
     token = client.session[SESSION_KEY]["token"]
 
@@ -178,3 +178,64 @@ def test_a_double_confirm_racing_on_unique_keys_is_not_a_500(world, login):
 
     assert response.status_code == 200 and b"just imported by another request" in response.content
     assert SESSION_KEY not in client.session
+
+
+def csv_files(**files: str) -> list[SimpleUploadedFile]:
+    return [
+        SimpleUploadedFile(f"{name}.csv", text.encode(), content_type="text/csv")
+        for name, text in files.items()
+    ]
+
+
+def test_a_manager_imports_into_their_own_team(world, login):
+    client = login(world.nina)
+    response = upload(
+        client,
+        csv_files(
+            users="username,first_name,team\nzoe,Zoe,North\n",
+            customers="name,owner\nNorthCo,zoe\n",
+            deals="external_ref,owner,stage,customer,amount,opened_on\nN1,zoe,proposal,NorthCo,100,2026-01-05\n",
+        ),
+        fmt="generic",
+    )
+    assert response.context["totals"]["create"] == 3
+    client.post(reverse("crm_import_confirm"), {"token": client.session[SESSION_KEY]["token"]})
+    zoe = User.objects.get(username="zoe")
+    assert zoe.team == world.north and zoe.role == "salesperson"
+    assert Deal.objects.get(external_ref="N1").team == world.north
+
+
+@pytest.mark.parametrize(
+    "files",
+    [
+        {"users": "username,team\nnina,South\n"},  # moving themselves to another team
+        {"users": "username,role\nann,manager\n"},  # promoting someone
+        {"users": "username,first_name\nsam,Samuel\n"},  # editing another team's rep
+        {"users": "username,team\nnewbie,South\n"},  # creating a rep elsewhere
+        {"teams": "name\nNew team\n"},  # creating a team
+        {"customers": "name,owner\nSouthCo,sam\n"},  # a customer for another team
+        {"deals": "external_ref,owner,stage,amount\nS1,sam,proposal,10\n"},  # a deal for another team
+    ],
+)
+def test_a_manager_cannot_reach_outside_their_team(world, login, files):
+    client = login(world.nina)
+    response = upload(client, csv_files(**files), fmt="generic")
+    content = response.content.decode()
+    assert "outside your team" in content and "Import now" not in content
+    assert SESSION_KEY not in client.session
+    world.nina.refresh_from_db()
+    assert world.nina.team == world.north and world.nina.role == "manager"
+
+
+def test_a_manager_cannot_take_over_another_teams_customer(world, login):
+    from tests.factories import CustomerFactory
+
+    CustomerFactory(name="SouthCo", owner=world.sam)
+    response = upload(login(world.nina), csv_files(customers="name,owner\nSouthCo,nina\n"), fmt="generic")
+    assert "outside your team" in response.content.decode()
+
+
+def test_a_manager_without_a_team_may_not_import(world, login):
+    world.nina.team = None
+    world.nina.save()
+    assert login(world.nina).get(reverse("crm_import")).status_code == 403

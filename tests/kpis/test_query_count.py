@@ -65,7 +65,10 @@ def _reads(size: int) -> tuple[int, int]:
     reads = [
         q["sql"]
         for q in ctx.captured_queries
-        if not q["sql"].startswith(('INSERT INTO "kpis_kpisnapshot"', "SAVEPOINT", "RELEASE"))
+        # Writes: upsert batches, and one DELETE of stale rows per granularity.
+        if not q["sql"].startswith(
+            ('INSERT INTO "kpis_kpisnapshot"', 'DELETE FROM "kpis_kpisnapshot"', "SAVEPOINT", "RELEASE")
+        )
     ]
     return len(reads), written
 
