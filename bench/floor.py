@@ -375,8 +375,10 @@ class Floor:
         lo, hi = d.date(self.lo), d.date(self.hi)
         new = self.grouped(
             "newc",
-            "SELECT c.acquired_on, COALESCE(fd.owner_id, c.owner_id) AS owner_id, "
-            "COALESCE(fd.team_id, c.team_id) AS team_id, c.source_campaign_id FROM crm_customer c "
+            "SELECT c.acquired_on, CASE WHEN c.first_deal_id IS NULL THEN c.owner_id ELSE fd.owner_id END "
+            "AS owner_id, "
+            "CASE WHEN c.first_deal_id IS NULL THEN c.team_id ELSE fd.team_id END AS team_id, "
+            "c.source_campaign_id FROM crm_customer c "
             f"LEFT JOIN crm_deal fd ON fd.id = c.first_deal_id WHERE c.acquired_on BETWEEN {lo} AND {hi}",
             "acquired_on",
             {REP: "owner_id", TEAM: "team_id", CAMPAIGN: "source_campaign_id"},
@@ -412,7 +414,8 @@ class Floor:
         state_measures = {
             "active": "SUM(n) FILTER (WHERE am < ps AND (cm IS NULL OR cm >= ps))",
             "retained": "SUM(n) FILTER (WHERE am < ps AND (cm IS NULL OR cm > lm))",
-            "churned": "SUM(n) FILTER (WHERE cm >= ps AND cm <= lm)",
+            # Churned in P among those active at its start (churn + retention = 100).
+            "churned": "SUM(n) FILTER (WHERE am < ps AND cm >= ps AND cm <= lm)",
             "one": "SUM(n) FILTER (WHERE am <= lm)",
             "two": "SUM(n) FILTER (WHERE am <= lm AND sm <= lm)",
         }
@@ -420,7 +423,7 @@ class Floor:
         monthly_measures = (
             f"{self.num('COALESCE(SUM(n) FILTER (WHERE am < mon AND (cm IS NULL OR cm >= mon)), 0)')} AS "
             "active, "
-            f"{self.num('COALESCE(SUM(n) FILTER (WHERE cm = mon), 0)')} AS churned"
+            f"{self.num('COALESCE(SUM(n) FILTER (WHERE am < mon AND cm = mon), 0)')} AS churned"
         )
         # ARPA's distinct customers per 12-month window without COUNT(DISTINCT):
         # a customer counts in a window once, at its first won month in it,
@@ -434,7 +437,7 @@ class Floor:
         window_lo = d.date(min(add_months(p[1], -12 + MONTHS_IN[p[0]]) for p in self.periods))
         arpa_src = (
             f"cmon_c AS (SELECT dl.customer_id, c.team_id, {m('dl.closed_on')} AS mon, SUM(dl.amount) AS rev "
-            "FROM crm_deal dl LEFT JOIN crm_customer c ON c.id = dl.customer_id WHERE dl.stage = 'won' "
+            "FROM crm_deal dl JOIN crm_customer c ON c.id = dl.customer_id WHERE dl.stage = 'won' "
             f"AND dl.closed_on BETWEEN {window_lo} AND {hi} GROUP BY 1, 2, 3), "
             "cmon AS (SELECT team_id, mon, prev, SUM(CASE WHEN customer_id IS NULL THEN 0 ELSE 1 END) AS n, "
             "SUM(rev) AS rev FROM (SELECT customer_id, team_id, mon, rev, "
@@ -594,7 +597,7 @@ class Floor:
         facts = self.grouped(
             "act",
             "SELECT occurred_on, owner_id, team_id FROM crm_activity WHERE kind IN ('call', 'meeting', "
-            "'email') "
+            f"'email') AND done = {d.boolean(True)} "
             f"AND occurred_on BETWEEN {d.date(self.lo)} AND {d.date(self.hi)}",
             "occurred_on",
             {REP: "owner_id", TEAM: "team_id"},
