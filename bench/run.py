@@ -90,6 +90,7 @@ def environment() -> dict:
         "python": platform.python_version(),
         "django": django.get_version(),
         "wrk": _cmd(["wrk", "--version"]).splitlines()[0] if _cmd(["wrk", "--version"]) else "",
+        "commit": _cmd(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"]),
     }
     try:
         import gunicorn
