@@ -65,6 +65,8 @@ def environment_section(results: list[dict]) -> list[str]:
             f"gunicorn {env.get('gunicorn')}, {wrk}."
         )
         lines.append(f"  - {env.get('database')}")
+        if env.get("commit"):
+            lines.append(f"  - Boussole at commit `{env['commit']}`")
         settings = ", ".join(f"`{k}={v}`" for k, v in env.get("database_settings", {}).items())
         lines.append(f"  - settings: {settings} (stock settings: nothing tuned for the benchmark)")
     return [*lines, ""]
