@@ -87,16 +87,19 @@ def _board_context(request: HttpRequest, **extra) -> dict:
         row["stage"]: row
         for row in deals.order_by().values("stage").annotate(count=Count("pk"), total=Sum("amount"))
     }
-    # One query for every column's top cards: rank the deals within their
-    # stage and keep the first N of each.
-    ranked = (
-        deals.with_related()
+    # One query for every column's top cards: rank the bare deals within
+    # their stage, keep the first N of each, and only then join owners,
+    # customers and products for those few (joining them for every open deal
+    # of a big team before ranking cost most of the page; docs/benchmarks.md).
+    top = (
+        deals.order_by()
         .annotate(
             rank=Window(RowNumber(), partition_by=F("stage"), order_by=[F("amount").desc(), F("pk").asc()])
         )
         .filter(rank__lte=BOARD_CARDS_PER_COLUMN)
-        .order_by("-amount", "pk")
+        .values("pk")
     )
+    ranked = Deal.objects.filter(pk__in=top).with_related().order_by("-amount", "pk")
     by_stage: dict[str, list[Deal]] = {s: [] for s in Stage.open_stages()}
     for deal in ranked:
         by_stage[deal.stage].append(deal)

@@ -1,10 +1,12 @@
 """The KPI engine: aggregate the raw tables into KpiSnapshot rows.
 
 Every number follows ../shared/kpi-spec.md. The work is set-based: one
-GROUP BY query per fact table and granularity, grouped by period (truncated
-in the company time zone) and by the columns that credit a row to a rep, a
-team and a campaign. The grouped rows are then summed per scope in Python:
-every fact is additive, so a team's or the company's figure is Σ numerator
+GROUP BY query per fact table, grouped by month (truncated in the company
+time zone) and by the columns that credit a row to a rep, a team and a
+campaign; a quarter or a year is the sum of its months' facts (every fact is
+additive, so this equals grouping by quarter, at a third of the cost). The
+grouped rows are then summed per scope in Python: every fact is additive,
+so a team's or the company's figure is Σ numerator
 ÷ Σ denominator over the rows it owns, never an average of rates. The number
 of queries therefore depends on the granularities and the span of periods,
 never on the number of deals, prospects, reps, teams or campaigns.
@@ -14,8 +16,9 @@ Readings of the spec worth knowing (also in docs/kpis.md):
   the day of computation (one row per granularity);
 - pipeline_velocity combines the period's win rate, average deal size and
   sales cycle with the number of deals open on the day of computation;
-- churn_rate's numerator is every customer whose churned_on falls in P, as
-  the spec writes it;
+- churn_rate's numerator is the customers active at P's start whose
+  churned_on falls in P (a customer acquired and lost within P is in neither
+  side), so churn and retention add up to 100 % (formula version 2);
 - ltv's "mean monthly churn" is the mean of the monthly churn rates of the six
   calendar months ending with P's last month that have customers at their
   start.
@@ -287,8 +290,16 @@ def compute_periods(
     engine = _Engine(today)
     engine.load_universe()
     engine.load_open_pipeline()
-    for granularity, starts in plan.items():
-        engine.load_period_facts(granularity, starts)
+    # Every fact is additive over months and every period is a run of whole
+    # months: the fact tables are read once, by month, over all the plan's
+    # periods, and quarters and years are sums of their months (the database
+    # groups each table once instead of once per granularity).
+    first = min(starts[0] for starts in plan.values())
+    last = max(period_end(starts[-1], g) for g, starts in plan.items())
+    engine.load_period_facts(MONTH, month_starts(first, last))
+    for granularity in plan:
+        if granularity != MONTH:
+            engine.roll_up(granularity)
         tick()
     engine.load_customer_facts(plan)
     tick()
@@ -322,7 +333,7 @@ class _Engine:
         self.arpa: dict[tuple[int, dt.date, dt.date], tuple[Decimal, Decimal]] = {}
         self._monthly_churn: dict[tuple[str, int, dt.date], Decimal | None] = {}
 
-    # -- loading (one query per fact table and granularity) --
+    # -- loading (one query per fact table, by month; coarser periods roll up) --
 
     def load_universe(self) -> None:
         # Every team, every active member of the sales staff and every
@@ -496,6 +507,18 @@ class _Engine:
         for facts in (self.deals, self.prospects, self.customers, self.spend, self.responses,
                       self.invitations, self.targets, self.activities):  # fmt: skip
             self._seen(facts[g])
+
+    def roll_up(self, g: str) -> None:
+        """A granularity's facts as the sums of its months' facts."""
+        for facts in (self.deals, self.prospects, self.customers, self.spend, self.responses,
+                      self.invitations, self.targets, self.activities):  # fmt: skip
+            months = facts[MONTH]
+            sums = facts[g] = _Sums()
+            for (scope_type, scope_id, month), bucket in months.data.items():
+                into = sums.data[(scope_type, scope_id, period_start(month, g))]
+                for field, value in bucket.items():
+                    into[field] += value
+            sums.seen = months.seen
 
     def load_customer_facts(self, plan: dict[str, list[dt.date]]) -> None:
         """Customer states (churn, retention, repeat purchases) and ARPA windows,

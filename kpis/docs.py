@@ -74,7 +74,11 @@ READINGS = """\
   inactivity churn is on (`KPI_CHURN_INACTIVITY_DAYS`, 365 days by default,
   0 turns it off), that many days after its last won deal if no deal was
   won since. The nightly job applies this rule before computing. Churn
-  rate counts every customer whose churn date falls in the period.
+  rate counts the customers active at the period's start that churned
+  during it, so churn and retention add up to 100 %; a customer won and
+  lost within the same period counts in neither.
+- *Activities* count calls, meetings and emails marked done; a planned
+  call does not count until it happens.
 - *Lifetime value* divides by the mean of the monthly churn rates of the six
   calendar months ending with the period (months without customers at their
   start are left out).

@@ -8,6 +8,7 @@ owner and team when they are created so history never moves.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import secrets
 
@@ -122,6 +123,10 @@ class InvitationQuerySet(models.QuerySet):
 
     def answered(self):
         return self.filter(Exists(Response.objects.filter(invitation=OuterRef("pk"))))
+
+    def with_question_flag(self):
+        """Annotate has_questions: whether the survey has extra questions."""
+        return self.annotate(has_questions=Exists(SurveyQuestion.objects.filter(survey=OuterRef("survey"))))
 
     def unanswered(self):
         return self.exclude(Exists(Response.objects.filter(invitation=OuterRef("pk"))))
@@ -260,8 +265,19 @@ class Invitation(models.Model):
         reads the winner's row. Both callers then thank the customer.
         """
         now = now or timezone.now()
+        extra = {q: v for q, v in (extra or {}).items() if v not in (None, "")}
+        # The usual answer is one INSERT, atomic by itself: a transaction is
+        # opened only when more than one write follows (extra answers, a
+        # bounce to clear, a detractor's follow-up) or when the caller is in
+        # one already (then as a savepoint, so a lost race leaves it usable).
+        several_writes = bool(extra) or bool(self.bounced_at) or (nps_score is not None and nps_score <= 6)
+        atomic = (
+            transaction.atomic()
+            if several_writes or transaction.get_connection().in_atomic_block
+            else contextlib.nullcontext()
+        )
         try:
-            with transaction.atomic():
+            with atomic:
                 response = Response.objects.create(
                     invitation=self,
                     submitted_at=now,
@@ -276,8 +292,7 @@ class Invitation(models.Model):
                         scale_value=value if question.kind == SurveyQuestion.Kind.SCALE else None,
                         text_value=value if question.kind == SurveyQuestion.Kind.TEXT else "",
                     )
-                    for question, value in (extra or {}).items()
-                    if value not in (None, "")
+                    for question, value in extra.items()
                 )
                 if self.bounced_at:
                     # An answer proves the email arrived after all.

@@ -64,6 +64,7 @@ def survey_answer(request: HttpRequest, token: str) -> HttpResponse:
     well_formed = TOKEN_RE.fullmatch(token) is not None
     invitation = (
         Invitation.objects.select_related("survey", "response")
+        .with_question_flag()
         .filter(token=token, sent_at__isnull=False)
         .first()
         if well_formed
@@ -80,7 +81,7 @@ def survey_answer(request: HttpRequest, token: str) -> HttpResponse:
         if invitation.is_expired():
             return _public(request, "expired.html", {}, status=410)
         survey = invitation.survey
-        form = AnswerForm(request.POST or None, survey=survey)
+        form = AnswerForm(request.POST or None, survey=survey, has_questions=invitation.has_questions)
         if request.method == "POST" and form.is_valid():
             invitation.answer(
                 nps_score=form.cleaned_data["nps_score"],
