@@ -66,7 +66,7 @@ class TestStatusPage:
             response = client.get(reverse("kpi_status"))
         body = response.content.decode()
         assert response.status_code == 200
-        assert "were last computed on" in body
+        assert "Last computed:" in body
         assert "Recompute now" in body
         assert "Nightly schedule" in body
 
