@@ -1,8 +1,11 @@
 """The performance pages in a real browser: scorecard, period switch,
 leaderboard switch, dashboard customisation."""
 
+import re
+
 import pytest
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from tests.browser.conftest import log_in
 from tests.kpis.factories_performance import seed_funnel, seed_realistic
@@ -31,14 +34,16 @@ def test_period_switch_swaps_cards_and_pushes_url(page, seeded, screenshot):
     page.goto("/scorecard/")
     label = page.locator(".period-label")
     before = label.inner_text()
+    # hx-push-url changes the URL with history.pushState (no load event):
+    # expect() polls the URL and the swapped text instead of waiting for one.
     page.get_by_role("link", name="Previous period").click()
-    page.wait_for_url("**/scorecard/?*p=*")
-    assert label.inner_text() != before
+    expect(page).to_have_url(re.compile(r"/scorecard/\?.*p="))
+    expect(label).not_to_have_text(before)
     page.get_by_label("Period length").select_option("quarter")
-    page.wait_for_url("**g=quarter**")
-    assert label.inner_text().startswith("Q")
+    expect(page).to_have_url(re.compile(r"g=quarter"))
+    expect(label).to_have_text(re.compile(r"^Q"))
     page.go_back()
-    page.wait_for_url("**g=month**")
+    expect(page).to_have_url(re.compile(r"g=month"))
     page.locator("#card-win_rate summary").click()
     screenshot(page, "performance-scorecard-previous-quarter")
 
@@ -48,7 +53,7 @@ def test_leaderboard_metric_switch(page, seeded, screenshot):
     page.goto("/leaderboard/")
     page.get_by_role("heading", name="Leaderboard · North").wait_for()
     page.get_by_label("Rank by").select_option("win_rate")
-    page.wait_for_url("**kpi=win_rate**")
+    expect(page).to_have_url(re.compile(r"kpi=win_rate"))
     page.get_by_role("columnheader", name="Win rate").wait_for()
     page.wait_for_function("document.getElementById('leaderboard-chart').width > 0")
     screenshot(page, "performance-leaderboard-manager")
