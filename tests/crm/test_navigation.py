@@ -48,6 +48,7 @@ def test_navigation_links_by_role(login, world):
         assert f'href="{reverse(name)}"' in rep_page, name
     for name in ["team_page", "campaign_list", "target_grid", "crm_import", "kpi_status"]:
         assert f'href="{reverse(name)}"' not in rep_page, name
+    assert f'href="{reverse("invitation_list")}"' in rep_page
     manager_page = login(world.nina).get(reverse("dashboard")).content.decode()
     for name in ["team_page", "campaign_list", "target_grid", "survey_results", "crm_import", "kpi_status"]:
         assert f'href="{reverse(name)}"' in manager_page, name
