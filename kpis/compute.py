@@ -327,6 +327,7 @@ class _Engine:
         self.invitations: dict[str, _Sums] = {}
         self.targets: dict[str, _Sums] = {}
         self.activities: dict[str, _Sums] = {}
+        self.opened: dict[str, _Sums] = {}
         self.pipeline = _Sums()
         # Customer-state buckets and ARPA windows (company and team only).
         self.buckets: dict[int | None, list[tuple]] = defaultdict(list)
@@ -353,6 +354,9 @@ class _Engine:
     def load_open_pipeline(self) -> None:
         # Point in time: the deals open on the day of computation.
         per_stage = {f"amount_{s}": Sum("amount", filter=Q(stage=s)) for s in Stage.open_stages()}
+        # Per-stage counts too: the team page's "open pipeline by stage" reads
+        # them from the snapshot's details instead of the deals table.
+        per_stage |= {f"count_{s}": Count("pk", filter=Q(stage=s)) for s in Stage.open_stages()}
         rows = (
             Deal.objects.open()
             .order_by()
@@ -405,9 +409,27 @@ class _Engine:
             Prospect.objects.filter(created_on__range=(lo, hi))
             .order_by()
             .values("owner_id", "team_id", "source_campaign_id", period=_trunc("created_on", g))
-            .annotate(total=Count("pk"), converted=Count("pk", filter=converted))
+            .annotate(
+                total=Count("pk"),
+                converted=Count("pk", filter=converted),
+                # The funnel's second step (stored in details, not a KPI).
+                qualified=Count(
+                    "pk", filter=Q(status__in=[Prospect.Status.QUALIFIED, Prospect.Status.CONVERTED])
+                ),
+            )
         )
-        sums.add_rows(rows, ["total", "converted"], {**people, CAMPAIGN: "source_campaign_id"})
+        sums.add_rows(rows, ["total", "converted", "qualified"], {**people, CAMPAIGN: "source_campaign_id"})
+
+        # Deals opened in the range: the funnel's third step (stored in
+        # deals_won's details, so the team page reads no raw table).
+        sums = self.opened[g] = _Sums()
+        rows = (
+            Deal.objects.filter(opened_on__range=(lo, hi))
+            .order_by()
+            .values("owner_id", "team_id", period=_trunc("opened_on", g))
+            .annotate(opened=Count("pk"))
+        )
+        sums.add_rows(rows, ["opened"], people)
 
         # New customers, credited to their first won deal's owner and team.
         sums = self.customers[g] = _Sums()
@@ -505,13 +527,13 @@ class _Engine:
         sums.add_rows(rows, ["n"], people)
 
         for facts in (self.deals, self.prospects, self.customers, self.spend, self.responses,
-                      self.invitations, self.targets, self.activities):  # fmt: skip
+                      self.invitations, self.targets, self.activities, self.opened):  # fmt: skip
             self._seen(facts[g])
 
     def roll_up(self, g: str) -> None:
         """A granularity's facts as the sums of its months' facts."""
         for facts in (self.deals, self.prospects, self.customers, self.spend, self.responses,
-                      self.invitations, self.targets, self.activities):  # fmt: skip
+                      self.invitations, self.targets, self.activities, self.opened):  # fmt: skip
             months = facts[MONTH]
             sums = facts[g] = _Sums()
             for (scope_type, scope_id, month), bucket in months.data.items():
@@ -669,7 +691,8 @@ class _Engine:
         won, lost = d.get(st, sid, start, "won"), d.get(st, sid, start, "lost")
         revenue, cycle = d.get(st, sid, start, "revenue"), d.get(st, sid, start, "cycle")
         emit("revenue", *args, revenue, revenue)
-        emit("deals_won", *args, won, won)
+        opened = self.opened[g].get(st, sid, start, "opened")
+        emit("deals_won", *args, won, won, details={"opened": int(opened)})
         win_rate = _ratio(won, won + lost, HUNDRED)
         emit("win_rate", *args, win_rate, won, won + lost)
         avg_size = _ratio(revenue, won)
@@ -679,7 +702,15 @@ class _Engine:
 
         p = self.prospects[g]
         total, converted = p.get(st, sid, start, "total"), p.get(st, sid, start, "converted")
-        emit("lead_conversion_rate", *args, _ratio(converted, total, HUNDRED), converted, total)
+        qualified = p.get(st, sid, start, "qualified")
+        emit(
+            "lead_conversion_rate",
+            *args,
+            _ratio(converted, total, HUNDRED),
+            converted,
+            total,
+            details={"qualified": int(qualified)},
+        )
 
         new = self.customers[g].get(st, sid, start, "new")
         emit("new_customers", *args, new, new)
@@ -725,7 +756,15 @@ class _Engine:
                  for s in Stage.open_stages()),
                 ZERO,
             )  # fmt: skip
-            emit("open_pipeline_value", *args, amount, amount)
+            by_stage = {
+                s.value: {
+                    "count": int(pipe.get(st, sid, self.today, f"count_{s}")),
+                    # Two decimals whatever the database returns for a sum.
+                    "amount": str(pipe.get(st, sid, self.today, f"amount_{s}").quantize(Decimal("0.01"))),
+                }
+                for s in Stage.open_stages()
+            }
+            emit("open_pipeline_value", *args, amount, amount, details={"by_stage": by_stage})
             emit("weighted_pipeline_value", *args, weighted, weighted)
         velocity_num = (
             None if win_rate is None or avg_size is None else open_count * win_rate / HUNDRED * avg_size

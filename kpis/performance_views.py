@@ -1,8 +1,8 @@
 """Performance pages: scorecards, leaderboards, the team page, the dashboard.
 
-Pages read KPI snapshots only (kpis.scorecards builds what they show); the
-team page's funnel and pipeline-by-stage are the one exception, each a single
-bounded aggregate (see kpis.scorecards.team_funnel / pipeline_by_stage).
+Pages read KPI snapshots only (kpis.scorecards builds what they show),
+including the team page's funnel and pipeline by stage, which come from the
+details the engine stores beside lead conversion, deals won and open pipeline.
 Every switch is an htmx GET that swaps the page body and pushes the URL, so
 links can be shared and the back button works; without JavaScript the same
 links and forms load whole pages.
@@ -299,9 +299,9 @@ def team_page(request: HttpRequest) -> HttpResponse:
         )
     )
     table = sc.team_table(team, members, period)  # 1 query
-    funnel = sc.team_funnel(team, period, table.team_values.get("deals_won"))  # 2 queries
+    funnel = sc.team_funnel(table)  # no query: the team's snapshots above
     trend = sc.revenue_vs_target(team, period)  # 1 query
-    pipeline = sc.pipeline_by_stage(team, user)  # 1 query
+    pipeline = sc.pipeline_by_stage(team)  # 1 query, on snapshots
     keep = {"team": team.pk if user.is_admin_role else None}
     context = {
         "team": team,

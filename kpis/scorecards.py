@@ -23,7 +23,7 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from crm.models import check_date_in_range
+from crm.models import Stage, check_date_in_range
 from kpis.definitions import (
     COMPANY,
     GRANULARITIES,
@@ -682,6 +682,8 @@ class TeamTable:
     totals: list[dict]
     team_values: dict[str, Decimal | None]
     computed_at: dt.datetime | None
+    # The team's own snapshot rows by KPI (the funnel reads their details).
+    team_snaps: dict[str, KpiSnapshot] = field(default_factory=dict)
 
 
 def team_table(team, members: list, period: Period) -> TeamTable:
@@ -693,7 +695,17 @@ def team_table(team, members: list, period: Period) -> TeamTable:
         kpi__in=CORE_KPIS,
         granularity=period.granularity,
         period_start=period.start,
-    ).only("kpi", "scope_type", "scope_id", "value", "low_sample", "maturing", "computed_at")
+    ).only(
+        "kpi",
+        "scope_type",
+        "scope_id",
+        "value",
+        "denominator",
+        "details",
+        "low_sample",
+        "maturing",
+        "computed_at",
+    )
     found = {(s.scope_type, s.scope_id, s.kpi): s for s in snaps}
     columns = [KPIS[k] for k in CORE_KPIS]
 
@@ -720,6 +732,7 @@ def team_table(team, members: list, period: Period) -> TeamTable:
         totals=cells(TEAM, team.pk),
         team_values={c["kpi"]: c["value"] for c in cells(TEAM, team.pk)},
         computed_at=max(stamps) if stamps else None,
+        team_snaps={kpi: snap for (st, _pk, kpi), snap in found.items() if st == TEAM},
     )
 
 
@@ -731,28 +744,21 @@ class FunnelStep:
     width: int  # bar width in percent of the first step
 
 
-def team_funnel(team, period: Period, deals_won: Decimal | None) -> list[FunnelStep]:
-    """Prospects → qualified → deals → won for a team and period.
+def team_funnel(table: TeamTable) -> list[FunnelStep]:
+    """Prospects → qualified → deals → won for a team and period, from the
+    team's snapshots (no query): prospects created is lead conversion's
+    denominator, qualified its details, deals opened deals_won's details."""
+    snaps = table.team_snaps
+    leads, won = snaps.get("lead_conversion_rate"), snaps.get("deals_won")
 
-    No KPI counts qualified prospects or opened deals, so this is the page's
-    one exception to "snapshots only": one bounded aggregate per fact table
-    (prospects by created_on, deals by opened_on, both on (date, team)
-    indexes). Won deals come from the deals_won snapshot.
-    """
-    from django.db.models import Count, Q
+    def count(value) -> int | None:
+        return None if value is None else int(value)
 
-    from crm.models import Deal, Prospect
-
-    qualified = [Prospect.Status.QUALIFIED, Prospect.Status.CONVERTED]
-    prospects = Prospect.objects.filter(team=team, created_on__range=(period.start, period.end)).aggregate(
-        created=Count("pk"), qualified=Count("pk", filter=Q(status__in=qualified))
-    )
-    opened = Deal.objects.filter(team=team, opened_on__range=(period.start, period.end)).count()
     counts = [
-        (_("Prospects"), prospects["created"]),
-        (_("Qualified"), prospects["qualified"]),
-        (_("Deals opened"), opened),
-        (_("Deals won"), None if deals_won is None else int(deals_won)),
+        (_("Prospects"), count(leads.denominator) if leads else None),
+        (_("Qualified"), count(leads.details.get("qualified")) if leads else None),
+        (_("Deals opened"), count(won.details.get("opened")) if won else None),
+        (_("Deals won"), count(won.value) if won else None),
     ]
     first = counts[0][1] or max((c or 0 for _label, c in counts), default=0) or 1
     steps, before = [], None
@@ -806,24 +812,20 @@ def revenue_vs_target(team, period: Period) -> dict:
     }
 
 
-def pipeline_by_stage(team, viewer) -> list[dict]:
-    """Open deals of a team grouped by stage: one grouped aggregate.
-
-    There is no per-stage snapshot; this reads the live pipeline through
-    deal_team_stage_idx (team, stage), bounded to one query.
-    """
-    from django.db.models import Count, Sum
-
-    from crm.models import Deal, Stage
-
+def pipeline_by_stage(team) -> list[dict]:
+    """Open deals of a team by stage, from the latest open_pipeline_value
+    snapshot's details (the pipeline on the day it was computed): one query."""
+    snap = (
+        KpiSnapshot.objects.filter(
+            kpi="open_pipeline_value", scope_type=TEAM, scope_id=team.pk, granularity=MONTH
+        )
+        .order_by("-period_start")
+        .only("details")
+        .first()
+    )
+    by_stage = snap.details.get("by_stage", {}) if snap else {}
     grouped = {
-        g["stage"]: g
-        for g in Deal.objects.visible_to(viewer)
-        .open()
-        .filter(team=team)
-        .values("stage")
-        .annotate(count=Count("pk"), amount=Sum("amount"))
-        .order_by()
+        stage: {"count": row["count"], "amount": Decimal(row["amount"])} for stage, row in by_stage.items()
     }
     total = sum((g["amount"] or 0 for g in grouped.values()), Decimal(0)) or Decimal(1)
     out = []

@@ -145,6 +145,22 @@ def seed_realistic(world, last_month: dt.date, months: int = 13, quarters: int =
                     numerator = (value * denominator / 100).quantize(Decimal("0.01"))
                 if key == "nps":
                     details = {"promoters": 7, "passives": 3, "detractors": 2}
+                # The team page's funnel and pipeline by stage read these details.
+                if key == "lead_conversion_rate":
+                    details = {"qualified": int(denominator * Decimal("0.4"))}
+                if key == "deals_won":
+                    details = {"opened": int(value) * 2 + 3}
+                if key == "open_pipeline_value":
+                    shares = {"prospecting": 1, "qualification": 2, "proposal": 4, "negotiation": 3}
+                    details = {
+                        "by_stage": {
+                            stage: {
+                                "count": share * 2 + seed,
+                                "amount": str((value * share / 10).quantize(Decimal("0.01"))),
+                            }
+                            for stage, share in shares.items()
+                        }
+                    }
                     if seed == 1 and i == len(starts) - 1:
                         value = numerator = None
                         denominator = Decimal(0)

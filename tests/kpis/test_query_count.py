@@ -35,9 +35,10 @@ SENT = dt.datetime(2025, 3, 10, 9, tzinfo=dt.UTC)
 #      months), one GROUP BY each over: closed deals, prospects, new
 #      customers, spend lines, survey responses, invitations, targets,
 #      activities
+#   1  deals by month of opening (the funnel's "deals opened", in details)
 #   1  customers grouped by months of acquisition, churn and second won deal
 #   1  ARPA windows: conditional sums over won deals (one per 60 windows)
-READS = 14
+READS = 15
 
 
 def _dataset(size: int) -> None:

@@ -91,3 +91,30 @@ def test_past_pipeline_snapshots_are_kept_as_history(world):
     )  # fmt: skip
     recompute(MARCH, MARCH, today=TODAY)
     assert value("open_pipeline_value") == Decimal("42")
+
+
+def test_funnel_and_pipeline_details_are_computed_from_raw_rows(world):
+    """The team page reads these details instead of the raw tables."""
+    from crm.models import Prospect, Stage
+    from tests.factories import DealFactory, ProspectFactory
+
+    for status in ["new", "new", "qualified", "converted"]:
+        customer = CustomerFactory(owner=world.ann) if status == "converted" else None
+        ProspectFactory(owner=world.ann, created_on=dt.date(2025, 3, 5), status=status, customer=customer)
+    ProspectFactory(owner=world.sam, created_on=dt.date(2025, 3, 5))  # other team
+    DealFactory(owner=world.ann, opened_on=dt.date(2025, 3, 2), stage=Stage.PROPOSAL, amount=700)
+    DealFactory(owner=world.bob, opened_on=dt.date(2025, 1, 2), stage=Stage.PROPOSAL, amount=300)
+    recompute(dt.date(2025, 1, 1), dt.date(2025, 6, 1), today=TODAY)
+    north = world.north.pk
+
+    def details(kpi, start=MARCH):
+        return KpiSnapshot.objects.get(
+            kpi=kpi, scope_type="team", scope_id=north, granularity="month", period_start=start
+        ).details
+
+    assert details("lead_conversion_rate") == {"qualified": 2}
+    assert details("deals_won") == {"opened": 1}
+    by_stage = details("open_pipeline_value", dt.date(2025, 6, 1))["by_stage"]
+    assert by_stage["proposal"] == {"count": 2, "amount": "1000.00"}
+    assert by_stage["negotiation"]["count"] == 0
+    assert Prospect.objects.count() == 5
