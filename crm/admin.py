@@ -11,6 +11,7 @@ from .models import (
     DealStageChange,
     Product,
     Prospect,
+    SalesCost,
     Target,
     Team,
     User,
@@ -140,3 +141,11 @@ class TargetAdmin(admin.ModelAdmin):
     list_display = ["month", "user", "team", "amount"]
     list_filter = ["team", "month"]
     list_select_related = ["user", "team"]
+
+
+@admin.register(SalesCost)
+class SalesCostAdmin(admin.ModelAdmin):
+    list_display = ["spent_on", "team", "category", "amount", "note"]
+    list_filter = ["category", "team"]
+    list_select_related = ["team"]
+    date_hierarchy = "spent_on"

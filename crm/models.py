@@ -218,6 +218,69 @@ class CampaignSpend(models.Model):
         return f"{self.campaign} {self.spent_on}: {self.amount}"
 
 
+class SalesCostQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        # Salaries and commissions are sensitive: a manager sees their own
+        # team's lines, an admin every line (company-wide ones included), a
+        # salesperson none.
+        if not user.is_authenticated:
+            return self.none()
+        if user.is_admin_role:
+            return self
+        if user.is_manager and user.team_id:
+            return self.filter(team_id=user.team_id)
+        return self.none()
+
+
+class SalesCost(models.Model):
+    """What running the sales organisation costs in a month, per team or
+    company-wide (kpi-spec: sales_cost, and the blended cac)."""
+
+    class Category(models.TextChoices):
+        SALARIES = "salaries", _("Salaries")
+        COMMISSIONS = "commissions", _("Commissions")
+        TOOLS = "tools", _("Tools")
+        TRAVEL = "travel", _("Travel")
+        OTHER = "other", _("Other")
+
+    team = models.ForeignKey(
+        Team,
+        verbose_name=_("team"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="sales_costs",
+        help_text=_("Leave empty for a company-wide cost."),
+    )
+    spent_on = models.DateField(_("month"), validators=[check_date_in_range])
+    category = models.CharField(_("category"), max_length=20, choices=Category.choices)
+    amount = models.DecimalField(_("amount"), **MONEY)
+    note = models.CharField(_("note"), max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = SalesCostQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-spent_on", "team__name", "category", "pk"]
+        verbose_name = _("sales cost line")
+        verbose_name_plural = _("sales cost lines")
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gte=0), name="salescost_amount_not_negative"),
+        ]
+        indexes = [
+            # sales_cost / cac: Σ amount grouped by period of spent_on, per team.
+            models.Index(fields=["spent_on", "team"], name="salescost_spent_team_idx"),
+        ]
+
+    def __str__(self) -> str:
+        who = self.team or _("Company")
+        return f"{who} {self.spent_on:%Y-%m} {self.get_category_display()}: {self.amount}"
+
+    def clean(self) -> None:
+        if self.amount is not None and self.amount < 0:
+            raise ValidationError({"amount": _("A cost cannot be negative.")})
+
+
 class Product(models.Model):
     name = models.CharField(_("name"), max_length=100, unique=True)
     list_price = models.DecimalField(_("list price"), **MONEY)
