@@ -53,7 +53,19 @@ def _close(a: Decimal | None, b: Decimal | None) -> bool:
     return abs(a - b) <= Decimal("0.000001") + abs(a) * Decimal("1e-9")
 
 
+# KPI spec v2 changed these, and the floor does not compute them that way
+# yet (the open pipeline at every period's end from the stage history; lead
+# conversion to a paying customer; sales cost and the blended CAC): left out
+# of the comparison until the month-grouped floor of issue 17 has them.
+FLOOR_PENDING = frozenset({
+    "lead_conversion_rate", "open_pipeline_value", "weighted_pipeline_value", "pipeline_velocity",
+    "sales_cost", "paid_cac",
+})  # fmt: skip
+
+
 def compare(boussole: dict, floor: dict, examples: int = 10) -> dict:
+    boussole = {k: v for k, v in boussole.items() if k[0] not in FLOOR_PENDING}
+    floor = {k: v for k, v in floor.items() if k[0] not in FLOOR_PENDING}
     missing = sorted(set(boussole) - set(floor), key=str)
     extra = sorted(set(floor) - set(boussole), key=str)
     different = []
@@ -92,7 +104,7 @@ def bench_full(start: dt.date, end: dt.date, today: dt.date, runs: int = 3, log=
     for i in range(runs):
         clear_snapshots()
         began = time.perf_counter()
-        written = recompute(start, end, today=today)
+        written = recompute(start, end, today=today).rows
         boussole_times.append(time.perf_counter() - began)
         if i == runs - 1:
             boussole_rows = fetch_rows()
@@ -121,14 +133,13 @@ def bench_full(start: dt.date, end: dt.date, today: dt.date, runs: int = 3, log=
 def bench_nightly(today: dt.date, runs: int = 3, log=print) -> dict:
     """The nightly run (churn rule, then the current and previous period of
     each granularity) over a full snapshot table, as in production."""
-    from kpis.compute import apply_churn_rule, compute_periods, current_and_previous
+    from kpis.compute import refresh
 
     floor = Floor(nightly_plan(today), today)
     boussole_times, floor_times = [], []
     for i in range(runs):
         began = time.perf_counter()
-        apply_churn_rule(today)
-        compute_periods(current_and_previous(today), today=today)
+        refresh(today=today)
         boussole_times.append(time.perf_counter() - began)
         boussole_rows = fetch_rows() if i == runs - 1 else None
         began = time.perf_counter()

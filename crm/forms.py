@@ -141,6 +141,13 @@ class DealForm(OwnerMixin, SubmitOnceMixin, forms.ModelForm):
             del self.fields["stage"]
             if "owner" in self.fields:
                 self.fields["owner"].initial = self.instance.owner_id
+                if self.instance.credit_is_locked:
+                    # kpi-spec: a closed deal's credit never moves.
+                    self.fields["owner"].disabled = True
+                    self.fields["owner"].help_text = _(
+                        "A closed deal stays credited to the owner it closed with. "
+                        "Reopen it to change its owner."
+                    )
         else:
             self.fields["stage"].choices = [(s.value, s.label) for s in Stage.open_stages()]
         # Choices: what the user may see, plus whatever the deal already has
@@ -180,17 +187,17 @@ class DealForm(OwnerMixin, SubmitOnceMixin, forms.ModelForm):
             self.add_error("opened_on", _("The deal closed before this date."))
         return data
 
-    def save(self, commit=True):
+    def save(self, commit=True, by=None):
         deal = super().save(commit=False)
         owner = self.chosen_owner(deal.owner if deal.owner_id else None)
         if deal.owner_id != owner.pk:
             deal.owner = owner
-            # Team recorded from the owner, server-side (kpi-spec: scopes).
-            # A closed deal keeps the team it was credited to.
-            if deal.pk is None or deal.is_open:
-                deal.team_id = owner.team_id
+            # Team recorded from the owner, server-side (kpi-spec: scopes); an
+            # open deal handed to someone else joins their team (a closed
+            # deal's owner cannot change: see __init__).
+            deal.team_id = owner.team_id
         if commit:
-            deal.save()
+            deal.save(by=by)
         return deal
 
 

@@ -144,10 +144,11 @@ def crm_import_confirm(request: HttpRequest) -> HttpResponse:
             % {"count": len(plan.errors)},
         )
         return redirect("crm_import")
-    # An import rewrites history: recompute every period, not only recent ones,
-    # as a run whose progress the KPI status page shows.
-    run = RecomputeRun.objects.create(requested_by=request.user, message=_("After an import"))
-    transaction.on_commit(lambda: enqueue(run, full=True))
+    # The import marked every month it touched dirty, in its own transaction
+    # (database triggers): a recompute of what is dirty brings those periods
+    # level, and the next nightly run would too if this one never ran.
+    run = RecomputeRun.objects.create(requested_by=request.user, kind=RecomputeRun.Kind.IMPORT)
+    transaction.on_commit(lambda: enqueue(run))
     messages.success(
         request,
         _(

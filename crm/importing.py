@@ -873,7 +873,7 @@ class _Planner:
                 continue
             if is_new:
                 # The owner's team until a won deal credits the deal's team
-                # (refresh below, as Customer.refresh_acquisition does).
+                # (the database derives it from the deals written).
                 customer = customers[name.casefold()] = Customer(name=name, team=owner.team)
             self.record("customers", customer, is_new, self.assign(customer, values))
         return customers
@@ -957,6 +957,15 @@ class _Planner:
                     or " – ".join(str(x) for x in (product_name, customer_name) if x)
                     or ref
                 )
+                if deal and deal.stage in closed and stage in closed and deal.owner_id != owner.pk:
+                    # kpi-spec: a closed deal's credit never moves.
+                    raise RowError(
+                        _(
+                            "a closed deal keeps the owner it closed with; "
+                            "reopen it before giving it to %(owner)s"
+                        )
+                        % {"owner": row.get("owner")}
+                    )
             except RowError as exc:
                 self.error(row, str(exc))
                 continue
@@ -985,6 +994,10 @@ class _Planner:
                 deal = Deal(external_ref=ref, team=owner.team)
             previous_customer = None if is_new else deal.customer_id
             changed = self.assign(deal, values)
+            if not is_new and "owner" in changed and stage not in closed:
+                # An open deal handed to someone else joins their team.
+                deal.team_id = _pk(owner.team)
+                changed.add("team")
             self.record("deals", deal, is_new, changed)
             if not is_new and "stage" in changed:
                 self.plan.stage_moves[id(deal)] = previous_stage
@@ -1042,8 +1055,9 @@ def apply(plan: Plan, progress: Progress | None = None) -> ImportResult:
                 model.objects.bulk_update(batch, fields)
                 done += len(batch)
                 report(entity, done, total)
+        # Customers' acquisitions follow from the deals written (database
+        # triggers, kpis.triggers), as do the dirty months of the KPIs.
         _write_stage_history(plan, report)
-        _refresh_acquisitions(plan.customers_touched, report)
     deals = plan.entities["deals"].create + plan.entities["deals"].update
     days = [d for deal in deals for d in (deal.opened_on, deal.closed_on) if d]
     return ImportResult(plan.counts(), min(days, default=None), max(days, default=None))
@@ -1077,40 +1091,6 @@ def _write_stage_history(plan: Plan, report: Progress) -> None:
         DealStageChange.objects.bulk_create(batch)
         done += len(batch)
         report("stage history", done, len(changes))
-
-
-def _refresh_acquisitions(customers: list[Customer], report: Progress) -> None:
-    """Customer.refresh_acquisition() for many customers in three queries."""
-    ids = {c.pk for c in customers}
-    report("customer acquisition", 0, len(ids))
-    if not ids:
-        return
-    first: dict[int, tuple[int, dt.date, int | None]] = {}
-    won = (
-        Deal.objects.filter(customer_id__in=ids, stage=Stage.WON)
-        .order_by("customer_id", "closed_on", "pk")
-        .values_list("customer_id", "pk", "closed_on", "team_id")
-    )
-    for customer_id, deal_id, closed_on, team_id in won:
-        first.setdefault(customer_id, (deal_id, closed_on, team_id))
-    changed = []
-    for customer in Customer.objects.filter(pk__in=ids).only(
-        "pk", "first_deal", "acquired_on", "team", "churned_on"
-    ):
-        deal_id, acquired_on, team_id = first.get(customer.pk, (None, None, None))
-        values = (deal_id, acquired_on, team_id or customer.team_id)
-        churned_on = customer.churned_on
-        if churned_on and (not acquired_on or churned_on < acquired_on):
-            churned_on = None
-        if (customer.first_deal_id, customer.acquired_on, customer.team_id) != values or (
-            churned_on != customer.churned_on
-        ):
-            customer.first_deal_id, customer.acquired_on, customer.team_id = values
-            customer.churned_on = churned_on
-            changed.append(customer)
-    for batch in _batches(changed):
-        Customer.objects.bulk_update(batch, ["first_deal", "acquired_on", "team", "churned_on"])
-    report("customer acquisition", len(ids), len(ids))
 
 
 # A zip may not unpack to more than this (a "zip bomb" guard for uploads).

@@ -343,9 +343,11 @@ class Customer(models.Model):
         on_delete=models.SET_NULL,
         related_name="customers",
     )
-    # The day of the first won deal (kpi-spec: new_customers); kept in step
-    # by Customer.refresh_acquisition() whenever a deal is won or reopened.
-    acquired_on = models.DateField(_("acquired on"), null=True, blank=True)
+    # Derived from the won deals by the database (kpis.triggers), whatever
+    # path changed a deal (a page, the admin, an import, a queryset update()):
+    # the day of the first won deal (kpi-spec: new_customers), that deal, and
+    # the day of the second one (repeat_purchase_rate).
+    acquired_on = models.DateField(_("acquired on"), null=True, blank=True, editable=False)
     first_deal = models.ForeignKey(
         "Deal",
         null=True,
@@ -354,8 +356,14 @@ class Customer(models.Model):
         related_name="+",
         editable=False,
     )
+    repeat_on = models.DateField(_("second won deal on"), null=True, blank=True, editable=False)
     churned_on = models.DateField(_("churned on"), null=True, blank=True)
     churn_reason = models.CharField(_("churn reason"), max_length=200, blank=True)
+    # Churned by KPI_CHURN_INACTIVITY_DAYS rather than by a person: every
+    # recompute re-derives these as of its own day (kpis.compute.apply_churn_rule).
+    churned_by_rule = models.BooleanField(
+        _("churned for inactivity"), default=False, db_default=False, editable=False
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = CustomerQuerySet.as_manager()
@@ -384,6 +392,13 @@ class Customer(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args, **kwargs) -> None:
+        # Until its first won deal names one, a customer's team is its owner's
+        # team when it was created.
+        if self._state.adding and self.team_id is None and self.owner_id:
+            self.team_id = User.objects.filter(pk=self.owner_id).values_list("team_id", flat=True).first()
+        super().save(*args, **kwargs)
+
     def get_absolute_url(self) -> str:
         return reverse("customer_detail", args=[self.pk])
 
@@ -391,27 +406,20 @@ class Customer(models.Model):
         if self.churned_on and (not self.acquired_on or self.churned_on < self.acquired_on):
             raise ValidationError({"churned_on": _("A customer cannot churn before it was acquired.")})
 
+    DERIVED_FIELDS = ("acquired_on", "first_deal", "repeat_on", "team", "churned_on", "churn_reason",
+                      "churned_by_rule")  # fmt: skip
+
     def refresh_acquisition(self) -> None:
-        """Set acquired_on and the credited deal from the first won deal."""
-        first = (
-            self.deals.filter(stage=Stage.WON)
-            .order_by("closed_on", "pk")
-            .only("pk", "closed_on", "team_id")
-            .first()
-        )
-        self.first_deal = first
-        self.acquired_on = first.closed_on if first else None
-        if first and first.team_id:
-            self.team_id = first.team_id
-        if self.churned_on and (not self.acquired_on or self.churned_on < self.acquired_on):
-            self.churned_on = None
-        self.save(update_fields=["first_deal", "acquired_on", "team", "churned_on"])
+        """Reload what the database derived from the won deals (the triggers of
+        kpis.triggers keep it right; this only refreshes the instance)."""
+        self.refresh_from_db(fields=self.DERIVED_FIELDS)
 
     def mark_churned(self, on: dt.date, reason: str = "") -> None:
         self.churned_on = on
         self.churn_reason = reason
+        self.churned_by_rule = False
         self.full_clean(exclude=["owner", "team", "source_campaign"])
-        self.save(update_fields=["churned_on", "churn_reason"])
+        self.save(update_fields=["churned_on", "churn_reason", "churned_by_rule"])
 
 
 class Prospect(models.Model):
@@ -548,6 +556,17 @@ class DealQuerySet(VisibleQuerySet):
     def with_related(self):
         return self.select_related("owner", "team", "customer", "prospect", "product")
 
+    def bulk_create(self, objs, *args, **kwargs):
+        # kpi-spec: a deal's team is its owner's team when it is created, by
+        # every path; imports and the demo create deals in bulk.
+        objs = list(objs)
+        owners = {d.owner_id for d in objs if d.pk is None}
+        teams = dict(User.objects.filter(pk__in=owners).values_list("pk", "team_id")) if owners else {}
+        for deal in objs:
+            if deal.pk is None and deal.owner_id in teams:
+                deal.team_id = teams[deal.owner_id]
+        return super().bulk_create(objs, *args, **kwargs)
+
 
 class Deal(models.Model):
     Stage = Stage
@@ -653,13 +672,38 @@ class Deal(models.Model):
     def __str__(self) -> str:
         return self.title
 
-    def save(self, *args, **kwargs) -> None:
-        if self._state.adding and self.team_id is None and self.owner_id:
+    def save(self, *args, by=None, **kwargs) -> None:
+        adding = self._state.adding
+        if adding and self.owner_id:
+            # kpi-spec: the team is the owner's team when the deal is created,
+            # whatever the caller passed (a prospect's team, say).
             self.team_id = User.objects.filter(pk=self.owner_id).values_list("team_id", flat=True).first()
-        super().save(*args, **kwargs)
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            if adding:
+                # The first timeline entry: where the deal started (the
+                # pipeline history reads stages from this log).
+                DealStageChange.objects.create(deal=self, from_stage="", to_stage=self.stage, changed_by=by)
+        self._loaded_credit = (self.stage, self.owner_id, self.team_id)
 
     def get_absolute_url(self) -> str:
         return reverse("deal_detail", args=[self.pk])
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        deal = super().from_db(db, field_names, values)
+        # What the deal was credited to when loaded: clean() refuses to move
+        # the credit of a closed deal.
+        deal._loaded_credit = (deal.__dict__.get("stage"), deal.__dict__.get("owner_id"),
+                               deal.__dict__.get("team_id"))  # fmt: skip
+        return deal
+
+    @property
+    def credit_is_locked(self) -> bool:
+        """A closed deal keeps the owner and team it was credited to (kpi-spec:
+        history never moves); reopening it is the way to change them."""
+        stage = getattr(self, "_loaded_credit", (None,))[0]
+        return stage in Stage.closed_stages()
 
     @property
     def is_open(self) -> bool:
@@ -681,6 +725,13 @@ class Deal(models.Model):
             errors["closed_on"] = _("A deal cannot close before it opened.")
         if self.stage == Stage.LOST and not self.lost_reason.strip():
             errors["lost_reason"] = _("Say why the deal was lost.")
+        loaded = getattr(self, "_loaded_credit", None)
+        if loaded and loaded[0] in Stage.closed_stages() and self.stage in Stage.closed_stages():
+            if (self.owner_id, self.team_id) != loaded[1:]:
+                errors["owner"] = _(
+                    "A closed deal stays credited to the owner and team it closed with. "
+                    "Reopen it to change its owner."
+                )
         if errors:
             raise ValidationError(errors)
 
@@ -703,7 +754,8 @@ class Deal(models.Model):
         self.full_clean(exclude=["owner", "team", "customer", "prospect", "product", "external_ref"])
         self.save()
         DealStageChange.objects.create(deal=self, from_stage=previous, to_stage=stage, changed_by=by)
-        if self.customer_id and Stage.WON in (previous, stage):
+        if self.customer_id and Stage.WON in (previous, stage) and Deal.customer.is_cached(self):
+            # The database re-derived the acquisition; refresh the instance.
             self.customer.refresh_acquisition()
 
     def mark_won(self, amount: Decimal, closed_on: dt.date, by=None) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.db.models import Count, F, Sum, Window
 from django.db.models.functions import RowNumber
 from django.http import HttpRequest, HttpResponse
@@ -23,7 +22,7 @@ from crm.forms import (
     DealWonForm,
     apply_validation_error,
 )
-from crm.models import Customer, Deal, DealStageChange, Prospect, Stage
+from crm.models import Customer, Deal, Prospect, Stage
 from crm.views_common import (
     csv_response,
     get_deal_for,
@@ -176,12 +175,8 @@ def deal_create(request: HttpRequest) -> HttpResponse:
         if done:
             return _deal_saved(request, done, again=True)
         if form.is_valid():
-            with transaction.atomic():
-                deal = form.save()
-                # The first timeline entry: where the deal started.
-                DealStageChange.objects.create(
-                    deal=deal, from_stage="", to_stage=deal.stage, changed_by=request.user
-                )
+            # Deal.save() writes the first timeline entry: where it started.
+            deal = form.save(by=request.user)
             remember_submission(request, form, deal.get_absolute_url())
             return _deal_saved(request, deal.get_absolute_url(), deal=deal)
     template = "crm/deal_form.html#dialog-body" if request.htmx else "crm/deal_form.html"
@@ -232,14 +227,10 @@ def deal_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def deal_edit(request: HttpRequest, pk: int) -> HttpResponse:
     deal = get_deal_for(request.user, pk)
     form = DealForm(request.POST or None, instance=deal, user=request.user)
-    previous_customer = deal.customer
     if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
-            form.save()
-            if deal.stage == Stage.WON and "customer" in form.changed_data:
-                # A won deal moved to another customer: both acquisitions move.
-                for customer in {previous_customer, deal.customer} - {None}:
-                    customer.refresh_acquisition()
+        # A won deal moved to another customer moves both acquisitions: the
+        # database derives them (kpis.triggers).
+        form.save()
         messages.success(request, _("Deal saved."))
         return redirect(deal)
     return render(request, "crm/deal_form.html", {"form": form, "deal": deal})

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 
 from crm.filters import ProspectFilterForm
 from crm.forms import ConvertForm, ProspectForm, ProspectLostForm, ProspectStatusForm
-from crm.models import Customer, Deal, DealStageChange, Prospect, Stage, today
+from crm.models import Customer, Deal, Prospect, Stage, today
 from crm.views_common import (
     csv_response,
     get_prospect_for,
@@ -158,28 +158,30 @@ def convert(prospect: Prospect, data: dict, by) -> Deal:
     if data["mode"] == ConvertForm.EXISTING:
         customer = data["customer"]
     else:
+        # The team comes from the owner as they are today (Customer.save),
+        # not from the prospect: they may have changed team since.
         customer = Customer.objects.create(
             name=data["customer_name"].strip(),
             contact_name=prospect.name,
             contact_email=prospect.email,
             owner_id=prospect.owner_id,
-            team_id=prospect.team_id,
             source_campaign_id=prospect.source_campaign_id,
         )
     prospect.status = Prospect.Status.CONVERTED
     prospect.customer = customer
     prospect.converted_on = today()
     prospect.save(update_fields=["status", "customer", "converted_on"])
-    deal = Deal.objects.create(
+    # kpi-spec: the deal's team is its owner's team at creation (Deal.save),
+    # which also writes the first stage history entry.
+    deal = Deal(
         title=data["deal_title"],
         customer=customer,
         prospect=prospect,
         owner_id=prospect.owner_id,
-        team_id=prospect.team_id,
         product=data.get("product"),
         amount=data["amount"],
         stage=Stage.PROSPECTING,
         expected_close_on=data.get("expected_close_on"),
     )
-    DealStageChange.objects.create(deal=deal, from_stage="", to_stage=deal.stage, changed_by=by)
+    deal.save(by=by)
     return deal

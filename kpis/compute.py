@@ -1,36 +1,58 @@
-"""The KPI engine: aggregate the raw tables into KpiSnapshot rows.
+"""The KPI engine: raw tables → monthly facts → KpiSnapshot rows.
 
-Every number follows ../shared/kpi-spec.md. The work is set-based: one
-GROUP BY query per fact table, grouped by month (truncated in the company
-time zone) and by the columns that credit a row to a rep, a team and a
-campaign; a quarter or a year is the sum of its months' facts (every fact is
-additive, so this equals grouping by quarter, at a third of the cost). The
-grouped rows are then summed per scope in Python: every fact is additive,
-so a team's or the company's figure is Σ numerator
-÷ Σ denominator over the rows it owns, never an average of rates. The number
-of queries therefore depends on the granularities and the span of periods,
-never on the number of deals, prospects, reps, teams or campaigns.
+Every number follows ../shared/kpi-spec.md (docs/kpis.md). The work has two
+layers:
+
+1. **Monthly facts** (`MonthFact`): for a month and a scope (the company, a
+   team, a rep, a campaign), additive facts read from the raw tables with one
+   GROUP BY per fact table — revenue, deals won and lost, prospects and how
+   many became paying customers, spend, answers, activities… — plus the facts
+   every cumulative figure is a running sum of: customers acquired, churned
+   and buying again, and the open pipeline's changes (a deal's open stretch
+   in a stage adds its amount in the month it starts and takes it away in the
+   month it ends, read from the stage history). Only the months that need it
+   are read from the raw tables: those a change marked dirty (database
+   triggers, kpis.triggers), those with no stored facts yet, and the current
+   and previous month.
+2. **Snapshots**: a month, quarter or year is the sum of its months' facts (a
+   rate is Σ numerator ÷ Σ denominator, never an average of rates); customers
+   active at a period's start, the pipeline open at its end, are running sums
+   over every month before. So a quarter or a year never re-reads two years
+   of raw rows when one month changed, and one dirty month costs about one
+   month's raw reads plus the rewrite of the periods made of it.
+
+A period still under way is also computed over the same elapsed span of the
+previous period (like for like, kpi-spec), stored in each current snapshot's
+`details["compare"]`: the full months of that span come from stored facts,
+the last partial month from the raw tables.
+
+Every recompute applies the inactivity churn rule as of its own day of
+computation first (`apply_churn_rule`), and runs in one transaction: facts,
+snapshots and the dirty months it consumed are written together, so a killed
+run leaves the previous figures and its dirty months for the next run.
 
 Readings of the spec worth knowing (also in docs/kpis.md):
-- open and weighted pipeline are written only for the period that contains
-  the day of computation (one row per granularity);
-- pipeline_velocity combines the period's win rate, average deal size and
-  sales cycle with the number of deals open on the day of computation;
-- churn_rate's numerator is the customers active at P's start whose
-  churned_on falls in P (a customer acquired and lost within P is in neither
-  side), so churn and retention add up to 100 % (formula version 2);
+- the open pipeline at a past month's end counts each deal open then (opened
+  on or before that day, not closed by it, per its dates) in the stage the
+  stage history says it stood in; at its current amount, owner and team; a
+  deal whose history does not name the stage it stood in (an import that
+  recorded only its close) counts in the first stage, Prospecting;
+- churn_rate's numerator is the customers active at P's start whose churn
+  date falls in P, so churn and retention add up to 100 %;
 - ltv's "mean monthly churn" is the mean of the monthly churn rates of the six
-  calendar months ending with P's last month that have customers at their
-  start.
+  calendar months ending with P's last month that have customers at their start.
 """
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import json
+import logging
 import zoneinfo
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
@@ -44,33 +66,41 @@ from django.db.models import (
     F,
     Max,
     Min,
-    OuterRef,
     Q,
-    Subquery,
     Sum,
     When,
+    Window,
 )
-from django.db.models.functions import Trunc, TruncMonth
+from django.db.models.functions import Lag, RowNumber, Trunc, TruncMonth, TruncQuarter, TruncYear
 from django.utils import timezone
 
 from crm.models import (
+    EARLIEST_DATE,
+    LATEST_DATE,
     STAGE_PROBABILITY,
     Activity,
     Campaign,
     CampaignSpend,
     Customer,
     Deal,
+    DealStageChange,
     Prospect,
+    SalesCost,
     Stage,
     Target,
     Team,
     User,
 )
 from crm.models import today as company_today
-from kpis.definitions import CAMPAIGN, COMPANY, GRANULARITIES, KPIS, MONTH, REP, TEAM
-from kpis.models import KpiSnapshot
+from kpis.definitions import CAMPAIGN, COMPANY, GRANULARITIES, KPIS, MONTH, QUARTER, REP, TEAM, YEAR
+from kpis.models import DirtyMonth, FactMonth, KpiSnapshot, MonthFact
 from kpis.periods import MONTHS_IN, add_months, month_starts, period_end, period_start, periods_between
 from surveys.models import Invitation, Response
+
+logger = logging.getLogger(__name__)
+
+# Bump when a fact changes meaning: every month is then read again.
+FACTS_VERSION = 1
 
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
@@ -86,15 +116,30 @@ _UPDATE_FIELDS = ("value", "numerator", "denominator", "details", "low_sample", 
 _WRITE_COLUMNS = (*_UNIQUE_FIELDS, *_UPDATE_FIELDS)
 _WRITE_TYPES = ("varchar", "varchar", "bigint", "varchar", "date", "numeric", "numeric", "numeric", "jsonb",
                "boolean", "boolean", "smallint", "timestamptz")  # fmt: skip
-# Period windows computed as conditional aggregates in one statement (ARPA):
-# two columns each, well under every backend's column limit.
-WINDOW_CHUNK = 60
+
+# Fact families: stored and read separately, so that a nightly run reads the
+# running-sum families whole and the period sums only for the periods it writes.
+SALES, PIPELINE, CUSTOMERS = "sales", "pipeline", "customers"
+FAMILIES = (SALES, PIPELINE, CUSTOMERS)
+OPEN_STAGES = [s.value for s in Stage.open_stages()]
+# ARPA counts each customer once per 12-month window: a customer-month is
+# counted when the customer's previous won month is before the window. The
+# histogram keeps how many months back that was (1–11), or "old".
+ARPA_BACK = range(1, 12)
+
+# KPIs that are running sums over all earlier months: a change to an old
+# month moves them in every later period too.
+CUMULATIVE_KPIS = frozenset({
+    "churn_rate", "retention_rate", "repeat_purchase_rate", "arpa", "ltv", "ltv_cac_ratio",
+    "cac_payback_months", "open_pipeline_value", "weighted_pipeline_value", "pipeline_velocity",
+})  # fmt: skip
+COHORT_KPIS = frozenset(k for k, d in KPIS.items() if d.is_cohort)
 
 Progress = Callable[[int, int], None]
-ScopeKey = tuple[str, int, dt.date]  # (scope type, scope id, period start)
+ScopeKey = tuple[str, int]
 
 
-# --- small helpers ---------------------------------------------------------
+# --- small helpers -------------------------------------------------------------
 
 
 def _zone() -> zoneinfo.ZoneInfo:
@@ -104,14 +149,6 @@ def _zone() -> zoneinfo.ZoneInfo:
 def _midnight(day: dt.date) -> dt.datetime:
     """The aware instant a company-zone day starts."""
     return dt.datetime.combine(day, dt.time.min, tzinfo=_zone())
-
-
-def _trunc(field: str, granularity: str, *, timestamp: bool = False) -> Trunc:
-    # Timestamps are turned into a company-zone date before they are put in a
-    # period (kpi-spec): 31 March 23:30 in Paris is March, whatever UTC says.
-    if timestamp:
-        return Trunc(field, granularity, output_field=DateField(), tzinfo=_zone())
-    return Trunc(field, granularity, output_field=DateField())
 
 
 def _round(value: Decimal | int | None) -> Decimal | None:
@@ -134,12 +171,32 @@ def _as_date(value) -> dt.date | None:
     return value
 
 
+def _month_end(month: dt.date) -> dt.date:
+    return add_months(month, 1) - dt.timedelta(days=1)
+
+
+def _months_between(a: dt.date, b: dt.date) -> int:
+    return (b.year - a.year) * 12 + b.month - a.month
+
+
+def _runs(months: Iterable[dt.date]) -> list[tuple[dt.date, dt.date]]:
+    """Contiguous runs of months as (first day, last day) ranges."""
+    runs: list[list[dt.date]] = []
+    for month in sorted(set(months)):
+        if runs and add_months(runs[-1][1], 1) == month:
+            runs[-1][1] = month
+        else:
+            runs.append([month, month])
+    return [(a, _month_end(b)) for a, b in runs]
+
+
 class _Sums:
-    """Additive facts summed per (scope type, scope id, period start)."""
+    """Additive facts per (scope type, scope id, month)."""
 
     def __init__(self) -> None:
-        self.data: dict[ScopeKey, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
-        self.seen: dict[str, set[int]] = defaultdict(set)
+        self.data: dict[tuple[str, int, dt.date], dict[str, Decimal]] = defaultdict(
+            lambda: defaultdict(Decimal)
+        )
 
     def add_rows(
         self,
@@ -147,57 +204,146 @@ class _Sums:
         fields: Iterable[str],
         scopes: dict[str, str | None],
         period: dt.date | None = None,
+        company: bool = True,
     ) -> None:
         """Add each grouped row to the company and to the rep/team/campaign its
         `scopes` columns name (None in a column: the row has no such scope)."""
         fields = tuple(fields)
         for row in rows:
             start = period or row["period"]
-            keys = [(COMPANY, 0)]
+            keys = [(COMPANY, 0)] if company else []
             for scope_type, column in scopes.items():
                 if column and row.get(column) is not None:
                     keys.append((scope_type, row[column]))
-                    self.seen[scope_type].add(row[column])
             for scope_type, scope_id in keys:
                 bucket = self.data[(scope_type, scope_id, start)]
-                for field in fields:
-                    value = row[field]
+                for name in fields:
+                    value = row[name]
                     if value is not None:
                         if isinstance(value, dt.timedelta):
                             value = value.days
-                        bucket[field] += Decimal(value)
-
-    def get(self, scope_type: str, scope_id: int, start: dt.date, field: str) -> Decimal:
-        bucket = self.data.get((scope_type, scope_id, start))
-        return bucket.get(field, ZERO) if bucket else ZERO
-
-    def has(self, scope_type: str, scope_id: int, start: dt.date) -> bool:
-        return (scope_type, scope_id, start) in self.data
+                        bucket[name] += Decimal(value)
 
 
-# --- the span of data ------------------------------------------------------
+# --- the span of data ----------------------------------------------------------
 
 
-def data_span(today: dt.date | None = None) -> tuple[dt.date, dt.date]:
-    """The first and last day that any fact table has data for (today at least
-    as the last day, so the current period is always computed)."""
+@dataclass
+class Span:
+    first: dt.date
+    last: dt.date
+    warnings: list[str] = field(default_factory=list)
+
+
+def data_span(today: dt.date | None = None) -> Span:
+    """The first and last day any fact table has data for (today at least as
+    the last day, so the current period is always computed).
+
+    Dates outside EARLIEST_DATE..LATEST_DATE (forms and imports refuse them;
+    an old row or raw SQL may still hold one) are left out of the span and
+    reported, never a crash: such a row counts nowhere.
+    """
     today = today or company_today()
-    bounds = [
-        Deal.objects.aggregate(lo=Min("closed_on"), hi=Max("closed_on")),
-        Prospect.objects.aggregate(lo=Min("created_on"), hi=Max("created_on")),
-        Customer.objects.aggregate(lo=Min("acquired_on"), hi=Max("churned_on")),
-        CampaignSpend.objects.aggregate(lo=Min("spent_on"), hi=Max("spent_on")),
-        Activity.objects.aggregate(lo=Min("occurred_on"), hi=Max("occurred_on")),
-        Target.objects.aggregate(lo=Min("month"), hi=Max("month")),
-        Invitation.objects.aggregate(lo=Min("sent_at"), hi=Max("sent_at")),
-        Response.objects.aggregate(lo=Min("submitted_at"), hi=Max("submitted_at")),
-    ]
-    lows = [_as_date(b["lo"]) for b in bounds if b["lo"] is not None]
-    highs = [_as_date(b["hi"]) for b in bounds if b["hi"] is not None]
-    return (min(lows, default=today), max([*highs, today]))
+    lo, hi = _midnight(EARLIEST_DATE), _midnight(LATEST_DATE + dt.timedelta(days=1))
+    sources = [
+        (Deal, "opened_on", False), (Deal, "closed_on", False), (Prospect, "created_on", False),
+        (Customer, "acquired_on", False), (Customer, "churned_on", False), (CampaignSpend, "spent_on", False),
+        (SalesCost, "spent_on", False), (Activity, "occurred_on", False), (Target, "month", False),
+        (Invitation, "sent_at", True), (Response, "submitted_at", True),
+    ]  # fmt: skip
+    lows, highs, warnings = [], [today], []
+    for model, name, is_ts in sources:
+        inside = (
+            Q(**{f"{name}__gte": lo, f"{name}__lt": hi})
+            if is_ts
+            else Q(**{f"{name}__gte": EARLIEST_DATE, f"{name}__lte": LATEST_DATE})
+        )
+        bounds = model.objects.aggregate(
+            lo=Min(name, filter=inside),
+            hi=Max(name, filter=inside),
+            outside=Count("pk", filter=Q(**{f"{name}__isnull": False}) & ~inside),
+        )
+        if bounds["lo"] is not None:
+            lows.append(_as_date(bounds["lo"]))
+            highs.append(_as_date(bounds["hi"]))
+        if outside := bounds["outside"]:
+            warnings.append(
+                f"{outside} {model._meta.verbose_name_plural} with a {name} outside "
+                f"{EARLIEST_DATE.year}–{LATEST_DATE.year} count in no period: correct them."
+            )
+    return Span(min(lows, default=today), max(highs), warnings)
 
 
-# --- public entry points ---------------------------------------------------
+# --- the churn rule ------------------------------------------------------------
+
+
+def apply_churn_rule(today: dt.date | None = None) -> int:
+    """Derive inactivity churn as of `today` (kpi-spec: churn).
+
+    A customer is churned on the day KPI_CHURN_INACTIVITY_DAYS after its last
+    won deal if no won deal came since. The rule's churns are re-derived each
+    time (set, moved or cleared), so a run for any day gives the same figures
+    whatever ran before it; churns a person recorded are never touched.
+    Two UPDATE statements, whatever the number of customers. Returns how many
+    customers changed.
+    """
+    days = settings.KPI_CHURN_INACTIVITY_DAYS
+    today = today or company_today()
+    customer, deal = Customer._meta.db_table, Deal._meta.db_table
+    last_won = (
+        f"(SELECT MAX(x.closed_on) FROM {deal} x WHERE x.customer_id = {customer}.id AND x.stage = 'won')"
+    )
+    if connection.vendor == "postgresql":
+        due = f"({last_won} + %s)"
+        day_params = [days]
+    else:
+        due = f"date({last_won}, %s)"
+        day_params = [f"+{days} days"]
+    today_param = connection.ops.adapt_datefield_value(today)
+    reason = f"No won deal for {days} days"
+    changed = 0
+    with transaction.atomic(), connection.cursor() as cursor:
+        if days:
+            # Set or move the rule's churns that hold as of today…
+            cursor.execute(
+                f"UPDATE {customer} SET churned_on = {due}, churn_reason = %s, churned_by_rule = %s "
+                f"WHERE acquired_on IS NOT NULL AND {due} <= %s "
+                f"AND (churned_on IS NULL OR (churned_by_rule AND churned_on <> {due}))",
+                [*day_params, reason, True, *day_params, today_param, *day_params],
+            )
+            changed += cursor.rowcount
+            # …and clear those that no longer do (a later won deal, another day).
+            cursor.execute(
+                f"UPDATE {customer} SET churned_on = NULL, churn_reason = '', churned_by_rule = %s "
+                f"WHERE churned_by_rule AND (acquired_on IS NULL OR {last_won} IS NULL OR {due} > %s)",
+                [False, *day_params, today_param],
+            )
+        else:
+            cursor.execute(
+                f"UPDATE {customer} SET churned_on = NULL, churn_reason = '', churned_by_rule = %s "
+                f"WHERE churned_by_rule",
+                [False],
+            )
+        changed += cursor.rowcount
+    return changed
+
+
+# --- what a run does -------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    rows: int = 0
+    churned: int = 0
+    months: list[dt.date] = field(default_factory=list)  # months read from the raw tables
+    warnings: list[str] = field(default_factory=list)
+
+    def __int__(self) -> int:
+        return self.rows
+
+    @property
+    def message(self) -> str:
+        return " ".join(self.warnings)
 
 
 def recompute(
@@ -207,24 +353,43 @@ def recompute(
     *,
     today: dt.date | None = None,
     progress: Progress | None = None,
-) -> int:
+) -> Result:
     """Recompute every KPI for the periods of `granularities` overlapping the
-    months from `start`'s to `end`'s; None/None covers every period that has
-    data. Returns the number of snapshot rows written."""
+    months from `start`'s to `end`'s, reading those months from the raw
+    tables again; None/None covers every period that has data (a recompute
+    from scratch). Applies the churn rule first."""
     today = today or company_today()
-    if start is None or end is None:
-        first, last = data_span(today)
-        start = start or first
-        end = end or last
+    churned = apply_churn_rule(today)
+    span = data_span(today)
+    start = max(start or span.first, EARLIEST_DATE)
+    end = min(end or span.last, LATEST_DATE)
     if end < start:
         raise ValueError("The end of the range comes before its start.")
-    end = period_end(end.replace(day=1), MONTH)
-    plan = {g: periods_between(start.replace(day=1), end, g) for g in granularities}
-    return compute_periods(plan, today=today, progress=progress)
+    months = set(month_starts(start, end))
+    plan = {g: periods_between(start.replace(day=1), period_end(end.replace(day=1), MONTH), g)
+            for g in granularities}  # fmt: skip
+    result = _run(months, plan, today=today, span=span, progress=progress)
+    result.churned = churned
+    return result
+
+
+def refresh(*, today: dt.date | None = None, progress: Progress | None = None) -> Result:
+    """The nightly run and "Recompute now": the churn rule, then the current
+    and previous period of each granularity and every period a change made
+    dirty since the last run."""
+    today = today or company_today()
+    churned = apply_churn_rule(today)
+    span = data_span(today)
+    current = period_start(today, MONTH)
+    months = {current, add_months(current, -1)}
+    plan = current_and_previous(today)
+    result = _run(months, plan, today=today, span=span, progress=progress)
+    result.churned = churned
+    return result
 
 
 def current_and_previous(today: dt.date) -> dict[str, list[dt.date]]:
-    """The nightly job's plan: the current and previous period of each granularity."""
+    """The current and previous period of each granularity."""
     plan = {}
     for g in GRANULARITIES:
         current = period_start(today, g)
@@ -232,161 +397,140 @@ def current_and_previous(today: dt.date) -> dict[str, list[dt.date]]:
     return plan
 
 
-def apply_churn_rule(today: dt.date | None = None) -> int:
-    """Mark customers churned after KPI_CHURN_INACTIVITY_DAYS without a won deal.
-
-    kpi-spec: a customer is churned on the day that many days after its last
-    won deal if no won deal came since. Returns how many customers changed.
-    """
-    days = settings.KPI_CHURN_INACTIVITY_DAYS
-    if not days:
-        return 0
-    today = today or company_today()
-    last_won = (
-        Deal.objects.filter(customer=OuterRef("pk"), stage=Stage.WON)
-        .order_by("-closed_on")
-        .values("closed_on")[:1]
-    )
-    due = list(
-        Customer.objects.filter(churned_on__isnull=True, acquired_on__isnull=False)
-        .annotate(last_won=Subquery(last_won, output_field=DateField()))
-        .filter(last_won__lte=today - dt.timedelta(days=days))
-        .only("pk", "acquired_on")
-    )
-    reason = f"No won deal for {days} days"
-    for customer in due:
-        customer.churned_on = customer.last_won + dt.timedelta(days=days)
-        customer.churn_reason = reason
-    with transaction.atomic():
-        Customer.objects.bulk_update(due, ["churned_on", "churn_reason"], batch_size=500)
-    return len(due)
+def pending_months() -> list[dt.date]:
+    """Months a change marked, waiting for the next run (the KPI status page)."""
+    return DirtyMonth.objects.months()
 
 
-# --- the computation -------------------------------------------------------
+def _claim_dirty() -> tuple[list[int], set[dt.date]]:
+    """The dirty rows this run consumes. Claimed first (committed at once), so
+    that on SQLite a change made while the run reads the data marks its month
+    again instead of relying on a row this run is about to delete."""
+    DirtyMonth.objects.filter(claimed=False).update(claimed=True)
+    rows = list(DirtyMonth.objects.values_list("pk", "month"))
+    return [pk for pk, _month in rows], {month for _pk, month in rows}
 
 
-def compute_periods(
+def _run(
+    months: set[dt.date],
     plan: dict[str, list[dt.date]],
     *,
-    today: dt.date | None = None,
-    progress: Progress | None = None,
-) -> int:
-    """Compute and upsert every KPI for the period starts in `plan`
-    ({granularity: [period start, ...]})."""
-    today = today or company_today()
+    today: dt.date,
+    span: Span,
+    progress: Progress | None,
+) -> Result:
     plan = {g: sorted(set(starts)) for g, starts in plan.items() if starts}
-    # Steps: each granularity's fact queries, the customer facts, then each
-    # batch of writes (counted once the rows are known).
-    steps = len(plan) + 2
-    done = 0
+    granularities = list(plan)
+    dirty_ids, dirty = _claim_dirty()
+    first, last = span.first.replace(day=1), period_start(span.last, MONTH)
+    in_span = set(month_starts(first, last))
+    stored = dict(FactMonth.objects.filter(version=FACTS_VERSION).values_list("month", "computed_at"))
+    missing = {m for m in in_span if m not in stored}
+    outside = {m for m in dirty if not (EARLIEST_DATE <= m <= LATEST_DATE)}
+    refresh_months = sorted(((months | dirty | missing) - outside) & in_span or {period_start(today, MONTH)})
+    # A month that no longer has any data (its last rows deleted) keeps no
+    # facts and no snapshots: the tables hold exactly the span of the data.
+    gone = (dirty - outside) - in_span
+    engine = _Engine(today, granularities, progress)
+    engine.warnings = list(span.warnings)
 
-    def tick(add_steps: int = 0) -> None:
-        nonlocal done, steps
-        steps += add_steps
-        done += 1
-        if progress:
-            progress(done, steps)
+    # Periods written whole: those asked for, and any made of a month read
+    # again. Periods after the earliest such month get their running-sum KPIs;
+    # periods whose cohorts may have stopped "maturing" get their cohort KPIs.
+    full = {g: set(starts) for g, starts in plan.items()}
+    for g in granularities:
+        for month in refresh_months:
+            full[g].add(period_start(month, g))
+    current = {g: period_start(today, g) for g in granularities}
+    partial: dict[tuple[str, dt.date], frozenset[str]] = {}
+    for g in granularities:
+        for start in periods_between(refresh_months[0], max(today, span.last), g):
+            if start not in full[g]:
+                partial[(g, start)] = CUMULATIVE_KPIS
+        maturity = dt.timedelta(days=settings.KPI_COHORT_MATURITY_DAYS + 1)
+        for start in periods_between(today - maturity, today, g):
+            if start not in full[g]:
+                partial[(g, start)] = partial.get((g, start), frozenset()) | COHORT_KPIS
 
-    engine = _Engine(today)
-    engine.load_universe()
-    engine.load_open_pipeline()
-    # Every fact is additive over months and every period is a run of whole
-    # months: the fact tables are read once, by month, over all the plan's
-    # periods, and quarters and years are sums of their months (the database
-    # groups each table once instead of once per granularity).
-    first = min(starts[0] for starts in plan.values())
-    last = max(period_end(starts[-1], g) for g, starts in plan.items())
-    engine.load_period_facts(MONTH, month_starts(first, last))
-    for granularity in plan:
-        if granularity != MONTH:
-            engine.roll_up(granularity)
-        tick()
-    engine.load_customer_facts(plan)
-    tick()
-    for granularity, starts in plan.items():
-        for start in starts:
-            engine.emit_period(granularity, start)
-    return engine.write(tick, plan)
+    engine.read_months(refresh_months)
+    engine.load_stored(full, partial, refresh_months)
+    # Like for like: the period under way against the same elapsed span of the
+    # previous one, for every current period written whole.
+    for g in granularities:
+        if current[g] in full[g]:
+            engine.prepare_compare(g, current[g])
+    engine.emit_all(full, partial)
+    # Never drop what this run writes (a period asked for before the data).
+    keep = (
+        min([first, *(s for starts in full.values() for s in starts)]),
+        max([last, *(period_end(s, g) for g, starts in full.items() for s in starts)]),
+    )
+    result = engine.write(refresh_months, full, partial, dirty_ids, span=keep, gone=gone)
+    result.warnings = engine.warnings
+    if outside:
+        result.warnings.append(
+            f"{len(outside)} months outside {EARLIEST_DATE.year}–{LATEST_DATE.year} skipped."
+        )
+    return result
 
 
-class _Engine:
-    def __init__(self, today: dt.date) -> None:
+# --- reading the raw tables ----------------------------------------------------
+
+
+class _Reader:
+    """One pass over the fact tables for a set of whole months, or for the
+    first days of one month (a like-for-like comparison's last month)."""
+
+    def __init__(self, today: dt.date, months: list[dt.date] | None = None, window=None) -> None:
         self.today = today
-        self.now = timezone.now()
-        self.min_sample = settings.KPI_MIN_SAMPLE
-        self.margin = settings.KPI_GROSS_MARGIN
-        self.maturity = dt.timedelta(days=settings.KPI_COHORT_MATURITY_DAYS)
-        self.rows: dict[tuple, KpiSnapshot] = {}
-        self.universe: dict[str, set[int]] = {}
-        # Per granularity: additive facts per scope and period.
-        self.deals: dict[str, _Sums] = {}
-        self.prospects: dict[str, _Sums] = {}
-        self.customers: dict[str, _Sums] = {}
-        self.spend: dict[str, _Sums] = {}
-        self.responses: dict[str, _Sums] = {}
-        self.invitations: dict[str, _Sums] = {}
-        self.targets: dict[str, _Sums] = {}
-        self.activities: dict[str, _Sums] = {}
-        self.opened: dict[str, _Sums] = {}
-        self.pipeline = _Sums()
-        # Customer-state buckets and ARPA windows (company and team only).
-        self.buckets: dict[int | None, list[tuple]] = defaultdict(list)
-        self.arpa: dict[tuple[int, dt.date, dt.date], tuple[Decimal, Decimal]] = {}
-        self._monthly_churn: dict[tuple[str, int, dt.date], Decimal | None] = {}
+        if window is not None:
+            lo, hi = window
+            self.ranges = [(lo, hi)]
+            self.fixed = lo  # every row goes to this window
+        else:
+            self.ranges = _runs(months)
+            self.fixed = None
+        self.sales, self.pipeline, self.customers = _Sums(), _Sums(), _Sums()
 
-    # -- loading (one query per fact table, by month; coarser periods roll up) --
+    # Filters and the month a row goes to.
 
-    def load_universe(self) -> None:
-        # Every team, every active member of the sales staff and every
-        # campaign gets rows (a zero is an answer too); people who left get
-        # rows where the data still names them.
-        self.universe = {
-            COMPANY: {0},
-            TEAM: set(Team.objects.values_list("pk", flat=True)),
-            REP: set(User.objects.sales_staff().values_list("pk", flat=True)),
-            CAMPAIGN: set(Campaign.objects.values_list("pk", flat=True)),
-        }
+    def q(self, name: str, *, ts: bool = False) -> Q:
+        q = Q()
+        for lo, hi in self.ranges:
+            if ts:
+                q |= Q(**{f"{name}__gte": _midnight(lo), f"{name}__lt": _midnight(hi + dt.timedelta(days=1))})
+            else:
+                q |= Q(**{f"{name}__range": (lo, hi)})
+        return q
 
-    def _seen(self, sums: _Sums) -> None:
-        for scope_type, ids in sums.seen.items():
-            self.universe[scope_type] |= ids
+    def period(self, name: str, *, ts: bool = False) -> dict:
+        if self.fixed:
+            return {}
+        if ts:
+            # kpi-spec: a timestamp is a company-zone date before it is put in
+            # a period (31 March 23:30 in Paris is March, whatever UTC says).
+            return {"period": Trunc(name, MONTH, output_field=DateField(), tzinfo=_zone())}
+        return {"period": Trunc(name, MONTH, output_field=DateField())}
 
-    def load_open_pipeline(self) -> None:
-        # Point in time: the deals open on the day of computation.
-        per_stage = {f"amount_{s}": Sum("amount", filter=Q(stage=s)) for s in Stage.open_stages()}
-        # Per-stage counts too: the team page's "open pipeline by stage" reads
-        # them from the snapshot's details instead of the deals table.
-        per_stage |= {f"count_{s}": Count("pk", filter=Q(stage=s)) for s in Stage.open_stages()}
-        rows = (
-            Deal.objects.open()
-            .order_by()
-            .values("owner_id", "team_id")
-            .annotate(open_count=Count("pk"), open_amount=Sum("amount"), **per_stage)
-        )
-        self.pipeline.add_rows(
-            rows,
-            ["open_count", "open_amount", *per_stage],
-            {REP: "owner_id", TEAM: "team_id"},
-            period=self.today,
-        )
-        self._seen(self.pipeline)
+    def add(self, sums: _Sums, rows, fields, scopes, company: bool = True) -> None:
+        sums.add_rows(rows, fields, scopes, period=self.fixed, company=company)
 
-    def load_period_facts(self, g: str, starts: list[dt.date]) -> None:
-        lo, hi = starts[0], period_end(starts[-1], g)
-        lo_ts, hi_ts = _midnight(lo), _midnight(hi + dt.timedelta(days=1))
+    def read(self) -> _Reader:
+        self.read_sales()
+        self.read_customers()
+        self.read_pipeline()
+        return self
+
+    # The period sums.
+
+    def read_sales(self) -> None:
         people = {REP: "owner_id", TEAM: "team_id"}
         won, lost = Q(stage=Stage.WON), Q(stage=Stage.LOST)
-
-        # Deals closed in the range: revenue, won/lost counts, cycle days.
-        sums = self.deals[g] = _Sums()
         rows = (
-            Deal.objects.filter(stage__in=Stage.closed_stages(), closed_on__range=(lo, hi))
+            Deal.objects.filter(self.q("closed_on"), stage__in=Stage.closed_stages())
             .order_by()
             .values(
-                "owner_id",
-                "team_id",
-                period=_trunc("closed_on", g),
-                campaign=F("customer__source_campaign_id"),
+                "owner_id", "team_id", campaign=F("customer__source_campaign_id"), **self.period("closed_on")
             )
             .annotate(
                 won=Count("pk", filter=won),
@@ -398,50 +542,43 @@ class _Engine:
                 ),
             )
         )
-        sums.add_rows(rows, ["won", "lost", "revenue", "cycle"], {**people, CAMPAIGN: "campaign"})
+        self.add(self.sales, rows, ["won", "lost", "revenue", "cycle"], {**people, CAMPAIGN: "campaign"})
 
-        # Prospect cohorts by created_on: converted by the day of computation.
-        converted = Q(customer__isnull=False) & (
-            Q(converted_on__isnull=True) | Q(converted_on__lte=self.today)
-        )
-        sums = self.prospects[g] = _Sums()
+        # Deals opened: the funnel's third step (in deals_won's details).
         rows = (
-            Prospect.objects.filter(created_on__range=(lo, hi))
+            Deal.objects.filter(self.q("opened_on"))
             .order_by()
-            .values("owner_id", "team_id", "source_campaign_id", period=_trunc("created_on", g))
+            .values("owner_id", "team_id", **self.period("opened_on"))
+            .annotate(opened=Count("pk"))
+        )
+        self.add(self.sales, rows, ["opened"], people)
+
+        # Prospect cohorts: those that became a *paying* customer (one with a
+        # won deal) by the day of computation (kpi-spec v2).
+        paying = Q(customer__acquired_on__lte=self.today)
+        rows = (
+            Prospect.objects.filter(self.q("created_on"))
+            .order_by()
+            .values("owner_id", "team_id", "source_campaign_id", **self.period("created_on"))
             .annotate(
                 total=Count("pk"),
-                converted=Count("pk", filter=converted),
-                # The funnel's second step (stored in details, not a KPI).
+                converted=Count("pk", filter=paying),
                 qualified=Count(
                     "pk", filter=Q(status__in=[Prospect.Status.QUALIFIED, Prospect.Status.CONVERTED])
                 ),
             )
         )
-        sums.add_rows(rows, ["total", "converted", "qualified"], {**people, CAMPAIGN: "source_campaign_id"})
+        self.add(self.sales, rows, ["total", "converted", "qualified"],
+                 {**people, CAMPAIGN: "source_campaign_id"})  # fmt: skip
 
-        # Deals opened in the range: the funnel's third step (stored in
-        # deals_won's details, so the team page reads no raw table).
-        sums = self.opened[g] = _Sums()
+        # New customers, credited to their first won deal's owner and team
+        # (only a customer whose first deal is unknown falls back to its own).
         rows = (
-            Deal.objects.filter(opened_on__range=(lo, hi))
-            .order_by()
-            .values("owner_id", "team_id", period=_trunc("opened_on", g))
-            .annotate(opened=Count("pk"))
-        )
-        sums.add_rows(rows, ["opened"], people)
-
-        # New customers, credited to their first won deal's owner and team.
-        sums = self.customers[g] = _Sums()
-        rows = (
-            Customer.objects.filter(acquired_on__range=(lo, hi))
+            Customer.objects.filter(self.q("acquired_on"))
             .order_by()
             .values(
                 "source_campaign_id",
-                period=_trunc("acquired_on", g),
-                # kpi-spec: credited to the first won deal's owner and team; only
-                # a customer whose first deal is unknown (deleted) falls back
-                # to its own owner and team.
+                **self.period("acquired_on"),
                 credit_owner=Case(
                     When(first_deal__isnull=False, then=F("first_deal__owner_id")), default=F("owner_id")
                 ),
@@ -451,32 +588,34 @@ class _Engine:
             )
             .annotate(new=Count("pk"))
         )
-        sums.add_rows(
-            rows,
-            ["new"],
-            {REP: "credit_owner", TEAM: "credit_team", CAMPAIGN: "source_campaign_id"},
-        )
+        self.add(self.sales, rows, ["new"],
+                 {REP: "credit_owner", TEAM: "credit_team", CAMPAIGN: "source_campaign_id"})  # fmt: skip
 
-        # Marketing spend: a campaign may belong to a team.
-        sums = self.spend[g] = _Sums()
+        # Marketing spend (a campaign may belong to a team) and sales costs.
         rows = (
-            CampaignSpend.objects.filter(spent_on__range=(lo, hi))
+            CampaignSpend.objects.filter(self.q("spent_on"))
             .order_by()
-            .values("campaign_id", period=_trunc("spent_on", g), team=F("campaign__team_id"))
+            .values("campaign_id", team=F("campaign__team_id"), **self.period("spent_on"))
             .annotate(spend=Sum("amount"))
         )
-        sums.add_rows(rows, ["spend"], {TEAM: "team", CAMPAIGN: "campaign_id"})
-
-        # Survey responses submitted in the range (a timestamp: company zone).
-        sums = self.responses[g] = _Sums()
+        self.add(self.sales, rows, ["spend"], {TEAM: "team", CAMPAIGN: "campaign_id"})
         rows = (
-            Response.objects.filter(submitted_at__gte=lo_ts, submitted_at__lt=hi_ts)
+            SalesCost.objects.filter(self.q("spent_on"))
+            .order_by()
+            .values("team_id", **self.period("spent_on"))
+            .annotate(cost=Sum("amount"))
+        )
+        self.add(self.sales, rows, ["cost"], {TEAM: "team_id"})
+
+        # Survey answers submitted, invitations sent (timestamps).
+        rows = (
+            Response.objects.filter(self.q("submitted_at", ts=True))
             .order_by()
             .values(
-                period=_trunc("submitted_at", g, timestamp=True),
                 owner=F("invitation__owner_id"),
                 team=F("invitation__team_id"),
-            )
+                **self.period("submitted_at", ts=True),
+            )  # fmt: skip
             .annotate(
                 promoters=Count("pk", filter=Q(nps_score__gte=9)),
                 passives=Count("pk", filter=Q(nps_score__in=[7, 8])),
@@ -485,189 +624,467 @@ class _Engine:
                 csat_total=Count("csat_score"),
             )
         )
-        sums.add_rows(
-            rows,
-            ["promoters", "passives", "detractors", "csat_good", "csat_total"],
-            {REP: "owner", TEAM: "team"},
-        )
-
-        # Invitations sent in the range.
+        self.add(self.sales, rows, ["promoters", "passives", "detractors", "csat_good", "csat_total"],
+                 {REP: "owner", TEAM: "team"})  # fmt: skip
         delivered = Q(bounced_at__isnull=True)
-        sums = self.invitations[g] = _Sums()
         rows = (
-            Invitation.objects.filter(sent_at__gte=lo_ts, sent_at__lt=hi_ts)
+            Invitation.objects.filter(self.q("sent_at", ts=True))
             .order_by()
-            .values("owner_id", "team_id", period=_trunc("sent_at", g, timestamp=True))
+            .values("owner_id", "team_id", **self.period("sent_at", ts=True))
             .annotate(
                 delivered=Count("pk", filter=delivered),
                 answered=Count("pk", filter=delivered & Q(response__isnull=False)),
             )
         )
-        sums.add_rows(rows, ["delivered", "answered"], people)
+        self.add(self.sales, rows, ["delivered", "answered"], people)
 
         # Targets: a rep's rows carry user_id, a team's team_id, never both.
-        sums = self.targets[g] = _Sums()
         rows = (
-            Target.objects.filter(month__range=(lo, hi))
+            Target.objects.filter(self.q("month"))
             .order_by()
-            .values("user_id", "team_id", period=_trunc("month", g))
+            .values("user_id", "team_id", **self.period("month"))
             .annotate(target=Sum("amount"))
         )
-        sums.add_rows(rows, ["target"], {REP: "user_id", TEAM: "team_id"})
+        self.add(self.sales, rows, ["target"], {REP: "user_id", TEAM: "team_id"})
 
-        # Calls, meetings and emails.
-        sums = self.activities[g] = _Sums()
+        # Calls, meetings and emails done (a planned call is not work yet).
         rows = (
-            # A planned call (done=False) is not logged work yet.
-            Activity.objects.filter(kind__in=Activity.COUNTED_KINDS, done=True, occurred_on__range=(lo, hi))
+            Activity.objects.filter(self.q("occurred_on"), kind__in=Activity.COUNTED_KINDS, done=True)
             .order_by()
-            .values("owner_id", "team_id", period=_trunc("occurred_on", g))
-            .annotate(n=Count("pk"))
+            .values("owner_id", "team_id", **self.period("occurred_on"))
+            .annotate(activities=Count("pk"))
         )
-        sums.add_rows(rows, ["n"], people)
+        self.add(self.sales, rows, ["activities"], people)
 
-        for facts in (self.deals, self.prospects, self.customers, self.spend, self.responses,
-                      self.invitations, self.targets, self.activities, self.opened):  # fmt: skip
-            self._seen(facts[g])
+    # The running-sum facts of customers (company and team: the customer's team).
 
-    def roll_up(self, g: str) -> None:
-        """A granularity's facts as the sums of its months' facts."""
-        for facts in (self.deals, self.prospects, self.customers, self.spend, self.responses,
-                      self.invitations, self.targets, self.activities, self.opened):  # fmt: skip
-            months = facts[MONTH]
-            sums = facts[g] = _Sums()
-            for (scope_type, scope_id, month), bucket in months.data.items():
-                into = sums.data[(scope_type, scope_id, period_start(month, g))]
-                for field, value in bucket.items():
-                    into[field] += value
-            sums.seen = months.seen
-
-    def load_customer_facts(self, plan: dict[str, list[dt.date]]) -> None:
-        """Customer states (churn, retention, repeat purchases) and ARPA windows,
-        for company and team (customer.team)."""
-        # Every period boundary is a month start, so a customer's state at any
-        # boundary is known from the months of its acquisition, churn and
-        # second won deal: group customers by those months (a bounded number of
-        # buckets, not one row per customer).
-        second_won = (
-            Deal.objects.filter(customer=OuterRef("pk"), stage=Stage.WON)
-            .order_by("closed_on", "pk")
-            .values("closed_on")[1:2]
-        )
+    def read_customers(self) -> None:
+        scopes = {TEAM: "team_id"}
         rows = (
-            Customer.objects.filter(acquired_on__isnull=False)
-            .annotate(second_won=Subquery(second_won, output_field=DateField()))
+            Customer.objects.filter(self.q("acquired_on"))
             .order_by()
-            .values(
-                "team_id",
-                acquired=TruncMonth("acquired_on"),
-                churned=TruncMonth("churned_on"),
-                second=TruncMonth("second_won"),
+            .values("team_id", **self.period("acquired_on"))
+            .annotate(acq=Count("pk"))
+        )
+        self.add(self.customers, rows, ["acq"], scopes)
+        # Churned customers, with how many of them were acquired before the
+        # start of the month, quarter and year their churn falls in: "churned
+        # in P among those active at P's start", whatever P holds the month.
+        rows = (
+            Customer.objects.filter(self.q("churned_on"))
+            .order_by()
+            .values("team_id", **self.period("churned_on"))
+            .annotate(
+                churn=Count("pk"),
+                base_month=Count("pk", filter=Q(acquired_on__lt=TruncMonth("churned_on"))),
+                base_quarter=Count("pk", filter=Q(acquired_on__lt=TruncQuarter("churned_on"))),
+                base_year=Count("pk", filter=Q(acquired_on__lt=TruncYear("churned_on"))),
             )
-            .annotate(n=Count("pk"))
         )
-        for row in rows:
-            bucket = (row["acquired"], row["churned"], row["second"], row["n"])
-            self.buckets[None].append(bucket)  # the company
-            if row["team_id"] is not None:
-                self.buckets[row["team_id"]].append(bucket)
-                self.universe[TEAM].add(row["team_id"])
+        self.add(self.customers, rows, ["churn", "base_month", "base_quarter", "base_year"], scopes)
+        rows = (
+            Customer.objects.filter(self.q("repeat_on"))
+            .order_by()
+            .values("team_id", **self.period("repeat_on"))
+            .annotate(second=Count("pk"))
+        )
+        self.add(self.customers, rows, ["second"], scopes)
+        # ARPA's revenue: won deals of an account (a deal with no customer has
+        # no account to divide by), credited to the customer's team.
+        won = Deal.objects.filter(stage=Stage.WON, customer__isnull=False)
+        rows = (
+            won.filter(self.q("closed_on"))
+            .order_by()
+            .values(customer_team=F("customer__team_id"), **self.period("closed_on"))
+            .annotate(arpa_rev=Sum("amount"))
+        )
+        self.add(self.customers, rows, ["arpa_rev"], {TEAM: "customer_team"})
+        # ARPA's customers: each customer-month with a won deal, by how many
+        # months back the customer's previous won month was (a window counts
+        # the customer-months whose previous one falls before the window).
+        buyers = won.filter(self.q("closed_on")).values("customer_id")
+        months = (
+            won.filter(customer_id__in=buyers)
+            .annotate(
+                month=TruncMonth("closed_on"),
+                previous=Window(
+                    Lag("closed_on"),
+                    partition_by=[F("customer_id")],
+                    order_by=[F("closed_on").asc(), F("pk").asc()],
+                ),  # fmt: skip
+                nth=Window(
+                    RowNumber(),
+                    partition_by=[F("customer_id"), TruncMonth("closed_on")],
+                    order_by=[F("closed_on").asc(), F("pk").asc()],
+                ),  # fmt: skip
+            )
+            .filter(nth=1)
+            .values_list("customer__team_id", "month", "closed_on", "previous")
+        )
+        hist: dict[tuple, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for team, month, closed_on, previous in months:
+            if not any(lo <= closed_on <= hi for lo, hi in self.ranges):
+                continue
+            back = _months_between(previous, month) if previous else None
+            key = f"back_{back}" if back in ARPA_BACK else "back_old"
+            for scope in [(COMPANY, 0)] + ([(TEAM, team)] if team is not None else []):
+                hist[(*scope, self.fixed or month)][key] += 1
+        for (st, sid, month), counts in hist.items():
+            bucket = self.customers.data[(st, sid, month)]
+            for key, n in counts.items():
+                bucket[key] += Decimal(n)
 
-        # ARPA: revenue and distinct customers with a won deal over the 12
-        # months ending at each period's end, one pair of conditional
-        # aggregates per window.
-        windows = sorted(
-            {
-                (add_months(start, -12 + MONTHS_IN[g]), period_end(start, g))
-                for g, starts in plan.items()
-                for start in starts
-            }  # fmt: skip
-        )
-        for i in range(0, len(windows), WINDOW_CHUNK):
-            chunk = windows[i : i + WINDOW_CHUNK]
-            aggregates = {}
-            for n, (lo, hi) in enumerate(chunk):
-                in_window = Q(closed_on__range=(lo, hi))
-                aggregates[f"rev{n}"] = Sum("amount", filter=in_window)
-                aggregates[f"cus{n}"] = Count("customer_id", distinct=True, filter=in_window)
-            rows = (
-                # Revenue per *account*: a won deal with no customer has no
-                # account to divide by, so it stays out of both sides.
-                Deal.objects.filter(
-                    stage=Stage.WON, customer__isnull=False, closed_on__range=(chunk[0][0], chunk[-1][1])
+    # The open pipeline's changes, from the stage history.
+
+    def read_pipeline(self) -> None:
+        """Each deal's open stretches in a stage, by day: a stretch adds the
+        deal's amount in the month it starts and takes it away in the month it
+        ends; the pipeline at a month's end is the running sum (kpi-spec:
+        open_pipeline_value at each period's end, from the stage history)."""
+        zone = settings.TIME_ZONE
+        ops = connection.ops
+        deal, change = Deal._meta.db_table, DealStageChange._meta.db_table
+        day_sql, day_params = ops.datetime_cast_date_sql("c.changed_at", [], zone)
+        params: list = []
+
+        def dates(column: str) -> str:
+            parts = []
+            for lo, hi in self.ranges:
+                parts.append(f"({column} >= %s AND {column} <= %s)")
+                params.extend([ops.adapt_datefield_value(lo), ops.adapt_datefield_value(hi)])
+            return "(" + " OR ".join(parts) + ")"
+
+        def instants(column: str) -> str:
+            parts = []
+            for lo, hi in self.ranges:
+                parts.append(f"({column} >= %s AND {column} < %s)")
+                after = _midnight(hi + dt.timedelta(days=1))
+                params.extend(
+                    [ops.adapt_datetimefield_value(_midnight(lo)), ops.adapt_datetimefield_value(after)]
                 )
-                .order_by()
-                .values(customer_team=F("customer__team_id"))
-                .annotate(**aggregates)
+            return "(" + " OR ".join(parts) + ")"
+
+        def bucket(column: str) -> str:
+            if self.fixed:
+                params.append(ops.adapt_datefield_value(self.fixed))
+                return "%s"
+            whens = []
+            for month in (m for lo, hi in self.ranges for m in month_starts(lo, hi)):
+                whens.append(f"WHEN {column} >= %s AND {column} <= %s THEN %s")
+                params.extend([ops.adapt_datefield_value(month), ops.adapt_datefield_value(_month_end(month)),
+                               ops.adapt_datefield_value(month)])  # fmt: skip
+            return "CASE " + " ".join(whens) + " END"
+
+        open_list = ", ".join(f"'{s}'" for s in OPEN_STAGES)
+        first_open = Stage.PROSPECTING.value
+        # Deals with a stretch starting or ending in the months read.
+        candidates = (
+            f"SELECT d.id FROM {deal} d WHERE {dates('d.opened_on')} OR {dates('d.closed_on')} "
+            f"UNION SELECT c.deal_id FROM {change} c WHERE {instants('c.changed_at')}"
+        )
+        candidate_params = list(params)
+        params.clear()
+        history = (
+            f"SELECT c.deal_id, {day_sql} AS day, c.from_stage, c.to_stage, "
+            f"ROW_NUMBER() OVER (PARTITION BY c.deal_id ORDER BY c.changed_at, c.id) AS rn, "
+            f"LEAD({day_sql}) OVER (PARTITION BY c.deal_id ORDER BY c.changed_at, c.id) AS next_day "
+            f"FROM {change} c WHERE c.deal_id IN (SELECT id FROM cand)"
+        )
+        history_params = [*day_params, *day_params]
+        segments = (
+            # After each change, until the next one.
+            "SELECT deal_id, day AS s, next_day AS e, to_stage AS stage FROM ch "
+            # Before the first change, from the day the deal opened: the stage
+            # it changed from, or (a creation entry) the stage it started in.
+            "UNION ALL SELECT deal_id, NULL AS s, day AS e, CASE "
+            f"WHEN from_stage IN ({open_list}) THEN from_stage "
+            f"WHEN from_stage = '' AND to_stage IN ({open_list}) THEN to_stage "
+            f"WHEN from_stage = '' THEN '{first_open}' END AS stage FROM ch WHERE rn = 1 "
+            # No history at all: its stage now, or the first one if it closed.
+            f"UNION ALL SELECT d.id, NULL, NULL, CASE WHEN d.stage IN ({open_list}) THEN d.stage "
+            f"ELSE '{first_open}' END FROM {deal} d WHERE d.id IN (SELECT id FROM cand) "
+            f"AND NOT EXISTS (SELECT 1 FROM {change} c WHERE c.deal_id = d.id)"
+        )
+        # Clip each stretch to the days the deal was open by its dates: from
+        # opened_on, until (not including) closed_on.
+        clipped = (
+            "SELECT d.owner_id, d.team_id, d.amount, sg.stage, "
+            "CASE WHEN sg.s IS NULL OR sg.s < d.opened_on THEN d.opened_on ELSE sg.s END AS s, "
+            "CASE WHEN sg.e IS NULL THEN d.closed_on "
+            "WHEN d.closed_on IS NULL OR sg.e < d.closed_on THEN sg.e ELSE d.closed_on END AS e "
+            f"FROM seg sg JOIN {deal} d ON d.id = sg.deal_id WHERE sg.stage IN ({open_list})"
+        )
+        start_bucket, start_in = bucket("s"), dates("s")
+        end_bucket, end_in = bucket("e"), dates("e")
+        tail_params = list(params)
+        sql = (
+            f"WITH cand AS ({candidates}), ch AS ({history}), seg AS ({segments}), clip AS ({clipped}) "
+            "SELECT owner_id, team_id, stage, period, SUM(n) AS n, SUM(n * amount) AS amount FROM ("
+            f"SELECT owner_id, team_id, stage, amount, 1 AS n, {start_bucket} AS period FROM clip "
+            f"WHERE (e IS NULL OR s < e) AND {start_in} "
+            f"UNION ALL SELECT owner_id, team_id, stage, amount, -1 AS n, {end_bucket} AS period FROM clip "
+            f"WHERE e IS NOT NULL AND s < e AND {end_in}) x GROUP BY owner_id, team_id, stage, period"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*candidate_params, *history_params, *tail_params])
+            fetched = cursor.fetchall()
+        rows = []
+        for owner_id, team_id, stage, period, n, amount in fetched:
+            rows.append({
+                "owner_id": owner_id, "team_id": team_id, "period": _to_date(period),
+                # SQLite sums money as floats: back to cents before adding up.
+                f"n_{stage}": n, f"a_{stage}": Decimal(str(amount or 0)).quantize(Decimal("0.01")),
+            })  # fmt: skip
+        fields = [f"{p}_{s}" for s in OPEN_STAGES for p in ("n", "a")]
+        for row in rows:
+            for name in fields:
+                row.setdefault(name, 0)
+        self.pipeline.add_rows(rows, fields, {REP: "owner_id", TEAM: "team_id"})
+
+
+def _to_date(value) -> dt.date:
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value)[:10])
+
+
+# --- from facts to snapshots ---------------------------------------------------
+
+
+class _Store:
+    """Monthly facts per family, scope and month, with running sums."""
+
+    def __init__(self) -> None:
+        self.months: dict[str, dict[ScopeKey, dict[dt.date, dict[str, Decimal]]]] = {
+            f: defaultdict(dict) for f in FAMILIES
+        }
+        self._cumulative: dict[tuple[str, ScopeKey], tuple[list[dt.date], list[dict[str, Decimal]]]] = {}
+
+    def put(self, family: str, sums: _Sums) -> None:
+        for (st, sid, month), facts in sums.data.items():
+            # As stored: a scope whose facts are all zero has no row.
+            if any(facts.values()):
+                self.months[family][(st, sid)][month] = {k: v for k, v in facts.items() if v}
+
+    def get(self, family: str, scope: ScopeKey, month: dt.date) -> dict[str, Decimal]:
+        return self.months[family].get(scope, {}).get(month, {})
+
+    def scopes(self, family: str) -> Iterable[ScopeKey]:
+        return self.months[family].keys()
+
+    def cumulative(self, family: str, scope: ScopeKey, month: dt.date) -> dict[str, Decimal]:
+        """Σ of the family's facts over every month up to and including `month`."""
+        key = (family, scope)
+        if key not in self._cumulative:
+            series = self.months[family].get(scope, {})
+            ordered = sorted(series)
+            running: dict[str, Decimal] = defaultdict(Decimal)
+            sums = []
+            for m in ordered:
+                for name, value in series[m].items():
+                    running[name] += value
+                sums.append(dict(running))
+            self._cumulative[key] = (ordered, sums)
+        ordered, sums = self._cumulative[key]
+        i = bisect.bisect_right(ordered, month)
+        return sums[i - 1] if i else {}
+
+
+@dataclass(frozen=True)
+class _Span:
+    """What a snapshot describes: a period, or the first days of one (like for
+    like). `cut` is the last day counted when the span ends mid-month."""
+
+    g: str
+    start: dt.date
+    end: dt.date  # the last month's first day
+    cut: dt.date | None = None
+
+    @property
+    def months(self) -> list[dt.date]:
+        return month_starts(self.start, self.end)
+
+    @property
+    def last_day(self) -> dt.date:
+        return self.cut or min(_month_end(self.end), period_end(self.start, self.g))
+
+
+class _Engine:
+    def __init__(self, today: dt.date, granularities: list[str], progress: Progress | None) -> None:
+        self.today = today
+        self.current_month = period_start(today, MONTH)
+        self.now = timezone.now()
+        self.granularities = granularities
+        self.min_sample = settings.KPI_MIN_SAMPLE
+        self.margin = settings.KPI_GROSS_MARGIN
+        self.maturity = dt.timedelta(days=settings.KPI_COHORT_MATURITY_DAYS)
+        self.store = _Store()
+        self.fresh: dict[str, _Sums] = {}
+        self.partials: dict[dt.date, _Reader] = {}  # cut day → the partial month read
+        self.compare: dict[tuple[str, dt.date], _Span] = {}
+        self.rows: dict[tuple, KpiSnapshot] = {}
+        self.compare_rows: dict[tuple, dict] = {}
+        self.base_universe: dict[str, set[int]] = {}
+        self.warnings: list[str] = []
+        self.progress = progress
+        self.steps, self.done = 6, 0
+
+    def tick(self, add: int = 0) -> None:
+        self.steps += add
+        self.done += 1
+        if self.progress:
+            self.progress(min(self.done, self.steps), self.steps)
+
+    # -- reading --
+
+    def read_months(self, months: list[dt.date]) -> None:
+        reader = _Reader(self.today, months=months)
+        reader.read_sales()
+        self.tick()
+        reader.read_customers()
+        reader.read_pipeline()
+        self.tick()
+        self.fresh = {SALES: reader.sales, PIPELINE: reader.pipeline, CUSTOMERS: reader.customers}
+        self.fresh_months = set(months)
+
+    def load_stored(self, full: dict, partial: dict, refresh_months: list[dt.date]) -> None:
+        # Period sums: only the months of the periods written. Running sums:
+        # every month (a few rows per month and team or rep).
+        needed: set[dt.date] = set()
+        for g, starts in full.items():
+            for start in starts:
+                needed.update(month_starts(start, period_end(start, g)))
+                # The previous period, for like for like, and ARPA's window.
+                needed.update(month_starts(add_months(start, -12), start))
+        for g, start in partial:
+            needed.update(month_starts(add_months(start, -12), period_end(start, g)))
+        needed -= self.fresh_months
+        query = MonthFact.objects.filter(family__in=[PIPELINE, CUSTOMERS]).exclude(
+            month__in=self.fresh_months
+        )
+        sales = MonthFact.objects.filter(family=SALES, month__in=sorted(needed))
+        for qs in (query, sales):
+            for family, month, st, sid, facts in qs.values_list("family", "month", "scope_type", "scope_id",
+                                                               "facts"):  # fmt: skip
+                self.store.months[family][(st, sid)][month] = {k: Decimal(v) for k, v in facts.items()}
+        for family, sums in self.fresh.items():
+            self.store.put(family, sums)
+        self.base_universe = {
+            COMPANY: {0},
+            TEAM: set(Team.objects.values_list("pk", flat=True)),
+            REP: set(User.objects.sales_staff().values_list("pk", flat=True)),
+            CAMPAIGN: set(Campaign.objects.values_list("pk", flat=True)),
+        }
+        self.tick()
+
+    def prepare_compare(self, g: str, current: dt.date) -> None:
+        """The same elapsed span of the previous period (kpi-spec: like for like)."""
+        previous = period_start(current - dt.timedelta(days=1), g)
+        elapsed = (self.today - current).days
+        cut = min(previous + dt.timedelta(days=elapsed), period_end(previous, g))
+        last = cut.replace(day=1)
+        span = _Span(g, previous, last, None if cut == _month_end(last) else cut)
+        if span.cut and span.cut not in self.partials:
+            reader = _Reader(self.today, window=(last, span.cut)).read()
+            self.partials[span.cut] = reader
+        self.compare[(g, current)] = span
+
+    # -- sums over a span --
+
+    def _sales(self, scope: ScopeKey, span: _Span) -> dict[str, Decimal]:
+        out: dict[str, Decimal] = defaultdict(Decimal)
+        for month in span.months:
+            if span.cut and month == span.end:
+                facts = self.partials[span.cut].sales.data.get((*scope, month), {})
+            else:
+                facts = self.store.get(SALES, scope, month)
+            for name, value in facts.items():
+                out[name] += value
+        return out
+
+    def _at_end(self, family: str, scope: ScopeKey, span: _Span) -> dict[str, Decimal]:
+        """A running sum at the span's end (the current month at most)."""
+        end = min(span.end, self.current_month)
+        if span.cut and span.end <= self.current_month:
+            before = self.store.cumulative(family, scope, add_months(span.end, -1))
+            reader = self.partials[span.cut]
+            extra = (reader.pipeline if family == PIPELINE else reader.customers).data.get(
+                (*scope, span.end), {}
             )
-            for row in rows:
-                for n, (lo, hi) in enumerate(chunk):
-                    revenue = row[f"rev{n}"] or ZERO
-                    customers = Decimal(row[f"cus{n}"] or 0)
-                    # A customer has one team, so team counts add up to the company's.
-                    team = row["customer_team"]
-                    scopes = [0] + ([team] if team is not None else [])
-                    for scope_id in scopes:
-                        r, c = self.arpa.get((scope_id, lo, hi), (ZERO, ZERO))
-                        self.arpa[(scope_id, lo, hi)] = (r + revenue, c + customers)
+            out = defaultdict(Decimal, before)
+            for name, value in extra.items():
+                out[name] += value
+            return out
+        return self.store.cumulative(family, scope, end)
 
-    # -- customer-state arithmetic --
+    def _month_facts(self, family: str, scope: ScopeKey, month: dt.date, span: _Span) -> dict[str, Decimal]:
+        if span.cut and month == span.end:
+            reader = self.partials[span.cut]
+            return (reader.pipeline if family == PIPELINE else reader.customers).data.get((*scope, month), {})
+        return self.store.get(family, scope, month)
 
-    def _states(self, scope_type: str, scope_id: int, start: dt.date, last_month: dt.date):
-        """(active at start, retained to the end, churned in P, ≥1 won, ≥2 won)
-        for the period from `start` to the end of `last_month`."""
-        key = None if scope_type == COMPANY else scope_id
-        active = retained = churned = one = two = 0
-        for acquired, churn, second, n in self.buckets.get(key, ()):
-            if acquired < start and (churn is None or churn >= start):
-                active += n
-                if churn is None or churn > last_month:
-                    retained += n
-                else:
-                    # Churned in P among the customers active at its start (a
-                    # customer acquired and lost within P is not in the base),
-                    # so churn + retention = 100 and the rate never passes 100.
-                    churned += n
-            if acquired <= last_month:
-                one += n
-                if second is not None and second <= last_month:
-                    two += n
-        return active, retained, churned, one, two
+    # -- emitting --
 
-    def _monthly_churn_rate(self, scope_type: str, scope_id: int, month: dt.date):
-        key = (scope_type, scope_id, month)
-        if key not in self._monthly_churn:
-            active, _, churned, _, _ = self._states(scope_type, scope_id, month, month)
-            self._monthly_churn[key] = _ratio(churned, active)
-        return self._monthly_churn[key]
+    def universe(self, span: _Span) -> dict[str, set[int]]:
+        found = {k: set(v) for k, v in self.base_universe.items()}
+        months = set(span.months)
+        for st, sid in self.store.scopes(SALES):
+            if any(m in months for m in self.store.months[SALES][(st, sid)]):
+                found[st].add(sid)
+        for family in (PIPELINE, CUSTOMERS):
+            for st, sid in self.store.scopes(family):
+                found[st].add(sid)
+        return found
 
-    # -- emitting rows --
+    def emit_all(self, full: dict, partial: dict) -> None:
+        spans = [(_Span(g, s, period_end(s, g).replace(day=1)), None) for g in full for s in sorted(full[g])]
+        spans += [(_Span(g, s, period_end(s, g).replace(day=1)), kpis) for (g, s), kpis in partial.items()]
+        for span, only in spans:
+            for st, ids in self.universe(span).items():
+                for sid in sorted(ids):
+                    for row in self._kpis(st, sid, span):
+                        if only is None or row[0] in only:
+                            self._snapshot(st, sid, span, *row)
+        self.tick()
+        for (g, current), span in self.compare.items():
+            for st, ids in self.universe(_Span(g, current, period_end(current, g).replace(day=1))).items():
+                for sid in ids:
+                    for kpi, value, numerator, denominator, _details in self._kpis(st, sid, span):
+                        key = (kpi, st, sid, g, current)
+                        if key in self.rows:
+                            self._attach_compare(self.rows[key], span, value, numerator, denominator)
+        self.tick()
 
-    def emit(
-        self,
-        kpi: str,
-        scope_type: str,
-        scope_id: int,
-        g: str,
-        start: dt.date,
-        value,
-        numerator=None,
-        denominator=None,
-        details: dict | None = None,
-    ) -> None:
+    def _attach_compare(self, row: KpiSnapshot, span: _Span, value, numerator, denominator) -> None:
+        definition = KPIS[row.kpi]
+        low = bool(definition.is_rate and denominator is not None and 0 < denominator < self.min_sample)
+        end = span.last_day
+        row.details = {
+            **row.details,
+            "compare": {
+                "start": span.start.isoformat(),
+                "end": end.isoformat(),
+                "value": _text(_round(value)),
+                "numerator": _text(_round(numerator)),
+                "denominator": _text(_round(denominator)),
+                "low_sample": low,
+            },
+        }
+
+    def _snapshot(self, st, sid, span: _Span, kpi, value, numerator, denominator, details) -> None:
         definition = KPIS[kpi]
-        if scope_type not in definition.scopes:
+        if st not in definition.scopes:
             return
         low_sample = bool(
             definition.is_rate and denominator is not None and 0 < denominator < self.min_sample
         )
-        maturing = bool(definition.is_cohort and period_end(start, g) > self.today - self.maturity)
-        self.rows[(kpi, scope_type, scope_id, g, start)] = KpiSnapshot(
+        maturing = bool(definition.is_cohort and period_end(span.start, span.g) > self.today - self.maturity)
+        self.rows[(kpi, st, sid, span.g, span.start)] = KpiSnapshot(
             kpi=kpi,
-            scope_type=scope_type,
-            scope_id=scope_id,
-            granularity=g,
-            period_start=start,
+            scope_type=st,
+            scope_id=sid,
+            granularity=span.g,
+            period_start=span.start,
             value=_round(value),
             numerator=_round(numerator),
             denominator=_round(denominator),
@@ -678,158 +1095,190 @@ class _Engine:
             computed_at=self.now,
         )
 
-    def emit_period(self, g: str, start: dt.date) -> None:
-        for scope_type in (COMPANY, TEAM, REP, CAMPAIGN):
-            for scope_id in sorted(self.universe[scope_type]):
-                self._emit_scope(scope_type, scope_id, g, start)
-
-    def _emit_scope(self, st: str, sid: int, g: str, start: dt.date) -> None:
-        emit = self.emit
-        args = (st, sid, g, start)
-
-        d = self.deals[g]
-        won, lost = d.get(st, sid, start, "won"), d.get(st, sid, start, "lost")
-        revenue, cycle = d.get(st, sid, start, "revenue"), d.get(st, sid, start, "cycle")
-        emit("revenue", *args, revenue, revenue)
-        opened = self.opened[g].get(st, sid, start, "opened")
-        emit("deals_won", *args, won, won, details={"opened": int(opened)})
+    def _kpis(self, st: str, sid: int, span: _Span):
+        """(kpi, value, numerator, denominator, details) for every KPI of a scope."""
+        scope = (st, sid)
+        s = self._sales(scope, span)
+        get = s.get
+        won, lost = get("won", ZERO), get("lost", ZERO)
+        revenue, cycle = get("revenue", ZERO), get("cycle", ZERO)
+        yield "revenue", revenue, revenue, None, None
+        yield "deals_won", won, won, None, {"opened": int(get("opened", ZERO))}
         win_rate = _ratio(won, won + lost, HUNDRED)
-        emit("win_rate", *args, win_rate, won, won + lost)
+        yield "win_rate", win_rate, won, won + lost, None
         avg_size = _ratio(revenue, won)
-        emit("avg_deal_size", *args, avg_size, revenue, won)
+        yield "avg_deal_size", avg_size, revenue, won, None
         cycle_days = _ratio(cycle, won)
-        emit("sales_cycle_days", *args, cycle_days, cycle, won)
+        yield "sales_cycle_days", cycle_days, cycle, won, None
 
-        p = self.prospects[g]
-        total, converted = p.get(st, sid, start, "total"), p.get(st, sid, start, "converted")
-        qualified = p.get(st, sid, start, "qualified")
-        emit(
-            "lead_conversion_rate",
-            *args,
-            _ratio(converted, total, HUNDRED),
-            converted,
-            total,
-            details={"qualified": int(qualified)},
-        )
+        total, converted = get("total", ZERO), get("converted", ZERO)
+        yield ("lead_conversion_rate", _ratio(converted, total, HUNDRED), converted, total,
+               {"qualified": int(get("qualified", ZERO))})  # fmt: skip
 
-        new = self.customers[g].get(st, sid, start, "new")
-        emit("new_customers", *args, new, new)
-        spend = self.spend[g].get(st, sid, start, "spend")
-        emit("marketing_spend", *args, spend, spend)
-        cac = _ratio(spend, new)
-        emit("cac", *args, cac, spend, new)
+        new = get("new", ZERO)
+        yield "new_customers", new, new, None, None
+        spend, cost = get("spend", ZERO), get("cost", ZERO)
+        yield "marketing_spend", spend, spend, None, None
+        yield "sales_cost", cost, cost, None, None
+        # kpi-spec v2: the blended CAC (marketing and sales cost) for the
+        # company and a team; a campaign has its spend only.
+        acquisition_cost = spend if st == CAMPAIGN else spend + cost
+        cac = _ratio(acquisition_cost, new)
+        yield "cac", cac, acquisition_cost, new, None
+        yield "paid_cac", _ratio(spend, new), spend, new, None
 
         if st in (COMPANY, TEAM):
-            self._emit_customer_kpis(st, sid, g, start, cac)
+            yield from self._customer_kpis(scope, span, cac)
 
-        r = self.responses[g]
         promoters, passives, detractors = (
-            r.get(st, sid, start, "promoters"),
-            r.get(st, sid, start, "passives"),
-            r.get(st, sid, start, "detractors"),
+            get("promoters", ZERO),
+            get("passives", ZERO),
+            get("detractors", ZERO),
         )
         answers = promoters + passives + detractors
-        emit(
-            "nps",
-            *args,
-            _ratio(promoters - detractors, answers, HUNDRED),
-            promoters - detractors,
-            answers,
-            details={
-                "promoters": int(promoters),
-                "passives": int(passives),
-                "detractors": int(detractors),
-            },
-        )
-        good, rated = r.get(st, sid, start, "csat_good"), r.get(st, sid, start, "csat_total")
-        emit("csat", *args, _ratio(good, rated, HUNDRED), good, rated)
-        i = self.invitations[g]
-        answered, delivered = i.get(st, sid, start, "answered"), i.get(st, sid, start, "delivered")
-        emit("survey_response_rate", *args, _ratio(answered, delivered, HUNDRED), answered, delivered)
+        counts = {"promoters": int(promoters), "passives": int(passives), "detractors": int(detractors)}
+        yield "nps", _ratio(promoters - detractors, answers, HUNDRED), promoters - detractors, answers, counts
+        good, rated = get("csat_good", ZERO), get("csat_total", ZERO)
+        yield "csat", _ratio(good, rated, HUNDRED), good, rated, None
+        answered, delivered = get("answered", ZERO), get("delivered", ZERO)
+        yield "survey_response_rate", _ratio(answered, delivered, HUNDRED), answered, delivered, None
 
-        pipe = self.pipeline
-        open_count = pipe.get(st, sid, self.today, "open_count")
-        if start <= self.today <= period_end(start, g):
-            amount = pipe.get(st, sid, self.today, "open_amount")
-            weighted = sum(
-                (pipe.get(st, sid, self.today, f"amount_{s}") * STAGE_PROBABILITY[s]
-                 for s in Stage.open_stages()),
-                ZERO,
-            )  # fmt: skip
-            by_stage = {
-                s.value: {
-                    "count": int(pipe.get(st, sid, self.today, f"count_{s}")),
-                    # Two decimals whatever the database returns for a sum.
-                    "amount": str(pipe.get(st, sid, self.today, f"amount_{s}").quantize(Decimal("0.01"))),
-                }
-                for s in Stage.open_stages()
-            }
-            emit("open_pipeline_value", *args, amount, amount, details={"by_stage": by_stage})
-            emit("weighted_pipeline_value", *args, weighted, weighted)
+        # The pipeline open at the span's end, in the stages it stood in then.
+        pipe = self._at_end(PIPELINE, scope, span)
+        open_count = sum((pipe.get(f"n_{s}", ZERO) for s in OPEN_STAGES), ZERO)
+        amount = sum((pipe.get(f"a_{s}", ZERO) for s in OPEN_STAGES), ZERO)
+        weighted = sum((pipe.get(f"a_{s}", ZERO) * STAGE_PROBABILITY[s] for s in OPEN_STAGES), ZERO)
+        by_stage = {
+            s: {"count": int(pipe.get(f"n_{s}", ZERO)), "amount": str(pipe.get(f"a_{s}", ZERO).quantize(
+                Decimal("0.01")))}
+            for s in OPEN_STAGES
+        }  # fmt: skip
+        yield "open_pipeline_value", amount, amount, None, {"by_stage": by_stage, "count": int(open_count)}
+        yield "weighted_pipeline_value", weighted, weighted, None, None
         velocity_num = (
             None if win_rate is None or avg_size is None else open_count * win_rate / HUNDRED * avg_size
         )
-        emit("pipeline_velocity", *args, _ratio(velocity_num, cycle_days), velocity_num, cycle_days)
+        yield "pipeline_velocity", _ratio(velocity_num, cycle_days), velocity_num, cycle_days, None
 
-        target = self.targets[g].get(st, sid, start, "target")
-        emit("quota_attainment", *args, _ratio(revenue, target, HUNDRED), revenue, target)
+        target = get("target", ZERO)
+        yield "quota_attainment", _ratio(revenue, target, HUNDRED), revenue, target, None
+        n = get("activities", ZERO)
+        yield "activities", n, n, None, None
 
-        n = self.activities[g].get(st, sid, start, "n")
-        emit("activities", *args, n, n)
+    def _customer_kpis(self, scope: ScopeKey, span: _Span, cac):
+        level = {MONTH: "base_month", QUARTER: "base_quarter", YEAR: "base_year"}[span.g]
+        before = self.store.cumulative(CUSTOMERS, scope, add_months(span.start, -1))
+        active = before.get("acq", ZERO) - before.get("churn", ZERO)
+        churned = sum(
+            (self._month_facts(CUSTOMERS, scope, m, span).get(level, ZERO) for m in span.months), ZERO
+        )
+        retained = active - churned
+        yield "churn_rate", _ratio(churned, active, HUNDRED), churned, active, None
+        yield "retention_rate", _ratio(retained, active, HUNDRED), retained, active, None
+        end = self._at_end(CUSTOMERS, scope, span)
+        one, two = end.get("acq", ZERO), end.get("second", ZERO)
+        yield "repeat_purchase_rate", _ratio(two, one, HUNDRED), two, one, None
 
-    def _emit_customer_kpis(self, st: str, sid: int, g: str, start: dt.date, cac) -> None:
-        args = (st, sid, g, start)
-        end = period_end(start, g)
-        last_month = end.replace(day=1)
-        active, retained, churned, one, two = self._states(st, sid, start, last_month)
-        self.emit("churn_rate", *args, _ratio(churned, active, HUNDRED), churned, active)
-        self.emit("retention_rate", *args, _ratio(retained, active, HUNDRED), retained, active)
-        self.emit("repeat_purchase_rate", *args, _ratio(two, one, HUNDRED), two, one)
-
-        window = (add_months(start, -12 + MONTHS_IN[g]), end)
-        revenue_12, customers_12 = self.arpa.get((sid, *window), (ZERO, ZERO))
+        # ARPA over the 12 months ending at the span's end.
+        window = month_starts(add_months(span.start, -12 + MONTHS_IN[span.g]), span.end)
+        revenue_12 = customers_12 = ZERO
+        for month in window:
+            facts = self._month_facts(CUSTOMERS, scope, month, span)
+            revenue_12 += facts.get("arpa_rev", ZERO)
+            customers_12 += facts.get("back_old", ZERO)
+            since = _months_between(window[0], month)
+            for back in ARPA_BACK:
+                if back > since:
+                    customers_12 += facts.get(f"back_{back}", ZERO)
         monthly_revenue = revenue_12 / 12
         arpa = _ratio(monthly_revenue, customers_12)
-        self.emit("arpa", *args, arpa, monthly_revenue, customers_12)
+        yield "arpa", arpa, monthly_revenue, customers_12, None
 
-        rates = [
-            rate
-            for month in month_starts(add_months(last_month, -5), last_month)
-            if (rate := self._monthly_churn_rate(st, sid, month)) is not None
-        ]
+        rates = []
+        for month in month_starts(add_months(span.end, -5), span.end):
+            base = self.store.cumulative(CUSTOMERS, scope, add_months(month, -1))
+            month_active = base.get("acq", ZERO) - base.get("churn", ZERO)
+            month_churn = self._month_facts(CUSTOMERS, scope, month, span).get("base_month", ZERO)
+            rate = _ratio(month_churn, month_active)
+            if rate is not None:
+                rates.append(rate)
         mean_churn = sum(rates, ZERO) / len(rates) if rates else None
         margin_arpa = None if arpa is None else arpa * self.margin
         ltv = _ratio(margin_arpa, mean_churn)
-        self.emit("ltv", *args, ltv, margin_arpa, mean_churn)
-        self.emit("ltv_cac_ratio", *args, _ratio(ltv, cac), ltv, cac)
-        self.emit("cac_payback_months", *args, _ratio(cac, margin_arpa), cac, margin_arpa)
+        yield "ltv", ltv, margin_arpa, mean_churn, None
+        yield "ltv_cac_ratio", _ratio(ltv, cac), ltv, cac, None
+        yield "cac_payback_months", _ratio(cac, margin_arpa), cac, margin_arpa, None
 
     # -- writing --
 
-    def write(self, tick: Callable[..., None], plan: dict[str, list[dt.date]]) -> int:
+    def write(
+        self,
+        months: list[dt.date],
+        full: dict,
+        partial: dict,
+        dirty_ids: list[int],
+        span: tuple[dt.date, dt.date],
+        gone: set[dt.date],
+    ) -> Result:
         rows = list(self.rows.values())
         batches = [rows[i : i + WRITE_BATCH] for i in range(0, len(rows), WRITE_BATCH)] or [[]]
-        # One transaction: pages never read a half-written recompute.
+        facts = [
+            MonthFact(month=month, family=family, scope_type=st, scope_id=sid,
+                      facts={k: _text(v) for k, v in values.items() if v})
+            for family, sums in self.fresh.items()
+            for (st, sid, month), values in sums.data.items()
+            if any(values.values())
+        ]  # fmt: skip
+        self.tick(len(batches))
+        # One transaction: pages never read a half-written recompute, and the
+        # dirty months are cleared only with the figures that answer them.
         with transaction.atomic():
-            for n, batch in enumerate(batches):
-                self._upsert(batch)
-                tick(len(batches) - 1 if n == 0 else 0)
-            self._delete_stale(plan)
-        return len(rows)
-
-    def _delete_stale(self, plan: dict[str, list[dt.date]]) -> None:
-        """Drop rows of the recomputed periods that this run did not write (a
-        scope that dropped out: a rep who left and whose deals moved), so a
-        recompute equals a computation from scratch. Point-in-time KPIs of
-        past periods are the only record of those days: they stay."""
-        point_in_time = [d.key for d in KPIS.values() if d.point_in_time]
-        for granularity, starts in plan.items():
-            (
-                KpiSnapshot.objects.filter(granularity=granularity, period_start__in=starts)
-                .exclude(computed_at=self.now)
-                .exclude(kpi__in=point_in_time, period_start__lt=period_start(self.today, granularity))
-                .delete()
+            MonthFact.objects.filter(month__in=months).delete()
+            MonthFact.objects.bulk_create(facts, batch_size=WRITE_BATCH)
+            FactMonth.objects.filter(month__in=months).delete()
+            FactMonth.objects.bulk_create(
+                FactMonth(month=m, version=FACTS_VERSION, computed_at=self.now) for m in months
             )
+            for batch in batches:
+                self._upsert(batch)
+                self.tick()
+            self._delete_stale(full, partial)
+            if gone:
+                self._delete_outside(*span)
+            for i in range(0, len(dirty_ids), 500):
+                DirtyMonth.objects.filter(pk__in=dirty_ids[i : i + 500]).delete()
+        return Result(rows=len(rows), months=months)
+
+    def _delete_stale(self, full: dict, partial: dict) -> None:
+        """Drop rows of the periods written that this run did not write (a scope
+        that dropped out: a rep who left and whose deals moved), so a recompute
+        equals a computation from scratch."""
+        for g, starts in full.items():
+            if starts:
+                (
+                    KpiSnapshot.objects.filter(granularity=g, period_start__in=sorted(starts))
+                    .exclude(computed_at=self.now)
+                    .delete()
+                )
+        by_kpis: dict[frozenset, dict[str, list[dt.date]]] = defaultdict(lambda: defaultdict(list))
+        for (g, start), kpis in partial.items():
+            by_kpis[kpis][g].append(start)
+        for kpis, plan in by_kpis.items():
+            for g, starts in plan.items():
+                (
+                    KpiSnapshot.objects.filter(granularity=g, period_start__in=starts, kpi__in=sorted(kpis))
+                    .exclude(computed_at=self.now)
+                    .delete()
+                )
+
+    def _delete_outside(self, first: dt.date, last: dt.date) -> None:
+        """Facts and snapshots of periods that no longer hold any data."""
+        MonthFact.objects.exclude(month__range=(first, last)).delete()
+        FactMonth.objects.exclude(month__range=(first, last)).delete()
+        for g in GRANULARITIES:
+            KpiSnapshot.objects.filter(granularity=g).exclude(
+                period_start__range=(period_start(first, g), period_start(last, g))
+            ).delete()
 
     def _upsert(self, rows: list[KpiSnapshot]) -> None:
         if rows and connection.vendor == "postgresql":
@@ -839,17 +1288,8 @@ class _Engine:
                 rows,
                 batch_size=WRITE_BATCH,
                 update_conflicts=True,
-                unique_fields=["kpi", "scope_type", "scope_id", "granularity", "period_start"],
-                update_fields=[
-                    "value",
-                    "numerator",
-                    "denominator",
-                    "details",
-                    "low_sample",
-                    "maturing",
-                    "formula_version",
-                    "computed_at",
-                ],
+                unique_fields=list(_UNIQUE_FIELDS),
+                update_fields=list(_UPDATE_FIELDS),
             )
 
     def _upsert_arrays(self, rows: list[KpiSnapshot]) -> None:
@@ -873,3 +1313,11 @@ class _Engine:
                 f"ON CONFLICT ({key}) DO UPDATE SET {updates}",
                 [list(c) for c in columns],
             )
+
+
+def _text(value: Decimal | None) -> str | None:
+    """A Decimal as JSON text, exactly (no float on the way)."""
+    if value is None:
+        return None
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text

@@ -34,7 +34,9 @@ class KpiDefinition:
     # A point-in-time KPI describes the day of computation, not a period.
     point_in_time: bool = False
     # Which records "Explain this number" links to.
-    records: str = ""  # deals | prospects | customers | responses | invitations | activities | spend
+    records: str = (
+        ""  # deals | prospects | customers | responses | invitations | activities | spend | sales_cost
+    )
 
 
 def _d(*args, **kwargs) -> KpiDefinition:
@@ -101,9 +103,12 @@ KPIS: dict[str, KpiDefinition] = {
             "up",
             ALL_SCOPES,
             _(
-                "Of the prospects created in the period, the share converted to a customer so far. "
-                "Recent periods are still maturing: their prospects have had little time to convert."
+                "Of the prospects created in the period, the share that has become a paying customer "
+                "(one with a won deal) so far. Recent periods are still maturing: their prospects have "
+                "had little time to convert."
             ),
+            # v2: a paying customer (a won deal), not a conversion alone.
+            formula_version=2,
             is_rate=True,
             is_cohort=True,
             records="prospects",
@@ -127,15 +132,39 @@ KPIS: dict[str, KpiDefinition] = {
             records="spend",
         ),
         _d(
+            "sales_cost",
+            _("Sales cost"),
+            "money",
+            None,
+            ORG,
+            _(
+                "Total sales cost lines dated in the period: salaries, commissions, tools and travel of "
+                "the sales organisation, per team or company-wide."
+            ),
+            records="sales_cost",
+        ),
+        _d(
             "cac",
             _("Customer acquisition cost"),
             "money",
             "down",
             (COMPANY, TEAM, CAMPAIGN),
             _(
-                "Marketing spend ÷ new customers in the same period. For a campaign, the customers "
-                "whose first touch was that campaign."
+                "What acquiring a customer really costs: (marketing spend + sales cost) ÷ new customers "
+                "in the same period. For a campaign, its spend ÷ the customers whose first touch was "
+                "that campaign."
             ),
+            # v2: the blended CAC (sales cost included).
+            formula_version=2,
+            records="customers",
+        ),
+        _d(
+            "paid_cac",
+            _("Paid CAC"),
+            "money",
+            "down",
+            ORG,
+            _("Marketing spend alone ÷ new customers in the same period."),
             records="customers",
         ),
         _d(
@@ -199,7 +228,7 @@ KPIS: dict[str, KpiDefinition] = {
             "up",
             ORG,
             _("Lifetime value ÷ acquisition cost, same period and scope."),
-            formula_version=2,  # follows ltv v2
+            formula_version=3,  # v2 followed ltv v2; v3 follows the blended cac
             records="customers",
         ),
         _d(
@@ -209,6 +238,7 @@ KPIS: dict[str, KpiDefinition] = {
             "down",
             ORG,
             _("Months of margin from one account needed to earn back its acquisition cost."),
+            formula_version=2,  # follows the blended cac
             records="customers",
         ),
         _d(
@@ -263,7 +293,12 @@ KPIS: dict[str, KpiDefinition] = {
             "money",
             "up",
             PEOPLE,
-            _("Total amount of the open deals on the day of computation."),
+            _(
+                "Total amount of the deals open at the period's end (today for the period under way), "
+                "each in the stage the stage history says it stood in then."
+            ),
+            # v2: every period's end, rebuilt from the stage history.
+            formula_version=2,
             point_in_time=True,
             records="deals",
         ),
@@ -273,7 +308,11 @@ KPIS: dict[str, KpiDefinition] = {
             "money",
             "up",
             PEOPLE,
-            _("Open deals' amounts, each times its stage's win probability, on the day of computation."),
+            _(
+                "Open deals' amounts, each times the win probability of the stage it stood in at the "
+                "period's end (today for the period under way)."
+            ),
+            formula_version=2,
             point_in_time=True,
             records="deals",
         ),
@@ -284,9 +323,11 @@ KPIS: dict[str, KpiDefinition] = {
             "up",
             PEOPLE,
             _(
-                "Open deals × win rate × average deal size ÷ sales cycle: money the pipeline turns "
-                "into revenue per day."
+                "Deals open at the period's end × win rate × average deal size ÷ sales cycle: money "
+                "the pipeline turns into revenue per day."
             ),
+            # v2: the deals open at the same instant as the open pipeline.
+            formula_version=2,
             records="deals",
         ),
         _d(

@@ -111,7 +111,17 @@ class RecomputeRun(models.Model):
         FAILED = "failed", _("Failed")
         SKIPPED = "skipped", _("Skipped")
 
+    class Kind(models.TextChoices):
+        NIGHTLY = "nightly", _("Nightly")
+        MANUAL = "manual", _("Recompute now")
+        COMMAND = "command", _("Command line")
+        IMPORT = "import", _("After an import")
+        SEED = "seed", _("Demo data")
+
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED)
+    kind = models.CharField(_("started by"), max_length=10, choices=Kind.choices, default=Kind.NIGHTLY)
+    # The day the run computed "as of" (recompute_kpis --today sets it).
+    as_of = models.DateField(_("as of"), null=True, blank=True)
     progress = models.PositiveSmallIntegerField(_("progress (%)"), default=0)
     message = models.CharField(_("message"), max_length=300, blank=True)
     rows_written = models.PositiveIntegerField(_("rows written"), default=0)
@@ -165,12 +175,13 @@ class RecomputeRun(models.Model):
     def report(self, done: int, total: int) -> None:
         self._set(progress=min(100, done * 100 // max(total, 1)))
 
-    def finish(self, rows_written: int, churned: int) -> None:
+    def finish(self, rows_written: int, churned: int, message: str = "") -> None:
         self._set(
             status=self.Status.DONE,
             progress=100,
             rows_written=rows_written,
             churned=churned,
+            message=message[:300],
             finished_at=timezone.now(),
         )
 
@@ -267,3 +278,91 @@ def save_dashboard(user, kpis: list[str]) -> None:
         DashboardCard.objects.bulk_create(
             DashboardCard(user=user, kpi=kpi, position=i) for i, kpi in enumerate(kpis)
         )
+
+
+class DirtyMonthQuerySet(models.QuerySet):
+    def months(self) -> list[dt.date]:
+        """The distinct months waiting for a recompute, oldest first."""
+        return sorted(set(self.values_list("month", flat=True)))
+
+
+class DirtyMonth(models.Model):
+    """A month whose facts changed since they were last computed.
+
+    Written only by database triggers (kpis.triggers) on every table that
+    feeds a KPI, so no write path (a page, the admin, an import, a queryset
+    update(), raw SQL) can forget to mark what it touched. Rows are never
+    deduplicated on PostgreSQL: a recompute deletes exactly the rows it read,
+    so a change committed while it runs keeps its own row for the next run.
+    """
+
+    month = models.DateField()
+    # SQLite serialises writers, so there a trigger skips a month that
+    # already has an unclaimed row; a recompute claims the rows it reads first.
+    claimed = models.BooleanField(default=False)
+    marked_at = models.DateTimeField()
+
+    objects = DirtyMonthQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("month waiting for a recompute")
+        verbose_name_plural = _("months waiting for a recompute")
+        indexes = [
+            # Triggers on SQLite: "is this month already marked and unclaimed?"
+            models.Index(fields=["month", "claimed"], name="dirtymonth_month_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m}"
+
+
+class MonthFact(models.Model):
+    """One month's additive facts for one scope, kept between recomputes.
+
+    A recompute re-reads the raw tables only for the months that changed
+    (dirty, current, previous) and rebuilds quarters, years and every
+    cumulative figure (customers active at a date, the open pipeline at a
+    month's end) from these rows: the nightly cost follows what changed, not
+    the length of the history. `facts` maps a fact's name to a number (as a
+    string for money) or to a small histogram.
+    """
+
+    month = models.DateField()
+    family = models.CharField(max_length=20)
+    scope_type = models.CharField(max_length=10, choices=ScopeType.choices)
+    scope_id = models.PositiveBigIntegerField(default=0)
+    facts = models.JSONField(default=dict)
+
+    class Meta:
+        verbose_name = _("monthly KPI fact")
+        verbose_name_plural = _("monthly KPI facts")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["family", "month", "scope_type", "scope_id"], name="monthfact_unique_row"
+            ),
+        ]
+        # The unique index (family, month, …) serves the engine's reads: one
+        # family over a range of months.
+
+    def __str__(self) -> str:
+        return f"{self.family} {self.scope_type}:{self.scope_id} {self.month:%Y-%m}"
+
+
+class FactMonth(models.Model):
+    """A month whose MonthFact rows are stored, and with which engine version.
+
+    A month of the data's span without a row here (a new install, an engine
+    whose facts changed meaning) is computed from the raw tables by the next
+    recompute, whatever is dirty.
+    """
+
+    month = models.DateField(unique=True)
+    version = models.PositiveSmallIntegerField()
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("month with stored facts")
+        verbose_name_plural = _("months with stored facts")
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} v{self.version}"

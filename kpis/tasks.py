@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
+from collections.abc import Iterable
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
@@ -13,7 +14,7 @@ from django.db import DatabaseError
 from kombu.exceptions import OperationalError as BrokerError
 
 from crm.models import today as company_today
-from kpis.compute import apply_churn_rule, compute_periods, current_and_previous, recompute
+from kpis.compute import recompute, refresh
 from kpis.models import RUN_STALE_AFTER, JobLock, RecomputeRun
 
 logger = logging.getLogger(__name__)
@@ -28,11 +29,22 @@ MAX_RETRIES = 3
 assert RUN_STALE_AFTER.total_seconds() > HARD_TIME_LIMIT
 
 
-def run_nightly(run: RecomputeRun, today: dt.date | None = None, full: bool = False) -> int:
-    """Apply the churn rule, then recompute the current and previous period of
-    each granularity (every period that has data when `full`: after an import
-    rewrote history), reporting progress on `run`. Returns rows written, or -1
-    when another recompute holds the lock (the run is marked skipped)."""
+def run_nightly(
+    run: RecomputeRun,
+    today: dt.date | None = None,
+    full: bool = False,
+    *,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    granularities: Iterable[str] | None = None,
+) -> int:
+    """Every recompute, whoever starts it (beat, the button, a command, an
+    import, the demo loader): under one lock, reporting progress on `run`.
+
+    The nightly run recomputes the current and previous periods and every
+    dirty one; `full` (or a range) reads every month of the range from the
+    raw tables again. Returns rows written, or -1 when another recompute holds
+    the lock (the run is marked skipped)."""
     today = today or company_today()
     holder = uuid.uuid4().hex
     if not JobLock.acquire(LOCK_NAME, holder, LOCK_TTL):
@@ -43,23 +55,45 @@ def run_nightly(run: RecomputeRun, today: dt.date | None = None, full: bool = Fa
         return -1
     try:
         run.start()
-        churned = apply_churn_rule(today)
-        if full:
-            written = recompute(today=today, progress=run.report)
+        RecomputeRun.objects.filter(pk=run.pk).update(as_of=today)
+        if full or start or end or granularities:
+            kwargs = {"granularities": tuple(granularities)} if granularities else {}
+            result = recompute(start, end, today=today, progress=run.report, **kwargs)
         else:
-            written = compute_periods(current_and_previous(today), today=today, progress=run.report)
-        run.finish(written, churned)
-        return written
+            result = refresh(today=today, progress=run.report)
+        run.finish(result.rows, result.churned, result.message)
+        return result.rows
     finally:
         JobLock.release(LOCK_NAME, holder)
+
+
+def run_recorded(kind: str, *, requested_by=None, progress=None, **kwargs) -> RecomputeRun:
+    """Run a recompute in this process, recorded like the button's (the KPI
+    status page lists it). `progress` also receives each step."""
+    run = RecomputeRun.objects.create(kind=kind, requested_by=requested_by)
+    if progress is not None:
+        report = run.report
+
+        def both(done: int, total: int) -> None:
+            report(done, total)
+            progress(done, total)
+
+        run.report = both
+    try:
+        run_nightly(run, **kwargs)
+    except Exception as exc:
+        run.fail(f"Failed: {exc}")
+        raise
+    run.refresh_from_db()
+    return run
 
 
 @shared_task(bind=True, soft_time_limit=SOFT_TIME_LIMIT, time_limit=HARD_TIME_LIMIT)
 def nightly_recompute(self, run_id: int | None = None, full: bool = False) -> int:
     """The beat entry (02:00 company time), the "Recompute now" button, and
-    (with full=True) the recompute of all history after an import."""
+    the recompute after an import."""
     if run_id is None:
-        run = RecomputeRun.objects.create()
+        run = RecomputeRun.objects.create(kind=RecomputeRun.Kind.NIGHTLY)
     else:
         run = RecomputeRun.objects.filter(pk=run_id).first()
         if run is None:

@@ -45,7 +45,7 @@ def kpi_recompute(request: HttpRequest) -> HttpResponse:
         # A second click while a run is queued or running follows that run.
         run = RecomputeRun.objects.active().select_for_update().first()
         if run is None:
-            run = RecomputeRun.objects.create(requested_by=request.user)
+            run = RecomputeRun.objects.create(requested_by=request.user, kind=RecomputeRun.Kind.MANUAL)
             transaction.on_commit(lambda: enqueue(run))
     if request.htmx:
         return render(request, BUTTON, {"run": run})

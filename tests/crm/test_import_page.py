@@ -13,6 +13,7 @@ from django.urls import reverse
 
 from crm.import_views import SESSION_KEY
 from crm.models import Deal, Team, User
+from kpis.models import DirtyMonth
 from tests.crm.test_import import GENERIC, MAPPING, TINY
 
 
@@ -78,7 +79,10 @@ def test_upload_previews_then_confirm_imports(world, login, var_dir, django_capt
     assert Deal.objects.count() == 6 and User.objects.filter(username="zane.levy").exists()
     assert "Imported: 17 created, 0 updated, 0 unchanged" in response.content.decode()
     delay.assert_called_once()
-    assert delay.call_args.kwargs == {"full": True}
+    # The import's rows marked their months dirty: the recompute of what is
+    # dirty (not a full one) brings them level.
+    assert delay.call_args.kwargs == {"full": False}
+    assert DirtyMonth.objects.exists()
     assert SESSION_KEY not in client.session
     assert not (var_dir / "imports" / token).exists()
 

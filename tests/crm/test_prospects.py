@@ -114,7 +114,7 @@ def test_convert_links_an_existing_visible_customer_only(world, login):
 
 def test_convert_is_all_or_nothing(world, login):
     prospect = ProspectFactory(owner=world.ann)
-    with mock.patch("crm.views_prospects.DealStageChange.objects.create", side_effect=RuntimeError):
+    with mock.patch("crm.models.DealStageChange.objects.create", side_effect=RuntimeError):
         with pytest.raises(RuntimeError):
             login(world.ann).post(
                 reverse("prospect_convert", args=[prospect.pk]),

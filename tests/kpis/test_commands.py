@@ -8,8 +8,9 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
+from kpis.compute import COHORT_KPIS, CUMULATIVE_KPIS
 from kpis.docs import DOCS_PATH, generate
-from kpis.models import KpiSnapshot
+from kpis.models import KpiSnapshot, RecomputeRun
 from tests.factories import CampaignFactory
 from tests.kpis.factories import lost, won
 
@@ -33,12 +34,33 @@ def march(world):
 @pytest.mark.django_db
 class TestRecomputeKpis:
     def test_range_and_granularity(self, march):
+        _call("recompute_kpis")  # every month's facts are stored from now on
+        first = KpiSnapshot.objects.latest("computed_at").computed_at
         out, err = _call("recompute_kpis", "--from", "2025-03", "--to", "2025-03", "--granularity", "month")
-        assert set(KpiSnapshot.objects.values_list("granularity", "period_start").distinct()) == {
-            ("month", MAR)
-        }
+        written = KpiSnapshot.objects.filter(computed_at__gt=first)
+        assert set(written.values_list("granularity", flat=True)) == {"month"}
+        # The range's periods whole; later periods only their running sums
+        # (customers active, the pipeline open at their end), which March feeds.
+        assert set(written.filter(period_start=MAR).values_list("kpi", flat=True)) >= {"revenue", "win_rate"}
+        later = set(written.exclude(period_start=MAR).values_list("kpi", flat=True))
+        assert later <= CUMULATIVE_KPIS | COHORT_KPIS
         assert "KPI snapshots written for 2025-03 to 2025-03" in out
         assert "[" in err and "#" in err  # the progress bar
+        assert RecomputeRun.objects.filter(kind="command", status="done").count() == 2
+
+    def test_a_first_range_run_also_computes_months_never_computed(self, march):
+        # Running sums need every month's facts: none are stored yet.
+        _call("recompute_kpis", "--from", "2025-03", "--to", "2025-03", "--granularity", "month")
+        months = set(KpiSnapshot.objects.filter(kpi="revenue").values_list("period_start", flat=True))
+        assert MAR in months and len(months) > 1
+
+    def test_today_makes_a_reproducible_run(self, march):
+        out, _err = _call("recompute_kpis", "--today", "2025-06-30")
+        assert "as of 2025-06-30" in out
+        assert RecomputeRun.objects.get().as_of == dt.date(2025, 6, 30)
+        assert not KpiSnapshot.objects.filter(period_start__gt=dt.date(2025, 6, 30)).exists()
+        with pytest.raises(CommandError, match="YYYY-MM-DD"):
+            _call("recompute_kpis", "--today", "30/06/2025")
 
     def test_without_flags_every_period_with_data(self, march):
         _call("recompute_kpis")
@@ -64,7 +86,10 @@ class TestExportKpis:
 
     def test_csv(self, march):
         _call("recompute_kpis", "--from", "2025-03", "--to", "2025-03")
-        out, _ = _call("export_kpis", "--format", "csv", "--kpi", "win_rate", "--granularity", "month")
+        out, _ = _call(
+            "export_kpis", "--format", "csv", "--kpi", "win_rate", "--granularity", "month",
+            "--from", "2025-03", "--to", "2025-03",
+        )  # fmt: skip
         assert out.splitlines()[0] == self.COLUMNS
         rows = {(r["scope_type"], r["scope_name"]): r for r in csv.DictReader(io.StringIO(out))}
         company = rows[("company", "company")]

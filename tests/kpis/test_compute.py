@@ -122,7 +122,8 @@ class TestDealKpis:
 
 
 class TestPipeline:
-    def test_open_and_weighted_pipeline_only_for_todays_period(self, world, snap):
+    def test_open_and_weighted_pipeline_at_each_periods_end(self, world, snap):
+        # Opened on 1 January 2025 in these stages (their creation entries).
         open_deal(world.ann, "1000", stage=Stage.PROPOSAL)  # × 0.50
         open_deal(world.ann, "2000", stage=Stage.NEGOTIATION)  # × 0.75
         open_deal(world.sam, "400", stage=Stage.PROSPECTING)  # × 0.10
@@ -132,7 +133,9 @@ class TestPipeline:
         assert snap("weighted_pipeline_value", "rep", world.ann.pk, "month", june).value == 2000
         assert snap("weighted_pipeline_value", "company", 0, "quarter", q2).value == 2040
         assert snap("open_pipeline_value", "team", world.south.pk, "year", Y2025).value == 400
-        assert snap("open_pipeline_value", "company", 0, "month", MAR) is None
+        # kpi-spec v2: past periods too, at their end (they were open then).
+        march = snap("open_pipeline_value", "company", 0, "month", MAR)
+        assert march.value == 3400 and march.details["count"] == 3
 
     def test_velocity_uses_todays_open_deals_and_the_periods_rates(self, deals, snap):
         run()
@@ -157,6 +160,15 @@ class TestProspectsAndCustomers:
             converted_on=dt.date(2025, 5, 2),
             status="converted",
         )
+        # kpi-spec v2: it counts once its customer pays (a won deal), 2 May.
+        won(world.ann, "100", dt.date(2025, 5, 2), dt.date(2025, 5, 2), customer=customer)
+        # Converted but never paying: not a conversion.
+        ProspectFactory(
+            owner=world.bob,
+            created_on=dt.date(2025, 1, 21),
+            customer=CustomerFactory(owner=world.bob),
+            status="converted",
+        )
         ProspectFactory(owner=world.bob, created_on=dt.date(2025, 5, 20))
         run()
         jan = snap("lead_conversion_rate", "rep", world.ann.pk, "month", JAN)
@@ -165,7 +177,8 @@ class TestProspectsAndCustomers:
         may = snap("lead_conversion_rate", "team", world.north.pk, "month", dt.date(2025, 5, 1))
         assert may.value == 0 and may.maturing
         assert snap("lead_conversion_rate", "campaign", campaign.pk, "month", JAN).value == 0
-        # Converted after the day of computation: not converted yet then.
+        assert snap("lead_conversion_rate", "rep", world.bob.pk, "month", JAN).value == 0
+        # Paying after the day of computation: not converted yet then.
         recompute(JAN, JAN, today=dt.date(2025, 4, 1))
         assert snap("lead_conversion_rate", "rep", world.ann.pk, "month", JAN).value == 0
 
@@ -227,6 +240,12 @@ class TestCustomerKpis:
         assert snap("churn_rate", "team", world.north.pk, "month", MAR).value == 50
         assert snap("churn_rate", "team", world.south.pk, "month", MAR).value is None
         assert snap("churn_rate", "company", 0, "month", APR).value == 0  # a and c, none lost
+        # Every recompute applies the inactivity rule as of its day: a's last
+        # won deal was on 10 June 2024, so on 15 June 2025 a churned on 10 June.
+        q2 = snap("retention_rate", "company", 0, "quarter", Q2)
+        assert (q2.numerator, q2.denominator, q2.value) == (1, 2, 50)
+        with override_settings(KPI_CHURN_INACTIVITY_DAYS=0):
+            run()
         assert snap("retention_rate", "company", 0, "quarter", Q2).value == 100
 
     def test_repeat_purchase_rate(self, world, book, snap):
@@ -367,7 +386,7 @@ class TestRunning:
             "value", "numerator", "denominator", "low_sample", "maturing",
         ))  # fmt: skip
         second = run()
-        assert first == second == len(rows)
+        assert first.rows == second.rows == len(rows)
         again = list(KpiSnapshot.objects.order_by("pk").values_list(
             "pk", "kpi", "scope_type", "scope_id", "granularity", "period_start",
             "value", "numerator", "denominator", "low_sample", "maturing",
@@ -387,7 +406,10 @@ class TestRunning:
         recompute(today=TODAY)
         assert snap("revenue", "company", 0, "month", MAR).value == 4000
         assert snap("revenue", "company", 0, "month", dt.date(2025, 6, 1)) is not None
-        assert snap("revenue", "company", 0, "month", dt.date(2025, 1, 1)) is None
+        # The earliest data is the open deal's opening, 1 January: the
+        # pipeline holds it from then.
+        assert snap("open_pipeline_value", "company", 0, "month", JAN).value == 700
+        assert snap("revenue", "company", 0, "month", dt.date(2024, 12, 1)) is None
         assert snap("revenue", "company", 0, "month", dt.date(2025, 7, 1)) is None
 
     def test_progress_is_reported(self, deals):

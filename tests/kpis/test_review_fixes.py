@@ -76,7 +76,11 @@ def test_a_recompute_drops_rows_of_scopes_that_dropped_out(world):
     deal = won(world.ann, "100", dt.date(2025, 3, 1), dt.date(2025, 3, 10))
     recompute(MARCH, MARCH, today=TODAY)
     assert value("revenue", "rep", world.ann.pk) == Decimal("100")
+    # A closed deal's credit moves only by reopening it (kpi-spec).
+    deal.reopen()
     Deal.objects.filter(pk=deal.pk).update(owner=world.bob)
+    deal.refresh_from_db()
+    deal.mark_won(Decimal("100"), dt.date(2025, 3, 10))
     world.ann.is_active = False
     world.ann.save()
     recompute(MARCH, MARCH, today=TODAY)
@@ -84,13 +88,16 @@ def test_a_recompute_drops_rows_of_scopes_that_dropped_out(world):
     assert value("revenue", "rep", world.bob.pk) == Decimal("100")
 
 
-def test_past_pipeline_snapshots_are_kept_as_history(world):
+def test_past_pipeline_is_rebuilt_from_the_stage_history(world):
+    # kpi-spec v2: no longer a record kept from the day it was computed, but
+    # the deals open at the period's end per the stage history.
     KpiSnapshot.objects.create(
         kpi="open_pipeline_value", scope_type="company", scope_id=0, granularity="month",
         period_start=MARCH, value=Decimal("42"), computed_at=dt.datetime(2025, 3, 31, tzinfo=dt.UTC),
     )  # fmt: skip
+    won(world.ann, "100", dt.date(2025, 2, 1), dt.date(2025, 4, 10))  # open on 31 March
     recompute(MARCH, MARCH, today=TODAY)
-    assert value("open_pipeline_value") == Decimal("42")
+    assert value("open_pipeline_value") == Decimal("100")
 
 
 def test_funnel_and_pipeline_details_are_computed_from_raw_rows(world):

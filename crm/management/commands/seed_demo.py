@@ -5,8 +5,8 @@ from django.utils import timezone
 
 from crm import demo
 from crm.progress import progress_bar
-from kpis.compute import apply_churn_rule, recompute
-from kpis.models import KpiSnapshot
+from kpis.models import KpiSnapshot, RecomputeRun
+from kpis.tasks import run_recorded
 
 
 class Command(BaseCommand):
@@ -34,11 +34,17 @@ class Command(BaseCommand):
             summary = ", ".join(f"{n} {what}" for what, n in counts.items())
             self.stdout.write(self.style.SUCCESS(f"Demo data loaded: {summary}."))
         if options["reset"] or not KpiSnapshot.objects.exists():
-            # Pages read snapshots: compute them now rather than wait for 02:00.
-            churned = apply_churn_rule(today)
-            rows = recompute(today=today, progress=progress_bar("KPI snapshots", self.stderr._out))
+            # Pages read snapshots: compute them now rather than wait for 02:00
+            # (recorded on the KPI status page like any other recompute).
+            run = run_recorded(
+                RecomputeRun.Kind.SEED,
+                today=today,
+                full=True,
+                progress=progress_bar("KPI snapshots", self.stderr._out),
+            )
             self.stdout.write(
-                f"KPIs computed: {rows} snapshot rows ({churned} customers churned by inactivity)."
+                f"KPIs computed: {run.rows_written} snapshot rows "
+                f"({run.churned} customers churned by inactivity)."
             )
         self.stdout.write(f"\nDemo logins (password for all: {demo.DEMO_PASSWORD}):")
         for username, role, team in demo.demo_logins():
