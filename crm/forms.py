@@ -25,6 +25,7 @@ from crm.models import (
     Deal,
     Product,
     Prospect,
+    SalesCost,
     Stage,
     Team,
     User,
@@ -540,3 +541,63 @@ class TargetCellForm(forms.Form):
     """One cell of the targets grid: empty clears the target."""
 
     amount = amount_field(_("Target"), required=False)
+
+
+MONTH_INPUT = forms.DateInput(attrs={"type": "month"}, format="%Y-%m")
+
+
+class SalesCostForm(SubmitOnceMixin, forms.ModelForm):
+    """A month's cost line: a manager's for their team, an admin's for any
+    team or the whole company."""
+
+    spent_on = forms.DateField(
+        label=_("Month"), input_formats=["%Y-%m", "%Y-%m-%d"], widget=MONTH_INPUT,
+        help_text=_("YYYY-MM"),
+    )  # fmt: skip
+    amount = amount_field(_("Amount"))
+
+    class Meta:
+        model = SalesCost
+        fields = ["spent_on", "team", "category", "amount", "note"]
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        if user.is_admin_role:
+            self.fields["team"].queryset = Team.objects.all()
+            self.fields["team"].empty_label = _("The whole company")
+        else:
+            self.fields["team"].queryset = Team.objects.filter(pk=user.team_id)
+            self.fields["team"].required = True
+            self.fields["team"].empty_label = None
+            self.fields["team"].help_text = ""
+
+    def clean_spent_on(self):
+        value = self.cleaned_data["spent_on"]
+        check_plausible_date(value)
+        return value.replace(day=1)
+
+
+class SalesCostImportForm(forms.Form):
+    file = forms.FileField(
+        label=_("CSV file"),
+        help_text=_("Columns: month, team, category, amount, note. At most 2 MB."),
+    )
+
+    MAX_BYTES = 2 * 1024 * 1024
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > self.MAX_BYTES:
+            raise ValidationError(_("The file is larger than 2 MB: split it."))
+        raw = upload.read()
+        for encoding in ("utf-8-sig", "cp1252"):
+            try:
+                return raw.decode(encoding)
+            except UnicodeDecodeError:
+                continue
+        raise ValidationError(_("The file is neither UTF-8 nor Windows-1252 text."))
+
+
+class SalesCostConfirmForm(forms.Form):
+    # The previewed file's text, checked again in full when confirmed.
+    content = forms.CharField(widget=forms.HiddenInput, max_length=SalesCostImportForm.MAX_BYTES)

@@ -7,6 +7,7 @@ from crm import views_campaigns as campaigns
 from crm import views_customers as customers
 from crm import views_deals as deals
 from crm import views_prospects as prospects
+from crm import views_sales_costs as sales_costs
 
 urlpatterns = [
     path("deals/", deals.deal_list, name="deal_list"),
@@ -43,6 +44,10 @@ urlpatterns = [
         campaigns.campaign_spend_delete,
         name="campaign_spend_delete",
     ),
+    path("sales-costs/", sales_costs.sales_cost_list, name="sales_cost_list"),
+    path("sales-costs/import/", sales_costs.sales_cost_import, name="sales_cost_import"),
+    path("sales-costs/<int:pk>/edit/", sales_costs.sales_cost_edit, name="sales_cost_edit"),
+    path("sales-costs/<int:pk>/delete/", sales_costs.sales_cost_delete, name="sales_cost_delete"),
     path("targets/", campaigns.target_grid, name="target_grid"),
     path(
         "targets/<str:kind>/<int:pk>/<str:month>/",

@@ -245,6 +245,9 @@ def leaderboard(request: HttpRequest) -> HttpResponse:
         "team": team,
         "teams": list(Team.objects.all()) if user.is_admin_role else [],  # 1 query, admins
         "rows": rows,
+        # Nobody has a figure yet (the first day of a period): no ranking.
+        "ranked": any(r.rank for r in rows),
+        "compare_label": rows[0].extra["compare_label"] if rows else "",
         "me": me,
         "full_columns": full_columns,
         "chart": sc.leaderboard_chart(KPIS[kpi], rows, me),

@@ -262,8 +262,10 @@ class Change:
     description: str  # what a screen reader says
 
 
-def change_between(current: Decimal | None, previous: Decimal | None, defn: KpiDefinition) -> Change | None:
-    """The change against the previous period, coloured by the better direction.
+def change_between(
+    current: Decimal | None, previous: Decimal | None, defn: KpiDefinition, against: str | None = None
+) -> Change | None:
+    """The change against the comparison period, coloured by the better direction.
 
     Rates and scores change in points (45 % → 50 % is +5.0 pts, not +11 %);
     other KPIs in percent of the previous value. None when either side is
@@ -280,6 +282,8 @@ def change_between(current: Decimal | None, previous: Decimal | None, defn: KpiD
         diff = (current - previous) / abs(previous) * 100
         text = f"{'+' if diff > 0 else ''}{_number(diff, 1)} %"
     if diff == 0:
+        if against:
+            return Change(text, "=", "neutral", _("unchanged from %(span)s") % {"span": against})
         return Change(text, "=", "neutral", _("unchanged from the previous period"))
     arrow = "▲" if diff > 0 else "▼"
     if defn.better is None:
@@ -287,9 +291,61 @@ def change_between(current: Decimal | None, previous: Decimal | None, defn: KpiD
     else:
         tone = "good" if (diff > 0) == (defn.better == "up") else "bad"
     word = _("up") if diff > 0 else _("down")
+    if against:
+        return Change(
+            text,
+            arrow,
+            tone,
+            _("%(word)s %(text)s on %(span)s") % {"word": word, "text": text, "span": against},
+        )
     return Change(
         text, arrow, tone, _("%(word)s %(text)s on the previous period") % {"word": word, "text": text}
     )
+
+
+# ---------------------------------------------------------------- like for like
+
+
+@dataclass
+class Comparison:
+    """What a figure is compared with: the previous period whole, or, while a
+    period is under way, the same elapsed span of the previous one (kpi-spec:
+    like for like), as the engine stored it in the snapshot's details."""
+
+    value: Decimal | None
+    label: str  # "1–5 Nov", or the previous period's label
+    partial: bool
+    low_sample: bool = False
+
+
+def span_label(start: dt.date, end: dt.date, today: dt.date | None = None) -> str:
+    """A short date range in the active language: "1–5 Nov", "1 Jul – 4 Sep"."""
+    today = today or timezone.localdate()
+    with_year = end.year != today.year
+    day_month = "j M Y" if with_year else "j M"
+    if start == end:
+        return formats.date_format(end, day_month)
+    if (start.year, start.month) == (end.year, end.month):
+        return f"{start.day}–{formats.date_format(end, day_month)}"
+    return f"{formats.date_format(start, 'j M')} – {formats.date_format(end, day_month)}"
+
+
+def _decimal(text) -> Decimal | None:
+    return None if text is None else Decimal(text)
+
+
+def comparison(
+    period: Period, snap: KpiSnapshot | None, previous: KpiSnapshot | None, today: dt.date | None = None
+) -> Comparison:
+    today = today or timezone.localdate()
+    stored = snap.details.get("compare") if snap is not None and snap.details else None
+    if stored and period.start <= today <= period.end:
+        start, end = dt.date.fromisoformat(stored["start"]), dt.date.fromisoformat(stored["end"])
+        return Comparison(
+            _decimal(stored["value"]), span_label(start, end, today), True, bool(stored.get("low_sample"))
+        )
+    value = previous.value if previous is not None else None
+    return Comparison(value, period.previous.label, False, bool(previous and previous.low_sample))
 
 
 @dataclass
@@ -373,6 +429,7 @@ CONTRACT_PATHS = {
     "activity_list": "/activities/",
     "survey_results": "/surveys/results/",
     "campaign_list": "/campaigns/",
+    "sales_cost_list": "/sales-costs/",
 }
 
 
@@ -427,6 +484,9 @@ def records_link(defn: KpiDefinition, scope: Scope, period: Period) -> tuple[str
         return _("Activities in the period"), _url("activity_list", {**who, "from": start, "to": end})
     if kind == "spend":
         return _("Campaigns and their spend"), _url("campaign_list", {})
+    if kind == "sales_cost":
+        team = {"team": scope.id} if scope.type == TEAM else {}
+        return _("Sales cost lines"), _url("sales_cost_list", {"year": str(period.start.year), **team})
     return None
 
 
@@ -441,6 +501,7 @@ class Card:
     display: str
     change: Change | None
     previous_display: str
+    compare_label: str
     attainment: str | None
     attainment_value: Decimal | None
     spark: list[str]
@@ -482,6 +543,7 @@ def build_cards(scope: Scope, period: Period, kpis: list[str], rows: list[KpiSna
     for row in rows:
         by_kpi[row.kpi][row.period_start] = row
     history = period.last(SPARK_PERIODS)
+    today = timezone.localdate()
     # Formatting a date is slow next to the rest: once per period, not per card.
     history_labels = [p.short_label for p in history]
     quota = by_kpi.get("quota_attainment", {}).get(period.start)
@@ -490,7 +552,7 @@ def build_cards(scope: Scope, period: Period, kpis: list[str], rows: list[KpiSna
         defn = KPIS[key]
         series = by_kpi.get(key, {})
         snap = series.get(period.start)
-        prev = series.get(period.previous.start)
+        against = comparison(period, snap, series.get(period.previous.start), today)
         value = snap.value if snap else None
         attainment = None
         attainment_value = None
@@ -511,8 +573,9 @@ def build_cards(scope: Scope, period: Period, kpis: list[str], rows: list[KpiSna
                 period=period,
                 snapshot=snap,
                 display=format_value(value, defn.unit),
-                change=change_between(value, prev.value if prev else None, defn),
-                previous_display=format_value(prev.value if prev else None, defn.unit),
+                change=change_between(value, against.value, defn, against.label),
+                previous_display=format_value(against.value, defn.unit),
+                compare_label=against.label,
                 attainment=attainment,
                 attainment_value=attainment_value,
                 spark=sparkline(values),
@@ -602,7 +665,10 @@ def leaderboard_rows(
     """Rank people (or teams) by one KPI for a period, with movement since the previous one.
 
     One query over snapshot_leaderboard_idx: the KPI (and quota_attainment for
-    the target columns) for the current and previous periods.
+    the target columns) for the current and previous periods. While the period
+    is under way, the previous figures and ranks are those of the same elapsed
+    span (like for like). When nobody has a figure yet, nobody is ranked:
+    ties on nothing are no ranking, and no movement happened.
     """
     defn = KPIS[kpi]
     ids = [pk for pk, _label in entities]
@@ -623,30 +689,35 @@ def leaderboard_rows(
         "low_sample",
         "maturing",
         "computed_at",
+        "details",
     )
     found: dict[tuple[str, int, dt.date], KpiSnapshot] = {
         (s.kpi, s.scope_id, s.period_start): s for s in snaps
     }
-
-    def row(pk: int, label: str, start: dt.date) -> Ranked:
-        snap = found.get((kpi, pk, start))
-        return Ranked(pk, label, snap.value if snap else None, bool(snap and snap.low_sample))
-
-    previous = rank_positions([row(pk, label, period.previous.start) for pk, label in entities], defn.better)
+    today = timezone.localdate()
+    against = {
+        pk: comparison(
+            period, found.get((kpi, pk, period.start)), found.get((kpi, pk, period.previous.start)), today
+        )  # fmt: skip
+        for pk, _label in entities
+    }
+    before = [Ranked(pk, label, against[pk].value, against[pk].low_sample) for pk, label in entities]
+    previous = rank_positions(before, defn.better) if _anyone_has_a_figure(before, defn) else {}
     rows = []
     for pk, label in entities:
-        current = row(pk, label, period.start)
         snap = found.get((kpi, pk, period.start))
-        prev = found.get((kpi, pk, period.previous.start))
+        current = Ranked(pk, label, snap.value if snap else None, bool(snap and snap.low_sample))
+        prev = against[pk]
         quota = found.get(("quota_attainment", pk, period.start))
         current.previous_rank = previous.get(pk)
         current.extra = {
             "display": format_value(current.value, defn.unit),
             "badges": badges_for(defn, snap) if snap is None or snap.value is not None else [],
             "computed_at": snap.computed_at if snap else None,
-            "previous": prev.value if prev else None,
-            "previous_display": format_value(prev.value if prev else None, defn.unit),
-            "change": change_between(current.value, prev.value if prev else None, defn),
+            "previous": prev.value,
+            "previous_display": format_value(prev.value, defn.unit),
+            "compare_label": prev.label,
+            "change": change_between(current.value, prev.value, defn, prev.label),
             "numerator": snap.numerator if snap else None,
             "denominator": snap.denominator if snap else None,
             "target": quota.denominator if quota else None,
@@ -655,7 +726,16 @@ def leaderboard_rows(
             "attainment_display": format_value(quota.value if quota else None, "percent"),
         }
         rows.append(current)
-    return rank(rows, defn.better)
+    ranked = rank(rows, defn.better)
+    if not _anyone_has_a_figure(ranked, defn):
+        for row in ranked:
+            row.rank = row.previous_rank = None
+    return ranked
+
+
+def _anyone_has_a_figure(rows: list[Ranked], defn: KpiDefinition) -> bool:
+    """A rate of 0 % is a figure; a revenue or a count of 0 is nothing yet."""
+    return any(r.value is not None and (r.value != 0 or defn.is_rate) for r in rows)
 
 
 def leaderboard_chart(defn: KpiDefinition, rows: list[Ranked], me: int | None) -> dict:

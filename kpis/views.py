@@ -12,7 +12,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from kpis.compute import pending_months
 from kpis.models import KpiSnapshot, RecomputeRun
+from kpis.scorecards import Period
 from kpis.tasks import enqueue
 
 BUTTON = "kpis/includes/recompute_button.html"
@@ -30,10 +32,13 @@ def kpi_status(request: HttpRequest) -> HttpResponse:
     _require_manager(request.user)
     runs = list(RecomputeRun.objects.select_related("requested_by")[:10])
     as_of = KpiSnapshot.objects.aggregate(as_of=Max("computed_at"))["as_of"]
+    # Months a correction touched since the last run: the next one (nightly,
+    # or Recompute now) brings them, and every period made of them, level.
+    pending = [Period("month", month) for month in pending_months()]
     return render(
         request,
         "kpis/status.html",
-        {"runs": runs, "run": runs[0] if runs else None, "as_of": as_of},
+        {"runs": runs, "run": runs[0] if runs else None, "as_of": as_of, "pending": pending},
     )
 
 
