@@ -45,8 +45,25 @@ where it makes sense, each marketing campaign. A manager can also press
   zone. A deal closed on 31 March late in the evening counts in March; so
   does a survey answered at 23:30 on 31 March, Paris time.
 - **Credit.** A deal counts for the salesperson who owns it and for the team
-  recorded on the deal when it was created. When people change teams, past
-  figures do not move.
+  recorded on the deal when it was created (the owner's team then, by every
+  path: a form, a converted prospect, an import, the admin, the API). When
+  people change teams, past figures do not move. A won or lost deal stays
+  credited to the owner and team it closed with: its owner cannot be changed
+  until it is reopened (the database refuses it, whatever the path).
+- **Corrections reach every period they touch.** Editing, re-dating,
+  reopening or deleting a record — on a page, in the admin, by an import or
+  by any other means — marks every month it touches, before and after the
+  change, as waiting (the KPI status page lists them). The next recompute —
+  the nightly one at 02:00, or **Recompute now** — brings those months and
+  every quarter and year made of them level with a recompute from scratch.
+  Until then, the figures you see are those of the last recompute.
+- **Like for like.** A period still under way is compared with the same
+  number of days at the start of the previous period: on 5 December,
+  December so far against 1–5 November ("vs 1–5 Nov"); Q4's first 66 days
+  against Q3's first 66. A closed period is compared with the whole previous
+  period. On a leaderboard, ranks move against the same days of the previous
+  period, and when nobody has a figure yet (the first morning of a month),
+  nobody is ranked.
 - **Team and company rates** add up the counts of their members and divide
   once (total won ÷ total closed), never average the members' percentages.
 - **n/a** means the figure cannot be computed: nothing to divide by (no deal
@@ -65,15 +82,29 @@ where it makes sense, each marketing campaign. A manager can also press
 READINGS = """\
 ## Details of the computation
 
-- *Open pipeline* and *weighted pipeline* describe the day of computation;
-  they are stored for the period that contains that day, so their history is
-  the stored snapshots.
+- *Open pipeline* and *weighted pipeline* are the deals open at the end of
+  each period (the day of computation for the period under way): opened on or
+  before that day and not closed by it, each in the stage the stage history
+  says it stood in then, at its current amount. An import or a backfill with
+  stage history therefore has pipeline history too. A deal whose history does
+  not say which stage it stood in (an import that recorded only its close)
+  counts in the first stage, Prospecting.
 - *Pipeline velocity* uses the period's win rate, average deal size and
-  sales cycle with the number of deals open on the day of computation.
+  sales cycle with the number of deals open at that same instant.
+- *Lead conversion* counts a prospect once its customer pays: the customer
+  has a won deal by the day of computation. A conversion without a won deal
+  does not count yet.
+- *Customer acquisition cost* is blended: marketing spend plus sales cost
+  (salaries, commissions, tools, travel: Manage ▸ Sales costs) ÷ new
+  customers. *Paid CAC* is marketing spend alone.
 - *Churn*: a customer is churned on the day a user marks it lost or, when
   inactivity churn is on (`KPI_CHURN_INACTIVITY_DAYS`, 365 days by default,
   0 turns it off), that many days after its last won deal if no deal was
-  won since. The nightly job applies this rule before computing. Churn
+  won since. Every recompute (nightly, Recompute now, `recompute_kpis`, the
+  one after an import) applies this rule as of its own day before it
+  computes, so a run for a given day (`recompute_kpis --today YYYY-MM-DD`)
+  always gives the same figures; a churn a person recorded is never touched.
+  Churn
   rate counts the customers active at the period's start that churned
   during it, so churn and retention add up to 100 %; a customer won and
   lost within the same period counts in neither.
@@ -112,8 +143,9 @@ with these columns:
 | `formula_version` | bumped when a KPI's meaning changes |
 | `computed_at` | when the snapshot was computed, ISO timestamp |
 
-Numbers are exact decimals (in JSON, strings). Backfill with
-`python manage.py recompute_kpis [--from YYYY-MM] [--to YYYY-MM] [--granularity ...]`.
+Numbers are exact decimals (in JSON, strings). Recompute from the raw tables with
+`python manage.py recompute_kpis [--from YYYY-MM] [--to YYYY-MM] [--granularity ...]
+[--today YYYY-MM-DD]`, or run what the nightly job does with `recompute_kpis --pending`.
 """
 
 
