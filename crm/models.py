@@ -658,6 +658,10 @@ class Deal(models.Model):
             # revenue, deals_won, win_rate, avg_deal_size, sales_cycle_days:
             # closed deals grouped by period of closed_on, per stage.
             models.Index(fields=["stage", "closed_on"], name="deal_stage_closed_idx"),
+            # The KPI engine: deals opened or closed in the months it reads
+            # (the open pipeline's changes), and the span of the data.
+            models.Index(fields=["opened_on"], name="deal_opened_idx"),
+            models.Index(fields=["closed_on"], name="deal_closed_idx"),
             # Pipeline board and open_pipeline_value: open deals per owner.
             models.Index(fields=["owner", "stage"], name="deal_owner_stage_idx"),
             # Team scope of the same queries (managers' pages).

@@ -253,22 +253,19 @@ def data_span(today: dt.date | None = None) -> Span:
     ]  # fmt: skip
     lows, highs, warnings = [], [today], []
     for model, name, is_ts in sources:
-        inside = (
-            Q(**{f"{name}__gte": lo, f"{name}__lt": hi})
-            if is_ts
-            else Q(**{f"{name}__gte": EARLIEST_DATE, f"{name}__lte": LATEST_DATE})
-        )
-        bounds = model.objects.aggregate(
-            lo=Min(name, filter=inside),
-            hi=Max(name, filter=inside),
-            outside=Count("pk", filter=Q(**{f"{name}__isnull": False}) & ~inside),
+        first, last = (lo, hi) if is_ts else (EARLIEST_DATE, LATEST_DATE + dt.timedelta(days=1))
+        # MIN and MAX over a range of an indexed column: two index probes on
+        # PostgreSQL, whatever the table's size (no FILTER, which scans).
+        bounds = model.objects.filter(**{f"{name}__gte": first, f"{name}__lt": last}).aggregate(
+            lo=Min(name), hi=Max(name)
         )
         if bounds["lo"] is not None:
             lows.append(_as_date(bounds["lo"]))
             highs.append(_as_date(bounds["hi"]))
-        if outside := bounds["outside"]:
+        outside = model.objects.filter(Q(**{f"{name}__lt": first}) | Q(**{f"{name}__gte": last}))
+        if outside.exists():
             warnings.append(
-                f"{outside} {model._meta.verbose_name_plural} with a {name} outside "
+                f"{outside.count()} {model._meta.verbose_name_plural} with a {name} outside "
                 f"{EARLIEST_DATE.year}–{LATEST_DATE.year} count in no period: correct them."
             )
     return Span(min(lows, default=today), max(highs), warnings)

@@ -410,3 +410,18 @@ def _admin_form_data(form, inline_formsets) -> dict:
                 data[f"{sub.prefix}-{name}"] = plain(sub.initial.get(name))
             data[f"{sub.prefix}-id"] = sub.instance.pk
     return data
+
+
+def test_a_date_outside_the_plausible_range_is_reported_never_a_crash(world):
+    # Forms and imports refuse such dates; an old row or raw SQL may hold one.
+    TargetFactory(user=world.ann, month=dt.date(9999, 12, 1))
+    won(world.ann, "10", dt.date(2026, 3, 1), dt.date(2026, 3, 2))
+    result = recompute(today=TODAY)
+    assert result.rows > 0
+    assert "1 targets with a month outside 1900–2100 count in no period" in result.message
+    run = RecomputeRun.objects.create(kind="command")
+    from kpis.tasks import run_nightly
+
+    run_nightly(run, today=TODAY)
+    run.refresh_from_db()
+    assert run.status == "done" and "outside 1900–2100" in run.message
