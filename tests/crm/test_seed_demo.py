@@ -1,12 +1,15 @@
 """seed_demo is deterministic, idempotent and gives working demo logins."""
 
+import datetime as dt
 import hashlib
 from io import StringIO
 
 import pytest
+import time_machine
 from django.contrib.auth import authenticate
 from django.core.management import call_command
 from django.db.models import F
+from django.urls import reverse
 
 from crm.models import Activity, Customer, Deal, Prospect, Stage, Target, Team, User
 
@@ -94,3 +97,21 @@ def test_bad_today_is_a_clear_error():
 
     with pytest.raises(CommandError, match="YYYY-MM-DD"):
         call_command("seed_demo", "--today", "15/06/2026", stdout=StringIO())
+
+
+@time_machine.travel(dt.datetime(2026, 12, 1, 9, tzinfo=dt.UTC), tick=False)
+def test_on_the_first_day_of_a_month_the_demo_compares_like_for_like(client):
+    call_command("seed_demo", "--today", "2026-12-01", stdout=StringIO(), stderr=StringIO())
+    client.force_login(User.objects.get(username="alice"))
+    body = client.get(reverse("scorecard")).content.decode()
+    # 1 December against 1 November, not against the whole of November.
+    assert "vs 1 Nov" in body and "−100.0 %" not in body
+    client.force_login(User.objects.get(username="claire"))
+    response = client.get(reverse("leaderboard"))
+    rows = response.context["rows"]
+    if response.context["ranked"]:
+        # Somebody has a figure on the first morning: ranks against 1 November.
+        assert all(r.movement is None or r.previous_rank is not None for r in rows)
+    else:
+        assert all(r.rank is None and r.movement is None for r in rows)
+        assert "nobody is ranked" in response.content.decode()
