@@ -451,18 +451,30 @@ def _run(
 
     engine.read_months(refresh_months)
     engine.load_stored(full, partial, refresh_months)
+    # A scope that appeared since (a new rep, team or campaign) gets rows in
+    # every period, as a recompute from scratch gives it; one that is gone,
+    # with no figure left anywhere, keeps none.
+    everything = {g: periods_between(first, max(today, span.last), g) for g in granularities}
+    new_scopes, gone_scopes = engine.scope_changes()
+    if new_scopes:
+        engine.load_sales(set(month_starts(first, max(today, span.last))))
     # Like for like: the period under way against the same elapsed span of the
     # previous one, for every current period written whole.
     for g in granularities:
         if current[g] in full[g]:
             engine.prepare_compare(g, current[g])
     engine.emit_all(full, partial)
+    if new_scopes:
+        others = {g: [s for s in starts if s not in full[g]] for g, starts in everything.items()}
+        engine.emit_scopes(others, new_scopes)
     # Never drop what this run writes (a period asked for before the data).
     keep = (
         min([first, *(s for starts in full.values() for s in starts)]),
         max([last, *(period_end(s, g) for g, starts in full.items() for s in starts)]),
     )
-    result = engine.write(refresh_months, full, partial, dirty_ids, span=keep, gone=gone)
+    result = engine.write(
+        refresh_months, full, partial, dirty_ids, span=keep, gone=gone, gone_scopes=gone_scopes
+    )
     result.warnings = engine.warnings
     if outside:
         result.warnings.append(
@@ -917,6 +929,8 @@ class _Engine:
         self.maturity = dt.timedelta(days=settings.KPI_COHORT_MATURITY_DAYS)
         self.store = _Store()
         self.fresh: dict[str, _Sums] = {}
+        self.fresh_months: set[dt.date] = set()
+        self.sales_loaded: set[dt.date] = set()
         self.partials: dict[dt.date, _Reader] = {}  # cut day → the partial month read
         self.compare: dict[tuple[str, dt.date], _Span] = {}
         self.rows: dict[tuple, KpiSnapshot] = {}
@@ -955,15 +969,11 @@ class _Engine:
                 needed.update(month_starts(add_months(start, -12), start))
         for g, start in partial:
             needed.update(month_starts(add_months(start, -12), period_end(start, g)))
-        needed -= self.fresh_months
         query = MonthFact.objects.filter(family__in=[PIPELINE, CUSTOMERS]).exclude(
             month__in=self.fresh_months
         )
-        sales = MonthFact.objects.filter(family=SALES, month__in=sorted(needed))
-        for qs in (query, sales):
-            for family, month, st, sid, facts in qs.values_list("family", "month", "scope_type", "scope_id",
-                                                               "facts"):  # fmt: skip
-                self.store.months[family][(st, sid)][month] = {k: Decimal(v) for k, v in facts.items()}
+        self._load(query)
+        self.load_sales(needed)
         for family, sums in self.fresh.items():
             self.store.put(family, sums)
         self.base_universe = {
@@ -973,6 +983,33 @@ class _Engine:
             CAMPAIGN: set(Campaign.objects.values_list("pk", flat=True)),
         }
         self.tick()
+
+    def _load(self, query) -> None:
+        rows = query.values_list("family", "month", "scope_type", "scope_id", "facts")
+        for family, month, st, sid, facts in rows:
+            self.store.months[family][(st, sid)][month] = {k: Decimal(v) for k, v in facts.items()}
+        self.store._cumulative.clear()
+
+    def load_sales(self, months: set[dt.date]) -> None:
+        """Stored period sums of these months (those read again are in memory)."""
+        wanted = sorted(months - self.fresh_months - self.sales_loaded)
+        if wanted:
+            self._load(MonthFact.objects.filter(family=SALES, month__in=wanted))
+        self.sales_loaded |= set(wanted)
+
+    def scope_changes(self) -> tuple[set[tuple[str, int]], set[tuple[str, int]]]:
+        """Scopes that should have rows and have none yet, and scopes that have
+        rows but no longer should (not on the staff, no figure anywhere)."""
+        present = set(KpiSnapshot.objects.values_list("scope_type", "scope_id").distinct())
+        with_facts = set(
+            MonthFact.objects.exclude(month__in=self.fresh_months)
+            .values_list("scope_type", "scope_id")
+            .distinct()
+        )
+        for sums in self.fresh.values():
+            with_facts |= {(st, sid) for (st, sid, _m), facts in sums.data.items() if any(facts.values())}
+        wanted = {(st, sid) for st, ids in self.base_universe.items() for sid in ids} | with_facts
+        return wanted - present, present - wanted
 
     def prepare_compare(self, g: str, current: dt.date) -> None:
         """The same elapsed span of the previous period (kpi-spec: like for like)."""
@@ -1051,6 +1088,17 @@ class _Engine:
                         if key in self.rows:
                             self._attach_compare(self.rows[key], span, value, numerator, denominator)
         self.tick()
+
+    def emit_scopes(self, plan: dict[str, list[dt.date]], scopes: set[tuple[str, int]]) -> None:
+        """Every KPI of these periods, for these scopes only (new ones)."""
+        for g, starts in plan.items():
+            for start in starts:
+                span = _Span(g, start, period_end(start, g).replace(day=1))
+                for st, ids in self.universe(span).items():
+                    for sid in ids:
+                        if (st, sid) in scopes:
+                            for row in self._kpis(st, sid, span):
+                                self._snapshot(st, sid, span, *row)
 
     def _attach_compare(self, row: KpiSnapshot, span: _Span, value, numerator, denominator) -> None:
         definition = KPIS[row.kpi]
@@ -1216,6 +1264,7 @@ class _Engine:
         dirty_ids: list[int],
         span: tuple[dt.date, dt.date],
         gone: set[dt.date],
+        gone_scopes: set[tuple[str, int]],
     ) -> Result:
         rows = list(self.rows.values())
         batches = [rows[i : i + WRITE_BATCH] for i in range(0, len(rows), WRITE_BATCH)] or [[]]
@@ -1242,6 +1291,8 @@ class _Engine:
             self._delete_stale(full, partial)
             if gone:
                 self._delete_outside(*span)
+            for st, sid in gone_scopes:
+                KpiSnapshot.objects.filter(scope_type=st, scope_id=sid).delete()
             for i in range(0, len(dirty_ids), 500):
                 DirtyMonth.objects.filter(pk__in=dirty_ids[i : i + 500]).delete()
         return Result(rows=len(rows), months=months)

@@ -425,3 +425,17 @@ def test_a_date_outside_the_plausible_range_is_reported_never_a_crash(world):
     run_nightly(run, today=TODAY)
     run.refresh_from_db()
     assert run.status == "done" and "outside 1900–2100" in run.message
+
+
+def test_people_teams_and_campaigns_that_come_and_go(world, history):
+    from tests.factories import TeamFactory, UserFactory
+
+    CampaignFactory(name="New fair")  # no spend yet: a row of zeros in every period
+    east = TeamFactory(name="East")
+    UserFactory(username="newbie", team=east)
+    world.sue.is_active = False  # left, with no figure anywhere: no rows any more
+    world.sue.save()
+    DirtyMonth.objects.create(month=dt.date(2026, 11, 1), marked_at=dt.datetime(2026, 11, 2, tzinfo=dt.UTC))
+    assert_nightly_equals_from_scratch()
+    assert not KpiSnapshot.objects.filter(scope_type="rep", scope_id=world.sue.pk).exists()
+    assert KpiSnapshot.objects.filter(scope_type="team", scope_id=east.pk, period_start=JUNE).exists()
