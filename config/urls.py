@@ -14,6 +14,8 @@ urlpatterns = [
     path("", include("surveys.public_urls")),
     path("kpis/", include("kpis.urls")),
     path("import/", include("crm.import_urls")),
+    path("api/", include("api.urls")),
+    path("", include("api.page_urls")),
     path("", include("crm.urls")),
     path("", include("kpis.performance_urls")),
 ]

@@ -25,6 +25,7 @@ from crm.models import (
     Deal,
     Product,
     Prospect,
+    SalesCost,
     Stage,
     Team,
     User,
@@ -533,3 +534,30 @@ class TargetCellForm(forms.Form):
     """One cell of the targets grid: empty clears the target."""
 
     amount = amount_field(_("Target"), required=False)
+
+
+class SalesCostForm(forms.ModelForm):
+    """A sales cost line: a manager enters their own team's, an admin any
+    team's or the company-wide ones (no team)."""
+
+    amount = amount_field(_("Amount"))
+
+    class Meta:
+        model = SalesCost
+        fields = ["team", "spent_on", "category", "amount", "note"]
+        widgets = {"spent_on": DATE_INPUT}
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        if user.is_admin_role:
+            self.fields["team"].queryset = Team.objects.all()
+        else:
+            self.fields["team"].queryset = Team.objects.filter(pk=user.team_id)
+            self.fields["team"].required = True
+            self.fields["team"].empty_label = None
+            self.fields["team"].help_text = ""
+
+    def clean_spent_on(self):
+        value = self.cleaned_data["spent_on"]
+        check_plausible_date(value)
+        return value

@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from api.signals import prospect_converted
 from crm.filters import ProspectFilterForm
 from crm.forms import ConvertForm, ProspectForm, ProspectLostForm, ProspectStatusForm
 from crm.models import Customer, Deal, DealStageChange, Prospect, Stage, today
@@ -182,4 +183,5 @@ def convert(prospect: Prospect, data: dict, by) -> Deal:
         expected_close_on=data.get("expected_close_on"),
     )
     DealStageChange.objects.create(deal=deal, from_stage="", to_stage=deal.stage, changed_by=by)
+    prospect_converted(prospect, deal)  # webhooks, sent once the transaction commits
     return deal
