@@ -19,3 +19,7 @@ urlpatterns = [
     path("", include("crm.urls")),
     path("", include("kpis.performance_urls")),
 ]
+
+# JSON errors for API clients (api/errors.py); the usual pages elsewhere.
+handler404 = "api.errors.not_found"
+handler500 = "api.errors.server_error"
