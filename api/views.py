@@ -515,6 +515,7 @@ class SalesCostViewSet(mixins.DestroyModelMixin, ReadWrite):
         return SalesCost.objects.order_by().visible_to(self.request.user)
 
     def create(self, request):
+        require_manager(request.user)
         form = valid(SalesCostForm(form_data(self.input(s.SalesCostInput)), user=request.user))
         with transaction.atomic():
             line = form.save()
