@@ -50,16 +50,27 @@ def text(max_length: int, **kwargs) -> serializers.CharField:
     return serializers.CharField(max_length=max_length, **kwargs)
 
 
+class ReadSerializer(serializers.ModelSerializer):
+    """What the API shows: read-only (writes have their input serializers), so
+    no form of the browsable API ever lists related records for choosing."""
+
+    def get_extra_kwargs(self):
+        extra = super().get_extra_kwargs()
+        for name in self.Meta.fields:
+            extra[name] = {**extra.get(name, {}), "read_only": True}
+        return extra
+
+
 # ---------------------------------------------------------------- people
 
 
-class TeamSerializer(serializers.ModelSerializer):
+class TeamSerializer(ReadSerializer):
     class Meta:
         model = Team
         fields = ["id", "name", "region"]
 
 
-class UserSerializer(serializers.ModelSerializer):
+class UserSerializer(ReadSerializer):
     name = serializers.SerializerMethodField()
 
     class Meta:
@@ -77,7 +88,7 @@ class MeSerializer(UserSerializer):
         fields = ["id", "username", "name", "email", "role", "team"]
 
 
-class ProductSerializer(serializers.ModelSerializer):
+class ProductSerializer(ReadSerializer):
     class Meta:
         model = Product
         fields = ["id", "name", "list_price", "is_active"]
@@ -86,7 +97,7 @@ class ProductSerializer(serializers.ModelSerializer):
 # ---------------------------------------------------------------- prospects
 
 
-class ProspectSerializer(serializers.ModelSerializer):
+class ProspectSerializer(ReadSerializer):
     class Meta:
         model = Prospect
         fields = [
@@ -129,7 +140,7 @@ class ConvertInput(serializers.Serializer):
 # ---------------------------------------------------------------- customers
 
 
-class CustomerSerializer(serializers.ModelSerializer):
+class CustomerSerializer(ReadSerializer):
     class Meta:
         model = Customer
         fields = [
@@ -158,7 +169,7 @@ class ChurnInput(serializers.Serializer):
 # ---------------------------------------------------------------- deals
 
 
-class DealSerializer(serializers.ModelSerializer):
+class DealSerializer(ReadSerializer):
     class Meta:
         model = Deal
         fields = [
@@ -168,7 +179,7 @@ class DealSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
 
 
-class StageChangeSerializer(serializers.ModelSerializer):
+class StageChangeSerializer(ReadSerializer):
     class Meta:
         model = DealStageChange
         fields = ["id", "from_stage", "to_stage", "changed_at", "changed_by"]
@@ -211,7 +222,7 @@ class DealReopenInput(serializers.Serializer):
 # ---------------------------------------------------------------- activities
 
 
-class ActivitySerializer(serializers.ModelSerializer):
+class ActivitySerializer(ReadSerializer):
     class Meta:
         model = Activity
         fields = [
@@ -234,7 +245,7 @@ class ActivityInput(serializers.Serializer):
 # ---------------------------------------------------------------- campaigns and costs
 
 
-class CampaignSerializer(serializers.ModelSerializer):
+class CampaignSerializer(ReadSerializer):
     class Meta:
         model = Campaign
         fields = ["id", "name", "channel", "team", "starts_on", "ends_on"]
@@ -248,7 +259,7 @@ class CampaignInput(serializers.Serializer):
     ends_on = serializers.DateField(required=False, allow_null=True)
 
 
-class SpendLineSerializer(serializers.ModelSerializer):
+class SpendLineSerializer(ReadSerializer):
     class Meta:
         model = CampaignSpend
         fields = ["id", "campaign", "spent_on", "amount", "note"]
@@ -261,7 +272,7 @@ class SpendLineInput(serializers.Serializer):
     note = text(200, required=False, allow_blank=True)
 
 
-class SalesCostSerializer(serializers.ModelSerializer):
+class SalesCostSerializer(ReadSerializer):
     class Meta:
         model = SalesCost
         fields = ["id", "team", "spent_on", "category", "amount", "note", "created_at"]
@@ -275,7 +286,7 @@ class SalesCostInput(serializers.Serializer):
     note = text(200, required=False, allow_blank=True)
 
 
-class TargetSerializer(serializers.ModelSerializer):
+class TargetSerializer(ReadSerializer):
     class Meta:
         model = Target
         fields = ["id", "user", "team", "month", "amount"]
@@ -295,7 +306,7 @@ class TargetAmountInput(serializers.Serializer):
 # ---------------------------------------------------------------- surveys
 
 
-class InvitationSerializer(serializers.ModelSerializer):
+class InvitationSerializer(ReadSerializer):
     status = serializers.CharField(read_only=True)
 
     class Meta:
@@ -307,7 +318,7 @@ class InvitationSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
 
 
-class AnswerSerializer(serializers.ModelSerializer):
+class AnswerSerializer(ReadSerializer):
     question_text = serializers.CharField(source="question.text", read_only=True)
 
     class Meta:
@@ -315,7 +326,7 @@ class AnswerSerializer(serializers.ModelSerializer):
         fields = ["question", "question_text", "scale_value", "text_value"]
 
 
-class ResponseSerializer(serializers.ModelSerializer):
+class ResponseSerializer(ReadSerializer):
     customer = serializers.IntegerField(source="invitation.customer_id", read_only=True)
     deal = serializers.IntegerField(source="invitation.deal_id", read_only=True, allow_null=True)
     survey = serializers.IntegerField(source="invitation.survey_id", read_only=True)

@@ -187,3 +187,29 @@ def test_nothing_without_credentials(world, client):
     response = client.get("/api/v1/deals/")
     assert response.status_code == 401
     assert response["WWW-Authenticate"].startswith("Bearer")
+
+
+def many(resource: str, world, n: int):
+    """The n-th of several records (snapshots and targets are unique per month)."""
+    month = dt.date(2024, 1 + n % 12, 1)
+    if resource == "targets":
+        return TargetFactory(user=world.ann, month=month)
+    if resource == "kpi-snapshots":
+        return KpiSnapshot.objects.create(
+            kpi="revenue", scope_type="rep", scope_id=world.ann.pk, granularity="month",
+            period_start=month, value=1, computed_at=dt.datetime(2025, 2, 1, tzinfo=dt.UTC),
+        )  # fmt: skip
+    return ANNS[resource](world)
+
+
+@pytest.mark.parametrize("resource", sorted(set(ANNS) - {"users"}))
+def test_every_list_runs_a_bounded_number_of_queries(world, api_as, resource, django_assert_max_num_queries):
+    client = api_as(world.admin)
+    counts = []
+    for batch in range(2):
+        for n in range(4):
+            many(resource, world, batch * 4 + n)
+        with django_assert_max_num_queries(6) as captured:
+            assert client.get(f"/api/v1/{resource}/").status_code == 200
+        counts.append(len(captured.captured_queries))
+    assert counts[1] <= counts[0]  # more rows, not more queries

@@ -416,3 +416,10 @@ def test_the_schema_and_its_reference_pages_need_no_cdn(client, db):
         page = client.get(url).content.decode()
         assert "drf_spectacular_sidecar" in page
         assert "cdn" not in page.lower()
+
+
+def test_the_browsable_api_lists_no_record_for_choosing(world, login):
+    CustomerFactory(owner=world.sam, name="Secret Southern Customer")
+    DealFactory(owner=world.ann)
+    page = login(world.ann).get("/api/v1/deals/", headers={"accept": "text/html"}).content.decode()
+    assert "Secret Southern Customer" not in page
