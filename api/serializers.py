@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.db import models
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -53,6 +54,12 @@ def text(max_length: int, **kwargs) -> serializers.CharField:
 class ReadSerializer(serializers.ModelSerializer):
     """What the API shows: read-only (writes have their input serializers), so
     no form of the browsable API ever lists related records for choosing."""
+
+    # An email may be blank (""), which the schema's "format: email" refuses.
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.EmailField: serializers.CharField,
+    }
 
     def get_extra_kwargs(self):
         extra = super().get_extra_kwargs()
