@@ -158,7 +158,7 @@ class Exporter:
     def sales_costs(self):
         qs = SalesCost.objects.select_related("team").order_by("spent_on", "pk")
         for line in self._scoped(qs, owner=None):
-            yield [line.spent_on, line.category, line.amount, _name(line.team), line.note]
+            yield [f"{line.spent_on:%Y-%m}", line.category, line.amount, _name(line.team), line.note]
 
     def targets(self):
         qs = Target.objects.select_related("user", "team").order_by("month", "pk")

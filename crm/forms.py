@@ -545,12 +545,12 @@ class SalesCostForm(forms.ModelForm):
     """A sales cost line: a manager enters their own team's, an admin any
     team's or the company-wide ones (no team)."""
 
+    spent_on = forms.DateField(label=_("Month"), input_formats=["%Y-%m", "%Y-%m-%d"], help_text=_("YYYY-MM"))
     amount = amount_field(_("Amount"))
 
     class Meta:
         model = SalesCost
         fields = ["team", "spent_on", "category", "amount", "note"]
-        widgets = {"spent_on": DATE_INPUT}
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
@@ -559,4 +559,4 @@ class SalesCostForm(forms.ModelForm):
     def clean_spent_on(self):
         value = self.cleaned_data["spent_on"]
         check_plausible_date(value)
-        return value
+        return value.replace(day=1)  # a month's cost, as on the Sales costs page

@@ -21,7 +21,8 @@ username, product name ignoring case and spaces, the ``external_ref`` of
 deals, prospects and activities, a target's person or team and month, a
 survey response's customer and time). Spend and cost lines have no key of
 their own: a line is all its columns, so a file's lines are matched one for
-one against the identical lines already stored.
+one against the identical lines already stored. A sales cost line is its
+team, month, category and note, as on the Sales costs page.
 """
 
 from __future__ import annotations
@@ -118,7 +119,8 @@ GENERIC_COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("notes", "done", "prospect", "deal", "customer"),
     ),
     "campaign_spend": (("campaign", "spent_on", "amount"), ("note",)),
-    "sales_costs": (("spent_on", "category", "amount"), ("team", "note")),
+    # The columns of the Sales costs page's CSV (crm.sales_costs on main).
+    "sales_costs": (("month", "category", "amount"), ("team", "note")),
     "targets": (("month", "amount"), ("user", "team")),
     "survey_responses": (
         ("customer", "submitted_at"),
@@ -1412,32 +1414,42 @@ class _Planner:
         self._lines("campaign_spend", stored, parse)
 
     def plan_sales_costs(self) -> None:
+        """As the Sales costs page reads its CSV: a line is its team, month,
+        category and note; a new amount for a known line updates it."""
         if not self.source.rows["sales_costs"]:
             return
-        stored = Counter(SalesCost.objects.values_list("team_id", "spent_on", "category", "amount", "note"))
-
-        def parse(row: Row):
-            team = self.team(row.get("team"))
-            if self.scope_team_id is not None and (team is None or team.pk != self.scope_team_id):
-                raise RowError(
-                    _(
-                        "outside your team: a manager records their own team's costs "
-                        "(company-wide ones are admins')"
+        existing = {(c.team_id, c.spent_on, c.category, c.note): c for c in SalesCost.objects.all()}
+        seen: dict[str, int] = {}
+        for row in self.source.rows["sales_costs"]:
+            try:
+                team = self.team(row.get("team"))
+                if self.scope_team_id is not None and (team is None or team.pk != self.scope_team_id):
+                    raise RowError(
+                        _(
+                            "outside your team: a manager records their own team's costs "
+                            "(company-wide ones are admins')"
+                        )
                     )
-                )
-            category = row.get("category").casefold()
-            if category not in SalesCost.Category.values:
-                raise RowError(
-                    _("unknown category “%(value)s” (expected one of %(categories)s)")
-                    % {"value": row.get("category"), "categories": ", ".join(SalesCost.Category.values)}
-                )
-            spent_on = _date(row.get("spent_on"), row.label("spent_on"))
-            amount = _decimal(row.get("amount"), row.label("amount"))
-            note = _text(row, "note", 200)
-            key = (team.pk or id(team) if team else None, spent_on, category, amount, note)
-            return key, SalesCost(team=team, spent_on=spent_on, category=category, amount=amount, note=note)
-
-        self._lines("sales_costs", stored, parse)
+                category = row.get("category").casefold()
+                if category not in SalesCost.Category.values:
+                    raise RowError(
+                        _("unknown category “%(value)s” (expected one of %(categories)s)")
+                        % {"value": row.get("category"), "categories": ", ".join(SalesCost.Category.values)}
+                    )
+                month = _month(row.get("month"), row.label("month"))
+                amount = _decimal(row.get("amount"), row.label("amount"))
+                note = _text(row, "note", 200)
+            except RowError as exc:
+                self.error(row, str(exc))
+                continue
+            key = (team.pk or id(team) if team else None, month, category, note)
+            if not self.once(row, str(key), seen, f"{team or '—'} {month:%Y-%m} {category} {note}".strip()):
+                continue
+            line = existing.get(key)
+            is_new = line is None
+            if is_new:
+                line = SalesCost(team=team, spent_on=month, category=category, note=note)
+            self.record("sales_costs", line, is_new, self.assign(line, {"amount": amount}))
 
     def plan_targets(self) -> None:
         if not self.source.rows["targets"]:

@@ -72,9 +72,7 @@ FILES = {
         "Company newsletter,2025-01-15,300,\n"
     ),
     "sales_costs.csv": (
-        "spent_on,category,amount,team,note\n"
-        "2025-03-01,salaries,20000,North,\n"
-        "2025-03-01,tools,900,,CRM seats\n"
+        "month,category,amount,team,note\n2025-03,salaries,20000,North,\n2025-03-01,tools,900,,CRM seats\n"
     ),
     "targets.csv": "month,amount,user,team\n2025-03,10000,ann,\n2025-03-15,30000,,North\n",
     "survey_responses.csv": (
@@ -189,8 +187,8 @@ BAD = [
     ),
     ("campaign_spend.csv", "campaign,spent_on,amount\nNope,2025-01-01,5\n", "unknown campaign “Nope”"),
     ("campaign_spend.csv", "campaign,spent_on,amount\n,2025-01-01,-5\n", "campaign is required"),
-    ("sales_costs.csv", "spent_on,category,amount\n2025-01-01,bribes,5\n", "unknown category “bribes”"),
-    ("sales_costs.csv", "spent_on,category,amount\n2025-01-01,tools,-5\n", "cannot be negative"),
+    ("sales_costs.csv", "month,category,amount\n2025-01,bribes,5\n", "unknown category “bribes”"),
+    ("sales_costs.csv", "month,category,amount\n2025-01,tools,-5\n", "cannot be negative"),
     ("targets.csv", "month,amount,user,team\n2025-01,5,ann,North\n", "not both"),
     ("targets.csv", "month,amount,user\n2025-13,5,ann\n", "is not a date"),
     ("targets.csv", "month,amount,user\n2025-01,5,ann\n2025-01-20,6,ann\n", "listed twice"),
@@ -223,8 +221,8 @@ def test_a_manager_imports_costs_and_targets_for_their_own_team_only(history, wo
     write(
         directory,
         {
-            "sales_costs.csv": "spent_on,category,amount,team\n2025-01-01,tools,5,North\n"
-            "2025-01-01,tools,5,South\n2025-01-01,tools,5,\n",
+            "sales_costs.csv": "month,category,amount,team\n2025-01,tools,5,North\n"
+            "2025-01,tools,5,South\n2025-01,tools,5,\n",
             "targets.csv": "month,amount,user,team\n2025-01,5,ann,\n2025-01,5,sam,\n2025-01,5,,South\n",
         },
     )
@@ -240,7 +238,7 @@ def test_a_manager_imports_costs_and_targets_for_their_own_team_only(history, wo
 
 def test_one_entity_imports_alone_for_a_page_upload(world, tmp_path):
     path = tmp_path / "costs.csv"
-    path.write_text("spent_on,category,amount,team,note\n2025-02-01,travel,120.5,North,Trains\n")
+    path.write_text("month,category,amount,team,note\n2025-02,travel,120.5,North,Trains\n")
     plan, result = importing.import_file(path, "sales_costs", importer=world.nina, dry_run=True)
     assert plan.ok and result is None and not SalesCost.objects.exists()
     plan, result = importing.import_file(path, "sales_costs", importer=world.nina)
@@ -248,6 +246,11 @@ def test_one_entity_imports_alone_for_a_page_upload(world, tmp_path):
     assert SalesCost.objects.get().note == "Trains"
     plan, _result = importing.import_file(path, "sales_costs", importer=world.nina)
     assert plan.totals()["unchanged"] == 1
+    # A line is its team, month, category and note: a new amount updates it.
+    path.write_text("month,category,amount,team,note\n2025-02-14,travel,99,North,Trains\n")
+    plan, _result = importing.import_file(path, "sales_costs", importer=world.nina)
+    assert plan.totals()["update"] == 1
+    assert SalesCost.objects.get().amount == Decimal("99.00")
 
 
 # ------------------------------------------------------------- round trip
