@@ -87,9 +87,13 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_htmx",
     "template_partials",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "crm",
     "kpis",
     "surveys",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -237,6 +241,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "surveys.tasks.send_due_invitations",
         "schedule": crontab(minute="*/15"),
     },
+    # Webhooks: retry the deliveries whose next attempt is due (api.tasks).
+    "webhooks-retry-due": {
+        "task": "api.tasks.retry_due_deliveries",
+        "schedule": crontab(minute="*"),
+    },
 }
 
 # KPI settings (../shared/kpi-spec.md).
@@ -255,6 +264,64 @@ SURVEY_EXPIRY_DAYS = env_int("SURVEY_EXPIRY_DAYS", 30, minimum=1)
 # HTTP_X_FORWARDED_FOR); empty means REMOTE_ADDR. See docs/surveys.md.
 SURVEY_RATE_LIMIT_PER_HOUR = env_int("SURVEY_RATE_LIMIT_PER_HOUR", 20, minimum=1)
 SURVEY_CLIENT_IP_HEADER = env_str("SURVEY_CLIENT_IP_HEADER")
+
+# The JSON API (api/, docs/api.md): personal access tokens or the session,
+# cursor pagination, a request budget per token (API_RATE_LIMIT, e.g.
+# 1000/hour; anonymous callers get API_ANON_RATE_LIMIT per address).
+def env_rate(name: str, default: str) -> str:
+    raw = env_str(name, default).strip()
+    number, _sep, period = raw.partition("/")
+    if not number.isdigit() or int(number) < 1 or period not in ("second", "minute", "hour", "day"):
+        raise ImproperlyConfigured(f"{name} must look like 1000/hour (got {raw!r}).")
+    return raw
+
+
+API_RATE_LIMIT = env_rate("API_RATE_LIMIT", "1000/hour")
+API_ANON_RATE_LIMIT = env_rate("API_ANON_RATE_LIMIT", "100/hour")
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "api.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "api.pagination.CursorPagination",
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.TokenRateThrottle", "api.throttling.AnonRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"token": API_RATE_LIMIT, "anon": API_ANON_RATE_LIMIT},
+    "DEFAULT_SCHEMA_CLASS": "api.schema.ApiAutoSchema",
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "api.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "api.errors.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Boussole API",
+    "DESCRIPTION": "Prospects, customers, deals, activities, campaigns, costs, targets, surveys and KPIs. "
+    "Guide and curl examples: docs/api.md.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "api.schema.add_error_responses",
+    ],
+    "ENUM_NAME_OVERRIDES": {
+        "StageEnum": "crm.models.Stage",
+        "OpenStageEnum": ["prospecting", "qualification", "proposal", "negotiation"],
+    },
+}
+
+# Webhooks (api/webhooks.py): each delivery is tried at once, then again after
+# each of these delays (seconds) until one succeeds: about a day in all.
+WEBHOOK_RETRY_DELAYS = [60, 300, 1800, 7200, 21600, 43200]
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
 
 # Cache: Redis when REDIS_URL is set, so rate limits hold across gunicorn
 # workers; otherwise a per-process memory cache.

@@ -14,6 +14,12 @@ urlpatterns = [
     path("", include("surveys.public_urls")),
     path("kpis/", include("kpis.urls")),
     path("import/", include("crm.import_urls")),
+    path("api/", include("api.urls")),
+    path("", include("api.page_urls")),
     path("", include("crm.urls")),
     path("", include("kpis.performance_urls")),
 ]
+
+# JSON errors for API clients (api/errors.py); the usual pages elsewhere.
+handler404 = "api.errors.not_found"
+handler500 = "api.errors.server_error"

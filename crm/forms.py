@@ -500,6 +500,17 @@ class ActivityForm(SubmitOnceMixin, forms.ModelForm):
         return data
 
 
+def limit_team_choice(field: forms.ModelChoiceField, user) -> None:
+    """Admins choose any team or none (company-wide); a manager their own team."""
+    if user.is_admin_role:
+        field.queryset = Team.objects.all()
+    else:
+        field.queryset = Team.objects.filter(pk=user.team_id)
+        field.required = True
+        field.empty_label = None
+        field.help_text = ""
+
+
 class CampaignForm(forms.ModelForm):
     class Meta:
         model = Campaign
@@ -508,14 +519,8 @@ class CampaignForm(forms.ModelForm):
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
-        if user.is_admin_role:
-            self.fields["team"].queryset = Team.objects.all()
-        else:
-            # A manager runs campaigns for their own team only.
-            self.fields["team"].queryset = Team.objects.filter(pk=user.team_id)
-            self.fields["team"].required = True
-            self.fields["team"].empty_label = None
-            self.fields["team"].help_text = ""
+        # A manager runs campaigns for their own team only.
+        limit_team_choice(self.fields["team"], user)
 
     def clean_starts_on(self):
         value = self.cleaned_data["starts_on"]
@@ -562,14 +567,9 @@ class SalesCostForm(SubmitOnceMixin, forms.ModelForm):
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
+        limit_team_choice(self.fields["team"], user)
         if user.is_admin_role:
-            self.fields["team"].queryset = Team.objects.all()
             self.fields["team"].empty_label = _("The whole company")
-        else:
-            self.fields["team"].queryset = Team.objects.filter(pk=user.team_id)
-            self.fields["team"].required = True
-            self.fields["team"].empty_label = None
-            self.fields["team"].help_text = ""
 
     def clean_spent_on(self):
         value = self.cleaned_data["spent_on"]

@@ -42,7 +42,10 @@ class ImportUploadForm(forms.Form):
             ),
             (
                 importing.GENERIC,
-                _("Boussole CSV: teams.csv, users.csv, customers.csv, products.csv, deals.csv"),
+                _(
+                    "Boussole CSV: teams, users, products, campaigns, customers, prospects, deals, "
+                    "activities, campaign_spend, sales_costs, targets, survey_responses (.csv)"
+                ),
             ),
         ],
         initial=importing.MAVEN,

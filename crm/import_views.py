@@ -9,6 +9,7 @@ or read another person's upload.
 from __future__ import annotations
 
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -18,14 +19,15 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.forms import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.crypto import constant_time_compare, get_random_string
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from crm import importing
+from crm import exporting, importing
 from crm.import_forms import ConfirmImportForm, ImportUploadForm
 from kpis.models import RecomputeRun
 from kpis.tasks import enqueue
@@ -37,9 +39,16 @@ STALE_AFTER_SECONDS = 24 * 3600
 ENTITY_LABELS = {
     "teams": gettext_lazy("Teams"),
     "users": gettext_lazy("People"),
-    "customers": gettext_lazy("Customers"),
     "products": gettext_lazy("Products"),
+    "campaigns": gettext_lazy("Campaigns"),
+    "customers": gettext_lazy("Customers"),
+    "prospects": gettext_lazy("Prospects"),
     "deals": gettext_lazy("Deals"),
+    "activities": gettext_lazy("Activities"),
+    "campaign_spend": gettext_lazy("Campaign spend lines"),
+    "sales_costs": gettext_lazy("Sales cost lines"),
+    "targets": gettext_lazy("Targets"),
+    "survey_responses": gettext_lazy("Survey responses"),
 }
 
 
@@ -70,7 +79,9 @@ def _discard(request: HttpRequest) -> None:
 def _preview_context(plan: importing.Plan) -> dict:
     return {
         "plan": plan,
-        "rows": [(ENTITY_LABELS[e], counts) for e, counts in plan.counts().items()],
+        # The kinds of record the files hold (every kind when they hold none).
+        "rows": [(ENTITY_LABELS[e], counts) for e, counts in plan.counts().items() if any(counts.values())]
+        or [(ENTITY_LABELS[e], counts) for e, counts in plan.counts().items()],
         "totals": plan.totals(),
     }
 
@@ -167,3 +178,16 @@ def crm_import_cancel(request: HttpRequest) -> HttpResponse:
     _discard(request)
     messages.info(request, _("The upload was discarded; nothing was imported."))
     return redirect("crm_import")
+
+
+@login_required
+def crm_export(request: HttpRequest) -> FileResponse:
+    """Everything this person may import, as the generic format's files in
+    one zip: what they can edit in a spreadsheet and import back."""
+    _check_importer(request.user)
+    # On disk past 20 MB: a big company's history never sits in memory whole.
+    spool = tempfile.SpooledTemporaryFile(max_size=20 * 1024 * 1024)
+    exporting.export_zip(spool, user=request.user)
+    spool.seek(0)
+    name = f"boussole-export-{timezone.localdate():%Y-%m-%d}.zip"
+    return FileResponse(spool, as_attachment=True, filename=name, content_type="application/zip")

@@ -1,12 +1,14 @@
-"""Import teams, people, customers, products and deals from CSV files.
+"""Import a sales organisation's whole history from CSV files.
 
 Two formats become the same rows in Boussole's own columns:
 
 - ``maven``: the four files of the Maven Analytics CRM sample
   (sales_teams.csv, accounts.csv, products.csv, sales_pipeline.csv);
-- ``generic``: one CSV per entity (teams.csv, users.csv, customers.csv,
-  products.csv, deals.csv) with Boussole's column names, or the source's own
-  headers renamed by a JSON mapping.
+- ``generic``: one CSV per entity (teams, users, products, campaigns,
+  customers, prospects, deals, activities, campaign spend, sales costs,
+  targets, survey responses: ``ENTITIES``) with Boussole's column names, or
+  the source's own headers renamed by a JSON mapping. crm.exporting writes
+  the same files, so an export imports back unchanged.
 
 Those rows then go through one pipeline: ``load`` (parse) → ``build_plan``
 (validate, and decide create / update / unchanged / skip per row, every bad
@@ -14,8 +16,13 @@ row reported with its file, line and reason) → ``apply`` (one
 ``transaction.atomic``). Everything is set-based: one query per entity to
 read what exists, dict look-ups per row, bulk_create / bulk_update to write,
 so 8,800 deals import in seconds. Importing the same files twice changes
-nothing: every entity has a natural key (team and customer name, username,
-product name ignoring case and spaces, the deal's ``external_ref``).
+nothing: every entity has a natural key (team, campaign and customer name,
+username, product name ignoring case and spaces, the ``external_ref`` of
+deals, prospects and activities, a target's person or team and month, a
+survey response's customer and time). Spend and cost lines have no key of
+their own: a line is all its columns, so a file's lines are matched one for
+one against the identical lines already stored. A sales cost line is its
+team, month, category and note, as on the Sales costs page.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import re
 import shutil
 import unicodedata
 import zipfile
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -37,42 +45,88 @@ from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import models, transaction
+from django.db.models import F
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.utils.text import get_valid_filename, slugify
 from django.utils.translation import gettext as _
 
 from crm.models import (
     EARLIEST_DATE,
     LATEST_DATE,
+    Activity,
+    Campaign,
+    CampaignSpend,
     Customer,
     Deal,
     DealStageChange,
     Language,
     Product,
+    Prospect,
     Role,
+    SalesCost,
     Stage,
+    Target,
     Team,
     User,
 )
+from surveys.models import Invitation, Response, Survey
 
 MAVEN, GENERIC = "maven", "generic"
 FORMATS = (MAVEN, GENERIC)
-ENTITIES = ("teams", "users", "customers", "products", "deals")
+# In the order they are planned and written: each refers only to earlier ones.
+ENTITIES = (
+    "teams",
+    "users",
+    "products",
+    "campaigns",
+    "customers",
+    "prospects",
+    "deals",
+    "activities",
+    "campaign_spend",
+    "sales_costs",
+    "targets",
+    "survey_responses",
+)
 
 # The generic format's columns per entity: (required, optional).
 GENERIC_COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "teams": (("name",), ("region",)),
     "users": (("username",), ("first_name", "last_name", "email", "role", "team")),
+    "products": (("name", "list_price"), ("is_active",)),
+    "campaigns": (("name", "channel", "starts_on"), ("team", "ends_on")),
     "customers": (
         ("name", "owner"),
-        ("sector", "country", "employees", "contact_name", "contact_email", "language"),
+        ("sector", "country", "employees", "contact_name", "contact_email", "language", "source_campaign"),
     ),
-    "products": (("name", "list_price"), ("is_active",)),
+    "prospects": (
+        ("external_ref", "name", "owner"),
+        (
+            "company", "email", "phone", "status", "created_on", "source_campaign", "customer",
+            "converted_on", "lost_reason",
+        ),
+    ),
     "deals": (
         ("external_ref", "owner", "stage"),
-        ("title", "customer", "product", "amount", "opened_on", "closed_on", "lost_reason"),
+        (
+            "title", "customer", "prospect", "product", "amount", "opened_on", "expected_close_on",
+            "closed_on", "lost_reason",
+        ),
     ),
-}
+    "activities": (
+        ("external_ref", "kind", "owner", "occurred_on", "subject"),
+        ("notes", "done", "prospect", "deal", "customer"),
+    ),
+    "campaign_spend": (("campaign", "spent_on", "amount"), ("note",)),
+    # The columns of the Sales costs page's CSV (crm.sales_costs on main).
+    "sales_costs": (("month", "category", "amount"), ("team", "note")),
+    "targets": (("month", "amount"), ("user", "team")),
+    "survey_responses": (
+        ("customer", "submitted_at"),
+        ("deal", "survey", "nps_score", "csat_score", "comment", "email", "language"),
+    ),
+}  # fmt: skip
 
 MAVEN_FILES: dict[str, tuple[str, ...]] = {
     "sales_teams.csv": ("sales_agent", "manager", "regional_office"),
@@ -103,6 +157,7 @@ MAVEN_STAGES = {
 # an English and a French import and make re-imports "update" every lost deal.
 NO_LOST_REASON = "Not recorded in the imported data"
 
+FORMULA_STARTS = ("=", "+", "-", "@")
 MAX_AMOUNT = Decimal("999999999999.99")  # MONEY: 14 digits, 2 decimals
 BATCH = 1000
 
@@ -137,7 +192,11 @@ class Row:
         return self.labels.get(column, column)
 
     def get(self, column: str) -> str:
-        return self.data.get(column, "").strip()
+        value = self.data.get(column, "").strip()
+        if value[:1] == "'" and value[1:2] in FORMULA_STARTS:
+            # An export's guard against spreadsheet formulas (crm.exporting).
+            value = value[1:]
+        return value
 
     def has(self, column: str) -> bool:
         return column in self.columns
@@ -480,27 +539,33 @@ def parse_mapping(text: str, name: str = "mapping") -> tuple[dict[str, dict[str,
     return (mapping if not problems else {}), problems
 
 
+def read_entity(source: Source, path: Path, entity: str, headers: dict[str, str] | None = None) -> None:
+    """Add one entity's CSV file to source (Boussole's columns, or renamed by headers)."""
+    headers = headers or {}
+    required, optional = GENERIC_COLUMNS[entity]
+    source_required = tuple(headers.get(c, c) for c in required)
+    parsed = _read_csv(path, source_required, source.errors)
+    if parsed is None:
+        return
+    header, rows = parsed
+    present = {c: headers.get(c, c) for c in required + optional if headers.get(c, c) in header}
+    columns = frozenset(present)
+    labels = {column: src for column, src in present.items() if src != column}
+    for line, raw in rows:
+        data = {column: raw.get(src, "") for column, src in present.items()}
+        source.rows[entity].append(Row(path.name, line, data, columns, labels))
+
+
 def read_generic(directory: Path, mapping: dict[str, dict[str, str]] | None = None) -> Source:
     source = Source()
     mapping = mapping or {}
     found = False
-    for entity, (required, optional) in GENERIC_COLUMNS.items():
+    for entity in ENTITIES:
         path = directory / f"{entity}.csv"
         if not path.exists():
             continue
         found = True
-        headers = mapping.get(entity, {})
-        source_required = tuple(headers.get(c, c) for c in required)
-        parsed = _read_csv(path, source_required, source.errors)
-        if parsed is None:
-            continue
-        header, rows = parsed
-        present = {c: headers.get(c, c) for c in required + optional if headers.get(c, c) in header}
-        columns = frozenset(present)
-        for line, raw in rows:
-            data = {column: raw.get(src, "") for column, src in present.items()}
-            labels = {column: src for column, src in present.items() if src != column}
-            source.rows[entity].append(Row(path.name, line, data, columns, labels))
+        read_entity(source, path, entity, mapping.get(entity))
     if not found:
         source.errors.append(
             Problem(
@@ -528,9 +593,26 @@ class RowError(Exception):
     pass
 
 
+# A sales cost's category as a French team writes it, too.
+SALES_COST_CATEGORIES = {
+    "salaires": "salaries",
+    "outils": "tools",
+    "déplacements": "travel",
+    "deplacements": "travel",
+    "autre": "other",
+}
+
+
 def _decimal(value: str, column: str) -> Decimal:
+    text = value.replace(" ", "").replace("\u202f", "").replace("\xa0", "")
+    # "12,50" or "12 500,50" (a French file): the comma is the decimal mark
+    # when one comma is followed by one or two digits and there is no dot;
+    # otherwise commas separate thousands ("12,500.50").
+    head, comma, tail = text.rpartition(",")
+    if comma and "." not in text and head.count(",") == 0 and 1 <= len(tail) <= 2 and tail.isdigit():
+        text = f"{head}.{tail}"
     try:
-        number = Decimal(value.replace(",", "").replace(" ", ""))
+        number = Decimal(text.replace(",", ""))
     except InvalidOperation:
         raise RowError(
             _("%(column)s “%(value)s” is not a number") % {"column": column, "value": value}
@@ -581,6 +663,67 @@ def _bool(value: str, column: str) -> bool:
     if lowered in ("0", "false", "no", "n", "non"):
         return False
     raise RowError(_("%(column)s must be yes or no") % {"column": column})
+
+
+def _month(value: str, column: str) -> dt.date:
+    """YYYY-MM, or any day of the month as YYYY-MM-DD: the month's first day."""
+    day = _date(f"{value}-01" if len(value) == 7 else value, column) if value else None
+    if day is None:
+        raise RowError(_("%(column)s is required") % {"column": column})
+    return day.replace(day=1)
+
+
+def _datetime(value: str, column: str) -> dt.datetime:
+    """ISO 8601; without an offset, company time; a bare date is its noon."""
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise RowError(
+            _("%(column)s “%(value)s” is not a date and time (YYYY-MM-DD HH:MM)")
+            % {"column": column, "value": value}
+        ) from None
+    if len(value) == 10:
+        moment = moment.replace(hour=12)
+    if not (EARLIEST_DATE <= moment.date() <= LATEST_DATE):
+        raise RowError(
+            _("%(column)s “%(value)s” is outside %(first)s–%(last)s")
+            % {"column": column, "value": value, "first": EARLIEST_DATE.year, "last": LATEST_DATE.year}
+        )
+    return moment if timezone.is_aware(moment) else timezone.make_aware(moment)
+
+
+def _score(value: str, column: str, low: int, high: int) -> int | None:
+    if not value:
+        return None
+    number = _int(value, column)
+    if not low <= number <= high:
+        raise RowError(
+            _("%(column)s must be between %(low)s and %(high)s")
+            % {"column": column, "low": low, "high": high}
+        )
+    return number
+
+
+def _email(row: Row, column: str) -> str:
+    email = _text(row, column, 254)
+    if email:
+        try:
+            validate_email(email)
+        except ValidationError:
+            raise RowError(
+                _("%(column)s “%(value)s” is not valid") % {"column": row.label(column), "value": email}
+            ) from None
+    return email
+
+
+def _related(obj: models.Model, name: str) -> models.Model | None:
+    """A foreign key's object without a query: the one assigned in this
+    import when there is one (it may not be saved yet), else a stub."""
+    field = obj._meta.get_field(name)
+    if field.is_cached(obj):
+        return getattr(obj, name)
+    pk = getattr(obj, field.attname)
+    return field.related_model(pk=pk) if pk else None
 
 
 def _text(row: Row, column: str, max_length: int) -> str:
@@ -676,10 +819,65 @@ class _Planner:
         self.teams = self.plan_teams()
         self.products = self.plan_products()
         self.users = self.plan_users()
+        self.plan_campaigns()
         self.customers = self.plan_customers()
-        self.plan_deals()
+        self.plan_prospects()
+        self.deals = self.plan_deals()
+        self.plan_activities()
+        self.plan_spend()
+        self.plan_sales_costs()
+        self.plan_targets()
+        self.plan_responses()
         self.plan.errors.sort(key=lambda p: (p.file, p.line))
         return self.plan
+
+    # Look-ups of what a row refers to: in the files or already stored. The
+    # campaigns and prospects are read only when a file holds or names one.
+
+    @cached_property
+    def campaigns(self) -> dict[str, Campaign]:
+        return {c.name.casefold(): c for c in Campaign.objects.all()}
+
+    @cached_property
+    def prospects(self) -> dict[str, Prospect]:
+        return {p.external_ref: p for p in Prospect.objects.exclude(external_ref=None)}
+
+    def team(self, name: str) -> Team | None:
+        team = self.teams.get(name.casefold()) if name else None
+        if name and team is None:
+            raise self.unknown("teams", name.casefold(), _("unknown team “%(name)s”"), name)
+        return team
+
+    def campaign(self, name: str) -> Campaign | None:
+        campaign = self.campaigns.get(name.casefold()) if name else None
+        if name and campaign is None:
+            raise self.unknown("campaigns", name.casefold(), _("unknown campaign “%(name)s”"), name)
+        return campaign
+
+    def customer(self, name: str) -> Customer | None:
+        customer = self.customers.get(name.casefold()) if name else None
+        if name and customer is None:
+            raise self.unknown("customers", name.casefold(), _("unknown customer “%(name)s”"), name)
+        return customer
+
+    def prospect(self, ref: str) -> Prospect | None:
+        prospect = self.prospects.get(ref) if ref else None
+        if ref and prospect is None:
+            raise self.unknown("prospects", ref, _("unknown prospect “%(name)s”"), ref)
+        return prospect
+
+    def deal(self, ref: str) -> Deal | None:
+        deal = self.deals.get(ref) if ref else None
+        if ref and deal is None:
+            raise self.unknown("deals", ref, _("unknown deal “%(name)s”"), ref)
+        return deal
+
+    def outside(self, obj: models.Model | None) -> bool:
+        """Is a record this row links to (customer, prospect, deal) outside a manager's team?"""
+        if obj is None or self.scope_team_id is None:
+            return False
+        team = _related(obj, "team")
+        return self.outside_scope(team.pk if team else None, _related(obj, "owner").pk)
 
     def plan_teams(self) -> dict[str, Team]:
         teams = {t.name.casefold(): t for t in Team.objects.all()}
@@ -858,6 +1056,8 @@ class _Planner:
                     if language not in Language.values:
                         raise RowError(_("language must be en or fr"))
                     values["language"] = language
+                if row.has("source_campaign"):
+                    values["source_campaign"] = self.campaign(row.get("source_campaign"))
             except RowError as exc:
                 self.bad["customers"].add(row.get("name").casefold())
                 self.error(row, str(exc))
@@ -878,7 +1078,7 @@ class _Planner:
             self.record("customers", customer, is_new, self.assign(customer, values))
         return customers
 
-    def plan_deals(self) -> None:
+    def plan_deals(self) -> dict[str, Deal]:
         existing = {
             d.external_ref: d
             for d in Deal.objects.exclude(external_ref=None).only(
@@ -894,6 +1094,8 @@ class _Planner:
                 "closed_on",
                 "lost_reason",
                 "team_id",
+                "prospect_id",
+                "expected_close_on",
             )
         }
         seen: dict[str, int] = {}
@@ -966,7 +1168,17 @@ class _Planner:
                         )
                         % {"owner": row.get("owner")}
                     )
+                more: dict[str, object] = {}
+                if row.has("prospect"):
+                    more["prospect"] = self.prospect(row.get("prospect"))
+                if row.has("expected_close_on"):
+                    expected = row.get("expected_close_on")
+                    expected_on = _date(expected, row.label("expected_close_on")) if expected else None
+                    if expected_on and expected_on < opened_on:
+                        raise RowError(_("the expected close is before the opening date"))
+                    more["expected_close_on"] = expected_on
             except RowError as exc:
+                self.bad["deals"].add(row.get("external_ref"))
                 self.error(row, str(exc))
                 continue
             if not self.once(row, ref, seen, ref):
@@ -981,6 +1193,7 @@ class _Planner:
                 "opened_on": opened_on,
                 "closed_on": closed_on,
                 "lost_reason": lost_reason,
+                **more,
             }
             is_new = deal is None
             if self.outside_scope(_pk(owner.team), owner.pk) or (
@@ -1005,7 +1218,367 @@ class _Planner:
                 touched[id(customer)] = customer
             if previous_customer and "customer" in changed:
                 touched[-previous_customer] = Customer(pk=previous_customer)
+            existing[ref] = deal
         self.plan.customers_touched = list(touched.values())
+        return existing
+
+
+    def plan_campaigns(self) -> None:
+        if not self.source.rows["campaigns"]:
+            return
+        campaigns = self.campaigns
+        seen: dict[str, int] = {}
+        for row in self.source.rows["campaigns"]:
+            try:
+                name = _text(row, "name", 200)
+                if not name:
+                    raise RowError(_("name is required"))
+                channel = row.get("channel").casefold()
+                if channel not in Campaign.Channel.values:
+                    raise RowError(
+                        _("unknown channel “%(value)s” (expected one of %(channels)s)")
+                        % {"value": row.get("channel"), "channels": ", ".join(Campaign.Channel.values)}
+                    )
+                starts_on = _date(row.get("starts_on"), row.label("starts_on"))
+                values: dict[str, object] = {"channel": channel, "starts_on": starts_on}
+                if row.has("ends_on"):
+                    ends = row.get("ends_on")
+                    values["ends_on"] = _date(ends, row.label("ends_on")) if ends else None
+                    if values["ends_on"] and values["ends_on"] < starts_on:
+                        raise RowError(_("the campaign ends before it starts"))
+                if row.has("team"):
+                    values["team"] = self.team(row.get("team"))
+            except RowError as exc:
+                self.bad["campaigns"].add(row.get("name").casefold())
+                self.error(row, str(exc))
+                continue
+            if not self.once(row, name.casefold(), seen, name):
+                continue
+            campaign = campaigns.get(name.casefold())
+            is_new = campaign is None
+            team_id = _pk(values["team"]) if "team" in values else (None if is_new else campaign.team_id)
+            # A manager runs their own team's campaigns; company-wide ones are admins'.
+            if self.scope_team_id is not None and (
+                team_id != self.scope_team_id or (not is_new and campaign.team_id != self.scope_team_id)
+            ):
+                self.scope_error(row)
+                continue
+            if is_new:
+                campaign = campaigns[name.casefold()] = Campaign(name=name)
+            self.record("campaigns", campaign, is_new, self.assign(campaign, values))
+
+    def plan_prospects(self) -> None:
+        if not self.source.rows["prospects"]:
+            return
+        existing = self.prospects
+        seen: dict[str, int] = {}
+        for row in self.source.rows["prospects"]:
+            try:
+                ref = _text(row, "external_ref", 100)
+                if not ref:
+                    raise RowError(_("external_ref is required"))
+                name = _text(row, "name", 200)
+                if not name:
+                    raise RowError(_("name is required"))
+                owner = self.user(row.get("owner"))
+                prospect = existing.get(ref)
+                values: dict[str, object] = {"name": name, "owner": owner}
+                for column, length in (("company", 200), ("phone", 50)):
+                    if row.has(column):
+                        values[column] = _text(row, column, length)
+                if row.has("email"):
+                    values["email"] = _email(row, "email")
+                if row.has("status") and row.get("status"):
+                    status = row.get("status").casefold()
+                    if status not in Prospect.Status.values:
+                        raise RowError(
+                            _("unknown status “%(value)s” (expected one of %(statuses)s)")
+                            % {"value": row.get("status"), "statuses": ", ".join(Prospect.Status.values)}
+                        )
+                    values["status"] = status
+                created = row.get("created_on")
+                if created:
+                    values["created_on"] = _date(created, row.label("created_on"))
+                elif prospect is None:
+                    values["created_on"] = self.today
+                if row.has("source_campaign"):
+                    values["source_campaign"] = self.campaign(row.get("source_campaign"))
+                if row.has("customer"):
+                    values["customer"] = self.customer(row.get("customer"))
+                if row.has("converted_on"):
+                    converted = row.get("converted_on")
+                    values["converted_on"] = (
+                        _date(converted, row.label("converted_on")) if converted else None
+                    )
+                if row.has("lost_reason"):
+                    values["lost_reason"] = _text(row, "lost_reason", 200)
+                status = values.get("status", prospect.status if prospect else Prospect.Status.NEW)
+                has_customer = values["customer"] is not None if "customer" in values else bool(
+                    prospect and prospect.customer_id
+                )
+                if status == Prospect.Status.CONVERTED and not has_customer:
+                    raise RowError(_("a converted prospect needs its customer"))
+                reason = values.get("lost_reason", prospect.lost_reason if prospect else "")
+                if status == Prospect.Status.LOST and not reason:
+                    values["lost_reason"] = NO_LOST_REASON
+                if self.outside(values.get("customer")):
+                    raise RowError(_("the customer is outside your team"))
+            except RowError as exc:
+                self.bad["prospects"].add(row.get("external_ref"))
+                self.error(row, str(exc))
+                continue
+            if not self.once(row, ref, seen, ref):
+                continue
+            is_new = prospect is None
+            if self.outside_scope(_pk(owner.team), owner.pk) or (
+                not is_new and self.outside_scope(prospect.team_id, prospect.owner_id)
+            ):
+                self.scope_error(row)
+                continue
+            if is_new:
+                prospect = Prospect(external_ref=ref)
+            if is_new or prospect.owner_id != owner.pk:
+                # As on the prospect form: the team is the owner's.
+                values["team"] = owner.team
+            self.record("prospects", prospect, is_new, self.assign(prospect, values))
+            existing[ref] = prospect
+
+    def plan_activities(self) -> None:
+        rows = self.source.rows["activities"]
+        if not rows:
+            return
+        refs = [row.get("external_ref") for row in rows if row.get("external_ref")]
+        existing: dict[str, Activity] = {}
+        for start in range(0, len(refs), 500):  # SQLite binds at most 999 parameters
+            for activity in Activity.objects.filter(external_ref__in=refs[start : start + 500]):
+                existing[activity.external_ref] = activity
+        seen: dict[str, int] = {}
+        for row in rows:
+            try:
+                ref = _text(row, "external_ref", 100)
+                if not ref:
+                    raise RowError(_("external_ref is required"))
+                kind = row.get("kind").casefold()
+                if kind not in Activity.Kind.values:
+                    raise RowError(
+                        _("unknown kind “%(value)s” (expected one of %(kinds)s)")
+                        % {"value": row.get("kind"), "kinds": ", ".join(Activity.Kind.values)}
+                    )
+                owner = self.user(row.get("owner"))
+                subject = _text(row, "subject", 200)
+                if not subject:
+                    raise RowError(_("subject is required"))
+                values: dict[str, object] = {
+                    "kind": kind,
+                    "owner": owner,
+                    "subject": subject,
+                    "occurred_on": _date(row.get("occurred_on"), row.label("occurred_on")),
+                }
+                if row.has("notes"):
+                    values["notes"] = _text(row, "notes", 10_000)
+                if row.has("done") and row.get("done"):
+                    values["done"] = _bool(row.get("done"), row.label("done"))
+                links = {"prospect": self.prospect, "deal": self.deal, "customer": self.customer}
+                for column, find in links.items():
+                    if row.has(column):
+                        values[column] = find(row.get(column))
+                        if self.outside(values[column]):
+                            raise RowError(
+                                _("the %(link)s is outside your team") % {"link": row.label(column)}
+                            )
+                activity = existing.get(ref)
+                linked = [
+                    values[c] if c in values else (activity and getattr(activity, f"{c}_id")) for c in links
+                ]
+                if not any(linked):
+                    raise RowError(_("link the activity to a prospect, a deal or a customer"))
+            except RowError as exc:
+                self.error(row, str(exc))
+                continue
+            if not self.once(row, ref, seen, ref):
+                continue
+            is_new = activity is None
+            if self.outside_scope(_pk(owner.team), owner.pk) or (
+                not is_new and self.outside_scope(activity.team_id, activity.owner_id)
+            ):
+                self.scope_error(row)
+                continue
+            if is_new:
+                # The owner's team when it was logged (history never moves).
+                activity = Activity(external_ref=ref, team=owner.team)
+            self.record("activities", activity, is_new, self.assign(activity, values))
+
+    def _lines(self, entity: str, stored: Counter, parse) -> None:
+        """Lines without a key: each row is matched against an identical stored
+        line not matched yet; any other row is a new line."""
+        for row in self.source.rows[entity]:
+            try:
+                key, line = parse(row)
+            except RowError as exc:
+                self.error(row, str(exc))
+                continue
+            if stored[key] > 0:
+                stored[key] -= 1
+                self.plan.entities[entity].unchanged += 1
+            else:
+                self.plan.entities[entity].create.append(line)
+
+    def plan_spend(self) -> None:
+        if not self.source.rows["campaign_spend"]:
+            return
+        stored = Counter(CampaignSpend.objects.values_list("campaign_id", "spent_on", "amount", "note"))
+
+        def parse(row: Row):
+            campaign = self.campaign(row.get("campaign"))
+            if campaign is None:
+                raise RowError(_("campaign is required"))
+            team = _related(campaign, "team")
+            if self.scope_team_id is not None and (team is None or team.pk != self.scope_team_id):
+                raise RowError(_("outside your team: a manager records spend on their own team's campaigns"))
+            spent_on = _date(row.get("spent_on"), row.label("spent_on"))
+            amount = _decimal(row.get("amount"), row.label("amount"))
+            note = _text(row, "note", 200)
+            key = (campaign.pk or id(campaign), spent_on, amount, note)
+            return key, CampaignSpend(campaign=campaign, spent_on=spent_on, amount=amount, note=note)
+
+        self._lines("campaign_spend", stored, parse)
+
+    def plan_sales_costs(self) -> None:
+        """As the Sales costs page reads its CSV: a line is its team, month,
+        category and note; a new amount for a known line updates it."""
+        if not self.source.rows["sales_costs"]:
+            return
+        existing = {(c.team_id, c.spent_on, c.category, c.note): c for c in SalesCost.objects.all()}
+        seen: dict[str, int] = {}
+        for row in self.source.rows["sales_costs"]:
+            try:
+                team = self.team(row.get("team"))
+                if self.scope_team_id is not None and (team is None or team.pk != self.scope_team_id):
+                    raise RowError(
+                        _(
+                            "outside your team: a manager records their own team's costs "
+                            "(company-wide ones are admins')"
+                        )
+                    )
+                category = row.get("category").casefold()
+                category = SALES_COST_CATEGORIES.get(category, category)
+                if category not in SalesCost.Category.values:
+                    raise RowError(
+                        _("unknown category “%(value)s” (expected one of %(categories)s)")
+                        % {"value": row.get("category"), "categories": ", ".join(SalesCost.Category.values)}
+                    )
+                month = _month(row.get("month"), row.label("month"))
+                amount = _decimal(row.get("amount"), row.label("amount"))
+                note = _text(row, "note", 200)
+            except RowError as exc:
+                self.error(row, str(exc))
+                continue
+            key = (team.pk or id(team) if team else None, month, category, note)
+            if not self.once(row, str(key), seen, f"{team or '—'} {month:%Y-%m} {category} {note}".strip()):
+                continue
+            line = existing.get(key)
+            is_new = line is None
+            if is_new:
+                line = SalesCost(team=team, spent_on=month, category=category, note=note)
+            self.record("sales_costs", line, is_new, self.assign(line, {"amount": amount}))
+
+    def plan_targets(self) -> None:
+        if not self.source.rows["targets"]:
+            return
+        existing = {(t.user_id, t.team_id, t.month): t for t in Target.objects.all()}
+        seen: dict[tuple, int] = {}
+        for row in self.source.rows["targets"]:
+            try:
+                user = self.user(row.get("user")) if row.get("user") else None
+                team = self.team(row.get("team"))
+                if (user is None) == (team is None):
+                    raise RowError(_("a target is for a salesperson (user) or a team, not both"))
+                if user is not None and user.is_admin_role:
+                    raise RowError(_("%(name)s is an admin: targets are for salespeople") % {"name": user})
+                month = _month(row.get("month"), row.label("month"))
+                amount = _decimal(row.get("amount"), row.label("amount"))
+            except RowError as exc:
+                self.error(row, str(exc))
+                continue
+            who = user or team
+            key = (id(who) if who.pk is None else who.pk, user is None, month)
+            if not self.once(row, str(key), seen, f"{who} {month:%Y-%m}"):
+                continue
+            team_id = _pk(user.team) if user is not None else team.pk
+            if self.scope_team_id is not None and team_id != self.scope_team_id:
+                self.scope_error(row)
+                continue
+            target = existing.get((_pk(user), _pk(team), month)) if who.pk else None
+            is_new = target is None
+            if is_new:
+                target = Target(user=user, team=team, month=month)
+            self.record("targets", target, is_new, self.assign(target, {"amount": amount}))
+
+    def plan_responses(self) -> None:
+        if not self.source.rows["survey_responses"]:
+            return
+        existing = {
+            (r.invitation.customer_id, r.submitted_at): r
+            for r in Response.objects.select_related("invitation").only(
+                "pk", "submitted_at", "nps_score", "csat_score", "comment", "invitation__customer_id"
+            )
+        }
+        surveys = {survey.name.casefold(): survey for survey in Survey.objects.all()}
+        defaults = {language: Survey.default_for(language) for language in Language.values}
+        seen: dict[tuple, int] = {}
+        for row in self.source.rows["survey_responses"]:
+            try:
+                customer = self.customer(row.get("customer"))
+                if customer is None:
+                    raise RowError(_("customer is required"))
+                submitted_at = _datetime(row.get("submitted_at"), row.label("submitted_at"))
+                nps = _score(row.get("nps_score"), row.label("nps_score"), 0, 10)
+                csat = _score(row.get("csat_score"), row.label("csat_score"), 1, 5)
+                if nps is None and csat is None:
+                    raise RowError(_("give an nps_score (0–10), a csat_score (1–5) or both"))
+                comment = _text(row, "comment", 10_000)
+                deal = self.deal(row.get("deal"))
+                if deal is not None and _related(deal, "customer") != customer:
+                    raise RowError(_("the deal “%(name)s” is another customer's") % {"name": row.get("deal")})
+                language = (row.get("language") or customer.language).casefold()
+                if language not in Language.values:
+                    raise RowError(_("language must be en or fr"))
+                survey_name = row.get("survey")
+                survey = surveys.get(survey_name.casefold()) if survey_name else defaults[language]
+                if survey is None:
+                    raise RowError(
+                        _("no survey “%(name)s”: name an existing survey or leave it empty for the default")
+                        % {"name": survey_name}
+                    )
+                email = _email(row, "email") or customer.contact_email
+                if self.outside(customer):
+                    raise RowError(_("the customer is outside your team"))
+            except RowError as exc:
+                self.error(row, str(exc))
+                continue
+            key = (customer.pk or id(customer), submitted_at)
+            if not self.once(row, str(key), seen, f"{customer} {submitted_at:%Y-%m-%d %H:%M}"):
+                continue
+            response = existing.get(key) if customer.pk else None
+            values = {"nps_score": nps, "csat_score": csat, "comment": comment}
+            if response is not None:
+                self.record("survey_responses", response, False, self.assign(response, values))
+                continue
+            # Credited as the survey pages credit an answer: the deal's owner
+            # and team, else the customer's (surveys.models).
+            credited = deal if deal is not None else customer
+            invitation = Invitation(
+                survey=survey,
+                customer=customer,
+                deal=deal,
+                owner=_related(credited, "owner"),
+                team=_related(credited, "team"),
+                email=email,
+                language=language,
+                sent_at=submitted_at,
+            )
+            response = Response(invitation=invitation, submitted_at=submitted_at, **values)
+            self.record("survey_responses", response, True, set())
 
 
 def build_plan(source: Source, today: dt.date | None = None, importer: User | None = None) -> Plan:
@@ -1026,7 +1599,20 @@ def _batches(objs: list, size: int = BATCH):
         yield objs[start : start + size]
 
 
-MODELS = {"teams": Team, "users": User, "customers": Customer, "products": Product, "deals": Deal}
+MODELS = {
+    "teams": Team,
+    "users": User,
+    "products": Product,
+    "campaigns": Campaign,
+    "customers": Customer,
+    "prospects": Prospect,
+    "deals": Deal,
+    "activities": Activity,
+    "campaign_spend": CampaignSpend,
+    "sales_costs": SalesCost,
+    "targets": Target,
+    "survey_responses": Response,
+}
 
 
 def apply(plan: Plan, progress: Progress | None = None) -> ImportResult:
@@ -1035,13 +1621,15 @@ def apply(plan: Plan, progress: Progress | None = None) -> ImportResult:
         raise ValueError("The import has bad rows; nothing was written.")
     report = progress or (lambda label, done, total: None)
     with transaction.atomic():
-        for entity in ("teams", "products", "users", "customers", "deals"):
+        for entity in ENTITIES:
             entity_plan = plan.entities[entity]
             model = MODELS[entity]
             total = len(entity_plan.create) + len(entity_plan.update)
             done = 0
             report(entity, 0, total)
             for batch in _batches(entity_plan.create):
+                if entity == "survey_responses":
+                    _create_invitations(batch)
                 model.objects.bulk_create(batch)
                 done += len(batch)
                 report(entity, done, total)
@@ -1061,6 +1649,15 @@ def apply(plan: Plan, progress: Progress | None = None) -> ImportResult:
     deals = plan.entities["deals"].create + plan.entities["deals"].update
     days = [d for deal in deals for d in (deal.opened_on, deal.closed_on) if d]
     return ImportResult(plan.counts(), min(days, default=None), max(days, default=None))
+
+
+def _create_invitations(responses: list[Response]) -> None:
+    """The invitation each historical response answers, dated when it was
+    sent (its answer's time), so it throttles no new invitation today."""
+    invitations = [response.invitation for response in responses]
+    Invitation.objects.bulk_create(invitations)
+    # created_at is auto_now_add: bulk_create stamps the import's time.
+    Invitation.objects.filter(pk__in=[i.pk for i in invitations]).update(created_at=F("sent_at"))
 
 
 def _write_stage_history(plan: Plan, report: Progress) -> None:
@@ -1126,6 +1723,28 @@ def extract_zip(archive, target: Path) -> list[str]:
 def summary(plan: Plan) -> str:
     totals = plan.totals()
     return _("%(create)s to create, %(update)s to update, %(unchanged)s unchanged, %(skip)s skipped") % totals
+
+
+def import_file(
+    path: Path,
+    entity: str,
+    *,
+    mapping: dict[str, str] | None = None,
+    importer: User | None = None,
+    dry_run: bool = False,
+) -> tuple[Plan, ImportResult | None]:
+    """Import one entity's CSV (e.g. the sales cost lines a page uploads):
+    the same columns, checks and preview as a whole import. With dry_run, or
+    any bad row, nothing is written."""
+    if entity not in GENERIC_COLUMNS:
+        raise ValueError(f"Unknown entity {entity!r}; expected one of {ENTITIES}.")
+    with transaction.atomic():
+        source = Source()
+        read_entity(source, Path(path), entity, mapping)
+        plan = build_plan(source, importer=importer)
+        if dry_run or not plan.ok:
+            return plan, None
+        return plan, apply(plan)
 
 
 def import_directory(

@@ -8,6 +8,7 @@ access is decided in one place per model: its queryset's `visible_to(user)`.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from decimal import Decimal
 
 from django.conf import settings
@@ -39,6 +40,25 @@ def check_date_in_range(value: dt.date | None) -> None:
 def today() -> dt.date:
     """Today's date in the company time zone (TIME_ZONE)."""
     return timezone.localdate()
+
+
+def new_external_ref() -> str:
+    """A reference for a record born in Boussole, so every deal, prospect and
+    activity has a key that an export carries and an import matches on, in
+    this Boussole or another (docs/import.md)."""
+    return "bsl-" + uuid.uuid4().hex[:20]
+
+
+def external_ref_field(help_text) -> models.CharField:
+    # NULL, not "", for "no reference": the unique constraint must allow many.
+    return models.CharField(  # noqa: DJ001
+        _("external reference"),
+        max_length=100,
+        null=True,
+        blank=True,
+        default=new_external_ref,
+        help_text=help_text,
+    )
 
 
 class Team(models.Model):
@@ -469,6 +489,7 @@ class Prospect(models.Model):
     )
     converted_on = models.DateField(_("converted on"), null=True, blank=True)
     lost_reason = models.CharField(_("lost reason"), max_length=200, blank=True)
+    external_ref = external_ref_field(_("The prospect's key in the system it was imported from."))
 
     objects = VisibleQuerySet.as_manager()
 
@@ -485,6 +506,7 @@ class Prospect(models.Model):
                 condition=~Q(status="lost") | ~Q(lost_reason=""),
                 name="prospect_lost_has_reason",
             ),
+            models.UniqueConstraint(fields=["external_ref"], name="prospect_external_ref_unique"),
         ]
         indexes = [
             # lead_conversion_rate: prospect cohorts by created_on, per scope.
@@ -618,14 +640,7 @@ class Deal(models.Model):
     expected_close_on = models.DateField(_("expected close"), null=True, blank=True)
     closed_on = models.DateField(_("closed on"), null=True, blank=True)
     lost_reason = models.CharField(_("lost reason"), max_length=200, blank=True)
-    # NULL, not "", for "no reference": the unique constraint must allow many.
-    external_ref = models.CharField(  # noqa: DJ001
-        _("external reference"),
-        max_length=100,
-        null=True,
-        blank=True,
-        help_text=_("The deal's key in the system it was imported from."),
-    )
+    external_ref = external_ref_field(_("The deal's key in the system it was imported from."))
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -844,6 +859,7 @@ class Activity(models.Model):
         related_name="activities",
     )
     done = models.BooleanField(_("done"), default=True)
+    external_ref = external_ref_field(_("The activity's key in the system it was imported from."))
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = VisibleQuerySet.as_manager()
@@ -857,6 +873,7 @@ class Activity(models.Model):
                 condition=Q(prospect__isnull=False) | Q(deal__isnull=False) | Q(customer__isnull=False),
                 name="activity_linked_to_something",
             ),
+            models.UniqueConstraint(fields=["external_ref"], name="activity_external_ref_unique"),
         ]
         indexes = [
             # activities KPI and "my week": a rep's activities by date.
@@ -875,6 +892,20 @@ class Activity(models.Model):
     def clean(self) -> None:
         if not (self.prospect_id or self.deal_id or self.customer_id):
             raise ValidationError(_("Link the activity to a prospect, a deal or a customer."))
+
+
+class TargetQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        # Targets are private: a salesperson sees their own, a manager their
+        # team's and its people's (the targets grid), an admin every one.
+        if not user.is_authenticated:
+            return self.none()
+        if user.is_admin_role:
+            return self
+        if user.is_manager and user.team_id:
+            people = User.objects.visible_to(user).values("pk")
+            return self.filter(Q(team_id=user.team_id) | Q(user__in=people))
+        return self.filter(user_id=user.pk)
 
 
 class Target(models.Model):
@@ -898,6 +929,8 @@ class Target(models.Model):
     )
     month = models.DateField(_("month"), help_text=_("The first day of the month."))
     amount = models.DecimalField(_("amount"), **MONEY)
+
+    objects = TargetQuerySet.as_manager()
 
     class Meta:
         ordering = ["-month"]

@@ -69,7 +69,7 @@ def remember_submission(request: HttpRequest, form, url: str) -> None:
     request.session[_SESSION_KEY] = dict(list(done.items())[-50:])
 
 
-def _safe_cell(value):
+def safe_cell(value):
     # A name typed as "=HYPERLINK(...)" would run as a formula when the file
     # is opened in a spreadsheet: text starting like a formula gets a quote.
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
@@ -92,7 +92,7 @@ def csv_response(
         yield "\ufeff"  # BOM: spreadsheet programs then read UTF-8 right
         yield writer.writerow(header)
         for obj in rows:
-            yield writer.writerow([_safe_cell(value) for value in row(obj)])
+            yield writer.writerow([safe_cell(value) for value in row(obj)])
 
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'

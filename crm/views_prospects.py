@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from api.signals import prospect_converted
 from crm.filters import ProspectFilterForm
 from crm.forms import ConvertForm, ProspectForm, ProspectLostForm, ProspectStatusForm
 from crm.models import Customer, Deal, Prospect, Stage, today
@@ -184,4 +185,5 @@ def convert(prospect: Prospect, data: dict, by) -> Deal:
         expected_close_on=data.get("expected_close_on"),
     )
     deal.save(by=by)
+    prospect_converted(prospect, deal)  # webhooks, sent once the transaction commits
     return deal

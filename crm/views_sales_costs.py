@@ -114,16 +114,16 @@ def sales_cost_import(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and "content" in request.POST:
         confirm = SalesCostConfirmForm(request.POST)
         if confirm.is_valid():
-            plan = sales_costs.plan(confirm.cleaned_data["content"], request.user)
+            # Checked again in full when written: the text came back from the browser.
+            plan = sales_costs.plan(confirm.cleaned_data["content"], request.user, write=True)
             if plan.ok:
-                sales_costs.apply(plan)
                 messages.success(
                     request,
                     _("Imported: %(create)s added, %(update)s updated, %(unchanged)s unchanged.")
-                    % {"create": len(plan.create), "update": len(plan.update), "unchanged": plan.unchanged},
+                    % sales_costs.counts(plan),
                 )
                 return redirect(_list_url())
-            context = {"form": SalesCostImportForm(), "plan": plan}
+            context = {"form": SalesCostImportForm(), "plan": plan, "counts": sales_costs.counts(plan)}
             return render(request, "crm/sales_cost_import.html", context, status=400)
     form = SalesCostImportForm(request.POST or None, request.FILES or None)
     context = {"form": form}
@@ -134,6 +134,7 @@ def sales_cost_import(request: HttpRequest) -> HttpResponse:
         plan = sales_costs.plan(text, request.user)
         context |= {
             "plan": plan,
+            "counts": sales_costs.counts(plan),
             "confirm": SalesCostConfirmForm(initial={"content": text}) if plan.ok else None,
         }
         return render(request, "crm/sales_cost_import.html", context, status=200 if plan.ok else 400)

@@ -34,8 +34,9 @@ def print_preview(write, plan: importing.Plan) -> None:
 
 class Command(BaseCommand):
     help = (
-        "Import teams, people, customers, products and deals from CSV files "
-        "(a directory or a zip). Prints a preview; --dry-run stops there."
+        "Import teams, people, customers, products, deals and (generic format) the rest of the "
+        "history — campaigns, prospects, activities, spend, sales costs, targets, survey responses — "
+        "from CSV files (a directory or a zip). Prints a preview; --dry-run stops there."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
