@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Model
 from django.forms.models import model_to_dict
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -48,7 +49,6 @@ from crm.models import (
     CampaignSpend,
     Customer,
     Deal,
-    DealStageChange,
     Product,
     Prospect,
     SalesCost,
@@ -133,6 +133,11 @@ class ApiViewSet(viewsets.GenericViewSet):
     def merged(self, instance, fields: list[str], data: dict) -> dict:
         """For PATCH: the record's current values, overlaid with the request's."""
         return {**model_to_dict(instance, fields=fields), **data}
+
+
+CREDIT_LOCKED = gettext_lazy(
+    "A closed deal stays credited to the owner it closed with. Reopen it to change its owner."
+)
 
 
 class ReadWrite(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
@@ -313,13 +318,10 @@ class DealViewSet(ReadWrite):
         data.setdefault("stage", Stage.PROSPECTING)
         data.setdefault("opened_on", today())
         form = valid(DealForm(form_data(data), user=request.user))
-        with transaction.atomic():
-            deal = form.save(commit=False)
-            deal.full_clean()
-            deal.save()
-            DealStageChange.objects.create(
-                deal=deal, from_stage="", to_stage=deal.stage, changed_by=request.user
-            )
+        deal = form.save(commit=False)
+        deal.full_clean()
+        # Deal.save() writes the first stage history entry, in its transaction.
+        deal.save(by=request.user)
         return self.output(deal, status.HTTP_201_CREATED)
 
     def partial_update(self, request, pk=None):
@@ -329,17 +331,15 @@ class DealViewSet(ReadWrite):
                 {"stage": [_("A deal's stage moves through the move, won, lost and reopen actions.")]}
             )
         data = self.owner_rule(self.input(s.DealInput, partial=True), deal.owner_id)
+        if deal.credit_is_locked and data.get("owner", deal.owner_id) != deal.owner_id:
+            # kpi-spec: a closed deal's credit never moves (the page's field is disabled).
+            raise serializers.ValidationError({"owner": [CREDIT_LOCKED]})
         data = self.merged(deal, self.form_fields, data)
-        previous_customer = deal.customer
         form = valid(DealForm(form_data(data), instance=deal, user=request.user))
-        with transaction.atomic():
-            deal = form.save(commit=False)
-            deal.full_clean()
-            deal.save()
-            if deal.stage == Stage.WON and "customer" in form.changed_data:
-                # A won deal moved to another customer: both acquisitions move.
-                for customer in {previous_customer, deal.customer} - {None}:
-                    customer.refresh_acquisition()
+        deal = form.save(commit=False)
+        deal.full_clean()
+        # Both customers' acquisitions follow in the database (kpis.triggers).
+        deal.save()
         return self.output(deal)
 
     @extend_schema(responses=s.StageChangeSerializer(many=True), filters=False)

@@ -424,3 +424,27 @@ def test_the_browsable_api_lists_no_record_for_choosing(world, login):
     DealFactory(owner=world.ann)
     page = login(world.ann).get("/api/v1/deals/", headers={"accept": "text/html"}).content.decode()
     assert "Secret Southern Customer" not in page
+
+
+def test_a_closed_deals_owner_cannot_move_through_the_api(world):
+    import datetime as dt
+    from decimal import Decimal
+
+    from rest_framework.test import APIClient
+
+    from tests.factories import DealFactory
+
+    deal = DealFactory(owner=world.ann)
+    deal.mark_won(Decimal("10"), dt.date(2025, 3, 1))
+    client = APIClient()
+    client.force_authenticate(world.nina)
+    response = client.patch(f"/api/v1/deals/{deal.pk}/", {"owner": world.bob.pk}, format="json")
+    assert response.status_code == 400 and "Reopen it" in str(response.json()["owner"])
+    deal.refresh_from_db()
+    assert deal.owner == world.ann
+    created = client.post(
+        "/api/v1/deals/", {"title": "New", "customer": deal.customer_id, "amount": "5"}, format="json"
+    )
+    assert created.status_code == 201
+    new = type(deal).objects.get(pk=created.json()["id"])
+    assert list(new.stage_changes.values_list("from_stage", "to_stage")) == [("", "prospecting")]
