@@ -221,6 +221,7 @@ def test_the_deal_verbs_obey_the_pages(world, api_as):
     assert (lost["stage"], lost["lost_reason"]) == ("lost", "Price")
     history = client.get(f"{url}/stage-changes/").json()
     assert [(h["from_stage"], h["to_stage"]) for h in history] == [
+        ("", "prospecting"),  # its creation
         ("prospecting", "proposal"),
         ("proposal", "won"),
         ("won", "negotiation"),
