@@ -10,7 +10,8 @@ turns every result there into docs/benchmarks.md.
 
 PostgreSQL databases are `boussole_bench_<size>` on BENCH_PG_URL (default
 postgres://postgres@127.0.0.1:5432), created if missing; SQLite files are
-var/bench_<size>.sqlite3. Both are the benchmark's own: they are wiped.
+var/boussole_bench_<size>.sqlite3. BENCH_DB (or --db-name) names another.
+Both are the benchmark's own: they are wiped.
 """
 
 from __future__ import annotations
@@ -30,11 +31,13 @@ RESULTS = ROOT / "bench-results"
 STEPS = ("generate", "recompute", "nightly", "pages", "submissions")
 
 
-def database_url(db: str, size: str) -> str:
+def database_url(db: str, size: str, name: str | None = None) -> str:
+    """The bench database: BENCH_DB (or --db-name) names it, else one per size."""
+    name = name or os.environ.get("BENCH_DB") or f"boussole_bench_{size.lower()}"
     if db == "postgres":
         base = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432").rstrip("/")
-        return f"{base}/boussole_bench_{size.lower()}"
-    return f"sqlite:///{ROOT / 'var' / f'bench_{size.lower()}.sqlite3'}"
+        return f"{base}/{name}"
+    return f"sqlite:///{ROOT / 'var' / f'{name}.sqlite3'}"
 
 
 def ensure_postgres_database(url: str) -> None:
@@ -125,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", choices=["tiny", "S", "M"], default="S")
     parser.add_argument("--db", choices=["postgres", "sqlite"], default="postgres")
+    parser.add_argument("--db-name", default=None, help="the bench database's name (default: BENCH_DB)")
     parser.add_argument("--runs", type=int, default=3, help="timed runs per recompute figure (median)")
     parser.add_argument("--requests", type=int, default=50, help="timed requests per page")
     parser.add_argument("--seconds", type=int, default=10, help="load-test length per view")
@@ -136,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown steps: {', '.join(sorted(unknown))}")
 
-    url = database_url(args.db, args.size)
+    url = database_url(args.db, args.size, args.db_name)
     if args.db == "postgres":
         ensure_postgres_database(url)
     else:

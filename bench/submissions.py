@@ -126,7 +126,7 @@ def gunicorn_env(database_url: str) -> dict:
 class Server:
     """gunicorn serving bench.settings on a free loopback port."""
 
-    def __init__(self, database_url: str, workers: int = 2) -> None:
+    def __init__(self, database_url: str, workers: int = 3) -> None:
         self.port = free_port()
         self.workers = workers
         self.env = gunicorn_env(database_url)
@@ -140,10 +140,9 @@ class Server:
             cwd=settings.BASE_DIR,
             check=True,
         )
-        gunicorn = Path(sys.executable).with_name("gunicorn")
         self.proc = subprocess.Popen(
-            [str(gunicorn), "config.wsgi", "-w", str(self.workers), "-b", f"127.0.0.1:{self.port}",
-             "--log-level", "warning"],
+            [sys.executable, "-m", "gunicorn", "config.wsgi", "-w", str(self.workers),
+             "-b", f"127.0.0.1:{self.port}", "--log-level", "warning"],
             env=self.env,
             cwd=settings.BASE_DIR,
         )  # fmt: skip
@@ -227,8 +226,9 @@ def bench_submissions(database_url: str, seconds: int = 10, tokens: int = 40000,
     drop_invitations()
     pools = {"boussole": make_invitations("b", tokens), "bare": make_invitations("x", tokens)}
     connection.close()  # the server's workers get the database to themselves
-    result = {"seconds": seconds, "threads": threads, "connections": connections, "workers": 2}
+    result = {"seconds": seconds, "threads": threads, "connections": connections}
     with Server(database_url) as server:
+        result["workers"] = server.workers
         cookie, form_token = csrf_pair(server, pools["boussole"][-1])
         body = f"csrfmiddlewaretoken={form_token}&nps_score=9&csat_score=4&comment=Great+service"
         for name, prefix in (("boussole", "/s/"), ("bare", "/bench/bare/")):
