@@ -500,7 +500,8 @@ class Generator:
         )
         self.exec(
             "INSERT INTO surveys_answer (response_id, question_id, scale_value, text_value) "
-            f"SELECT id, 1, 1 + {d.rnd('id', 117, 5)}, '' FROM surveys_response WHERE {d.rnd('id', 118, 10)} < 7"
+            f"SELECT id, 1, 1 + {d.rnd('id', 117, 5)}, '' FROM surveys_response "
+            f"WHERE {d.rnd('id', 118, 10)} < 7"
         )
         self.exec(
             "INSERT INTO surveys_answer (response_id, question_id, scale_value, text_value) "

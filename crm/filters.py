@@ -9,12 +9,35 @@ never fails on a bad query string.
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 from django import forms
-from django.db.models import Q, QuerySet
+from django.db.models import DateField, DecimalField, Q, QuerySet, Sum, Value
+from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
-from crm.models import Activity, Campaign, Product, Prospect, Stage, Team, User, check_date_in_range
+from crm.models import (
+    NO_DATE,
+    Activity,
+    Campaign,
+    Product,
+    Prospect,
+    Stage,
+    Team,
+    User,
+    check_date_in_range,
+    owned_scope,
+)
+from crm.pagination import CURSOR_PARAMS, Ordering
+
+# Nullable sort keys sort through COALESCE(key, NO_DATE): rows without a
+# date come last (newest first) and a cursor never holds a NULL. The
+# indexes behind these orderings are on the same expression (crm/models.py).
+
+
+def _newest(field: str, nullable: bool = False) -> Ordering:
+    expression = Coalesce(field, Value(NO_DATE), output_field=DateField()) if nullable else None
+    return Ordering(field, True, dt.date, expression)
 
 
 def _staff_choices(user):
@@ -36,6 +59,8 @@ class ListFilterForm(forms.Form):
 
     search_fields: tuple[str, ...] = ()
     sort_choices: list[tuple[str, str]] = []
+    # Each sort choice's Ordering; every one has its indexes (crm/models.py).
+    orderings: dict[str, Ordering] = {}
     default_sort = ""
     date_filters: dict[str, str] = {}  # form field -> lookup
 
@@ -76,10 +101,11 @@ class ListFilterForm(forms.Form):
             if data.get(field):
                 qs = qs.filter(**{lookup: data[field]})
         qs = self.filter_more(qs, data)
-        sort = data.get("sort") or self.default_sort
-        if sort:
-            qs = qs.order_by(sort, "-pk")
-        return qs
+        return self.ordering().apply(qs)
+
+    def ordering(self) -> Ordering:
+        self.is_valid()
+        return self.orderings[self.cleaned_data.get("sort") or self.default_sort]
 
     def filter_more(self, qs: QuerySet, data: dict) -> QuerySet:
         return qs
@@ -87,7 +113,7 @@ class ListFilterForm(forms.Form):
     def querystring(self, **overrides) -> str:
         """The current filters as a query string, without page and format."""
         params = self.data.copy() if self.is_bound else {}
-        for key in ("page", "format"):
+        for key in (*CURSOR_PARAMS, "format"):
             params.pop(key, None)
         for key, value in overrides.items():
             params[key] = value
@@ -130,6 +156,14 @@ class DealFilterForm(ListFilterForm):
         ("-closed_on", _("Recently closed")),
         ("title", _("Title")),
     ]
+    orderings = {
+        "-opened_on": Ordering("opened_on", True, dt.date),
+        "opened_on": Ordering("opened_on", False, dt.date),
+        "-amount": Ordering("amount", True, Decimal),
+        "amount": Ordering("amount", False, Decimal),
+        "-closed_on": _newest("closed_on", nullable=True),
+        "title": Ordering("title", False, str),
+    }
     default_sort = "-opened_on"
 
     def filter_more(self, qs, data):
@@ -159,6 +193,13 @@ class ProspectFilterForm(ListFilterForm):
         ("company", _("Company")),
         ("status", _("Status")),
     ]
+    orderings = {
+        "-created_on": Ordering("created_on", True, dt.date),
+        "created_on": Ordering("created_on", False, dt.date),
+        "name": Ordering("name", False, str),
+        "company": Ordering("company", False, str),
+        "status": Ordering("status", False, str),
+    }
     default_sort = "-created_on"
 
     def filter_more(self, qs, data):
@@ -185,7 +226,25 @@ class CustomerFilterForm(ListFilterForm):
         ("-acquired_on", _("Recently acquired")),
         ("-revenue", _("Revenue")),
     ]
+    orderings = {
+        "name": Ordering("name", False, str),
+        "-acquired_on": _newest("acquired_on", nullable=True),
+        # The stored lifetime revenue (Customer.revenue), kept by a trigger.
+        "-revenue": Ordering("revenue", True, Decimal),
+    }
     default_sort = "name"
+
+    def ordering(self) -> Ordering:
+        ordering = super().ordering()
+        if ordering.key != "revenue" or self.user.is_admin_role:
+            return ordering
+        # Anyone but an admin sorts by the revenue of the deals they may see
+        # (as the list shows it), summed over their own or their team's deals:
+        # bounded by their scope, never the whole table.
+        won = Q(deals__stage=Stage.WON) & owned_scope(self.user, "deals__owner", "deals__team")
+        money = DecimalField(max_digits=16, decimal_places=2)
+        visible = Coalesce(Sum("deals__amount", filter=won), Value(Decimal("0")), output_field=money)
+        return Ordering("revenue", True, Decimal, visible)
 
     def filter_more(self, qs, data):
         if data.get("churned") == "yes":
@@ -208,6 +267,8 @@ class ActivityFilterForm(ListFilterForm):
     to = _date(_("To"))
 
     search_fields = ("subject", "notes")
+    # A week reads in the order it happened.
+    orderings = {"": Ordering("occurred_on", False, dt.date)}
 
     def __init__(self, data, *, user):
         super().__init__(data, user=user)
@@ -223,4 +284,4 @@ class ActivityFilterForm(ListFilterForm):
             qs = qs.filter(occurred_on__gte=data["from"])
         if data.get("to"):
             qs = qs.filter(occurred_on__lte=data["to"])
-        return qs.order_by("occurred_on", "pk")
+        return qs

@@ -14,7 +14,8 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -27,6 +28,9 @@ MONEY = {"max_digits": 14, "decimal_places": 2}
 # overflows, and no sales history lives there.
 EARLIEST_DATE = dt.date(1900, 1, 1)
 LATEST_DATE = dt.date(2100, 12, 31)
+# Lists sort a nullable date through COALESCE(date, NO_DATE): rows without
+# one come last, newest first (crm/filters.py, list_indexes()).
+NO_DATE = dt.date(1, 1, 1)
 
 
 def check_date_in_range(value: dt.date | None) -> None:
@@ -141,6 +145,49 @@ class VisibleQuerySet(models.QuerySet):
             return self.none()
         scope = owned_scope(user, self.owner_field, self.team_field)
         return self if scope is None else self.filter(scope)
+
+    def visible_to_indexed(self, user):
+        """The rows of visible_to(user), written so that one index serves a list.
+
+        A manager sees their team's rows or their own: an OR of two columns,
+        which no (team, sort key) index serves, so PostgreSQL would fetch and
+        sort the whole team to show 25 rows. A manager's own rows are nearly
+        always their team's; one indexed EXISTS checks that none is elsewhere,
+        and then the team alone is the same set. Otherwise the OR stays.
+        """
+        if user.is_authenticated and user.is_manager and user.team_id and not user.is_admin_role:
+            elsewhere = (
+                self.model._default_manager.filter(**{f"{self.owner_field}_id": user.pk})
+                .exclude(**{f"{self.team_field}_id": user.team_id})
+                .exists()
+            )
+            if not elsewhere:
+                return self.filter(**{f"{self.team_field}_id": user.team_id})
+        return self.visible_to(user)
+
+
+def list_indexes(table: str, *keys: str, scoped: bool = True) -> list[models.Index]:
+    """Indexes for a list's orderings (keyset pagination, crm/pagination.py).
+
+    Per sort key: (key, id) for everyone's rows (admins) and, when scoped,
+    (owner, key, id) for a rep's and (team, key, id) for a team's. A btree is
+    read both ways, so one index serves a key's ascending and descending
+    sorts. A key "coalesce:<field>" indexes COALESCE(field, NO_DATE), the
+    expression the list sorts a nullable date by.
+    """
+    indexes = []
+    for key in keys:
+        field = key.removeprefix("coalesce:")
+        short = field.removesuffix("_on").removesuffix("_at")
+        for scope in ("", "owner", "team") if scoped else ("",):
+            name = f"{table}_{scope + '_' if scope else ''}{short}_list"
+            if key.startswith("coalesce:"):
+                key_expression = Coalesce(field, Value(NO_DATE), output_field=models.DateField())
+                columns = [F(scope)] if scope else []
+                indexes.append(models.Index(*columns, key_expression, F("id"), name=name))
+            else:
+                indexes.append(models.Index(fields=[*([scope] if scope else []), field, "id"], name=name))
+    return indexes
 
 
 class CampaignQuerySet(models.QuerySet):
@@ -294,6 +341,16 @@ class Customer(models.Model):
     churned_on = models.DateField(_("churned on"), null=True, blank=True)
     churn_reason = models.CharField(_("churn reason"), max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Lifetime figures of the account, whoever sold: Σ amount of its won
+    # deals and how many deals it has. Kept by database triggers on crm_deal
+    # (migration 0003), so every write path (forms, imports, the admin, SQL)
+    # keeps them right; the customers list shows and sorts by them without
+    # aggregating deals per row.
+    # db_default too: rows written by SQL (the benchmark's generator) start at 0.
+    revenue = models.DecimalField(
+        _("revenue"), **MONEY, default=Decimal("0"), db_default=Decimal("0"), editable=False
+    )
+    deal_count = models.PositiveIntegerField(_("deals"), default=0, db_default=0, editable=False)
 
     objects = CustomerQuerySet.as_manager()
 
@@ -313,9 +370,9 @@ class Customer(models.Model):
             models.Index(fields=["acquired_on"], name="customer_acquired_idx"),
             # churn_rate: customers by churn date.
             models.Index(fields=["churned_on"], name="customer_churned_idx"),
-            # Customer list (/customers/): a rep's or a team's customers by name.
-            models.Index(fields=["owner", "name"], name="customer_owner_name_idx"),
-            models.Index(fields=["team", "name"], name="customer_team_name_idx"),
+            # Customer list (/customers/), sorted by name, by "recently acquired"
+            # and by revenue: everyone's, a rep's and a team's customers.
+            *list_indexes("customer", "name", "coalesce:acquired_on", "revenue"),
         ]
 
     def __str__(self) -> str:
@@ -419,8 +476,9 @@ class Prospect(models.Model):
             # lead_conversion_rate: prospect cohorts by created_on, per scope.
             models.Index(fields=["created_on", "owner"], name="prospect_created_owner_idx"),
             models.Index(fields=["created_on", "team"], name="prospect_created_team_idx"),
-            # Prospect list: "my prospects" filtered by status, newest first.
-            models.Index(fields=["owner", "status", "-created_on"], name="prospect_owner_status_idx"),
+            # Prospect list (/prospects/) in each of its sorts: everyone's, a
+            # rep's and a team's prospects.
+            *list_indexes("prospect", "created_on", "name", "company", "status"),
         ]
 
     def __str__(self) -> str:
@@ -582,9 +640,9 @@ class Deal(models.Model):
             models.Index(fields=["team", "stage"], name="deal_team_stage_idx"),
             # new_customers / repeat purchases: a customer's won deals.
             models.Index(fields=["customer", "stage", "closed_on"], name="deal_customer_stage_idx"),
-            # Deal list (/deals/): a rep's or a team's deals, newest opened first.
-            models.Index(fields=["owner", "-opened_on"], name="deal_owner_opened_idx"),
-            models.Index(fields=["team", "-opened_on"], name="deal_team_opened_idx"),
+            # Deal list (/deals/) in each of its sorts (opened, amount, recently
+            # closed, title): everyone's, a rep's and a team's deals.
+            *list_indexes("deal", "opened_on", "amount", "coalesce:closed_on", "title"),
         ]
 
     def __str__(self) -> str:
@@ -740,9 +798,11 @@ class Activity(models.Model):
             ),
         ]
         indexes = [
-            # activities KPI and "my week": a rep's activities by date.
-            models.Index(fields=["owner", "occurred_on"], name="activity_owner_date_idx"),
+            # activities KPI: a team's activities by date (a rep's: the list's).
             models.Index(fields=["occurred_on", "team"], name="activity_date_team_idx"),
+            # Activity list (/activities/, "my week") in date order: everyone's,
+            # a rep's and a team's activities.
+            *list_indexes("activity", "occurred_on"),
         ]
 
     def __str__(self) -> str:

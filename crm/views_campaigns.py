@@ -19,7 +19,8 @@ from django.views.decorators.http import require_POST
 
 from crm.forms import CampaignForm, SpendForm, TargetCellForm
 from crm.models import Campaign, CampaignSpend, Prospect, Target, Team, User, today
-from crm.views_common import paginate, previous_submission, remember_submission, require_manager
+from crm.pagination import Ordering, keyset_page
+from crm.views_common import previous_submission, remember_submission, require_manager
 
 
 def with_totals(qs):
@@ -45,6 +46,10 @@ def with_totals(qs):
     )
 
 
+# Newest campaigns first (a few dozen rows: no index needed).
+CAMPAIGN_ORDERING = Ordering("starts_on", True, dt.date)
+
+
 def can_edit_campaign(user, campaign: Campaign) -> bool:
     # Managers run their own team's campaigns; company-wide ones are admins'.
     return user.is_admin_role or (user.is_manager and campaign.team_id == user.team_id)
@@ -59,7 +64,8 @@ def _get_campaign(user, pk: int) -> Campaign:
 def campaign_list(request: HttpRequest) -> HttpResponse:
     require_manager(request.user)
     qs = with_totals(Campaign.objects.visible_to(request.user).select_related("team"))
-    return render(request, "crm/campaign_list.html", {"page": paginate(request, qs), "querystring": ""})
+    page = keyset_page(request, qs, CAMPAIGN_ORDERING)
+    return render(request, "crm/campaign_list.html", {"page": page, "querystring": ""})
 
 
 @login_required

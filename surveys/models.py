@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
-from crm.models import Activity, Customer, Deal, Language, Team, owned_scope
+from crm.models import Activity, Customer, Deal, Language, Team, VisibleQuerySet, list_indexes, owned_scope
 
 # NPS buckets (kpi-spec `nps`): promoters 9–10, passives 7–8, detractors 0–6.
 PROMOTER_MIN = 9
@@ -111,13 +111,7 @@ class SurveyQuestion(models.Model):
         return self.text
 
 
-class InvitationQuerySet(models.QuerySet):
-    def visible_to(self, user):
-        if not user.is_authenticated:
-            return self.none()
-        scope = owned_scope(user)
-        return self if scope is None else self.filter(scope)
-
+class InvitationQuerySet(VisibleQuerySet):
     def with_related(self):
         return self.select_related("customer", "deal", "owner", "team", "survey", "response")
 
@@ -195,9 +189,9 @@ class Invitation(models.Model):
             models.Index(fields=["sent_at"], name="invitation_sent_idx"),
             # Throttle: a customer's most recent invitation.
             models.Index(fields=["customer", "created_at"], name="invitation_customer_idx"),
-            # Invitation list: a rep's (or a team's) invitations, newest first.
-            models.Index(fields=["owner", "-created_at"], name="invitation_owner_created_idx"),
-            models.Index(fields=["team", "-created_at"], name="invitation_team_created_idx"),
+            # Invitation list (/surveys/invitations/), newest first: everyone's,
+            # a rep's and a team's invitations.
+            *list_indexes("invitation", "created_at"),
         ]
 
     def __str__(self) -> str:
