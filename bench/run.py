@@ -28,7 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench-results"
-STEPS = ("generate", "recompute", "nightly", "pages", "submissions")
+STEPS = ("generate", "recompute", "nightly", "pages", "load", "submissions")
 
 
 def database_url(db: str, size: str, name: str | None = None) -> str:
@@ -134,6 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=10, help="load-test length per view")
     parser.add_argument("--steps", default=",".join(STEPS), help=f"comma-separated, from {', '.join(STEPS)}")
     parser.add_argument("--profile", action="store_true", help="profile one full recompute with pyinstrument")
+    parser.add_argument("--load-seconds", type=int, default=5, help="load-test length per page and role")
+    parser.add_argument("--no-cold", action="store_true", help="skip the cold-cache pass of the load step")
+    parser.add_argument(
+        "--only", default="", help="load step: only pages whose name contains one of these words"
+    )
     args = parser.parse_args(argv)
     steps = [s.strip() for s in args.steps.split(",") if s.strip()]
     unknown = set(steps) - set(STEPS)
@@ -201,6 +206,29 @@ def main(argv: list[str] | None = None) -> int:
 
         log("Pages…")
         result["pages"] = bench_pages(requests=args.requests, log=log)
+    if "load" in steps:
+        import shutil
+
+        from bench.load import bench_load
+
+        if shutil.which("wrk"):
+            ensure_snapshots(generator.start, today, log)
+            call_command("collectstatic", interactive=False, verbosity=0)
+            log("Concurrent load, page by page and role by role, through gunicorn…")
+            before = _cmd(["uptime"])
+            result["load"] = bench_load(
+                url,
+                today,
+                generator.start,
+                seconds=args.load_seconds,
+                cold=not args.no_cold,
+                only=[w for w in args.only.split(",") if w] or None,
+                log=log,
+            )
+            result["load"]["uptime_before"] = before
+            result["load"]["uptime_after"] = _cmd(["uptime"])
+        else:
+            log("Load step skipped: wrk is not installed (Debian: apt-get install -y wrk).")
     if "submissions" in steps:
         import shutil
 
@@ -218,6 +246,17 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(json.dumps(result, indent=2, default=str))
     log(f"Wrote {out.relative_to(ROOT)}")
     return 0
+
+
+def ensure_snapshots(start: dt.date, today: dt.date, log) -> None:
+    """The snapshot pages read KPI snapshots: compute them once if the
+    recompute step has not (the generator leaves none)."""
+    from kpis.compute import recompute
+    from kpis.models import KpiSnapshot
+
+    if not KpiSnapshot.objects.exists():
+        log("No KPI snapshots yet: one full recompute first…")
+        recompute(start, today, today=today)
 
 
 def profile_recompute(start: dt.date, today: dt.date, args) -> str:

@@ -126,20 +126,25 @@ def gunicorn_env(database_url: str) -> dict:
 class Server:
     """gunicorn serving bench.settings on a free loopback port."""
 
-    def __init__(self, database_url: str, workers: int = 3) -> None:
+    def __init__(self, database_url: str, workers: int = 3, collect_static: bool = True) -> None:
         self.port = free_port()
         self.workers = workers
+        self.collect_static = collect_static
         self.env = gunicorn_env(database_url)
         self.proc: subprocess.Popen | None = None
 
-    def __enter__(self) -> Server:
-        # DEBUG off serves hashed static files from a manifest, as in production.
+    def collect(self) -> None:
         subprocess.run(
             [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
             env=self.env,
             cwd=settings.BASE_DIR,
             check=True,
         )
+
+    def __enter__(self) -> Server:
+        # DEBUG off serves hashed static files from a manifest, as in production.
+        if self.collect_static:
+            self.collect()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "config.wsgi", "-w", str(self.workers),
              "-b", f"127.0.0.1:{self.port}", "--log-level", "warning"],

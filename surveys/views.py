@@ -177,7 +177,9 @@ def survey_results(request: HttpRequest) -> HttpResponse:
     if form.is_valid():
         responses, invitations = results.filtered(request.user, form.cleaned_data)
         figures = results.figures(responses, invitations)
-        comments = keyset_page(request, responses.exclude(comment="").with_related(), COMMENT_ORDERING, size=20)
+        comments = keyset_page(
+            request, responses.exclude(comment="").with_related(), COMMENT_ORDERING, size=20
+        )
     context = {"form": form, "figures": figures, "comments": comments}
     if request.htmx:
         return render(request, "surveys/results.html#results", context)

@@ -19,24 +19,34 @@ from django.db import migrations, models
 PG_FUNCTION = """
 CREATE OR REPLACE FUNCTION crm_customer_deal_totals() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    WITH changes AS (
-        SELECT customer_id, CASE WHEN stage = 'won' THEN amount ELSE 0 END AS revenue, 1 AS deals
-        FROM new_rows WHERE TG_OP <> 'DELETE' AND customer_id IS NOT NULL
-        UNION ALL
-        SELECT customer_id, CASE WHEN stage = 'won' THEN -amount ELSE 0 END, -1
-        FROM old_rows WHERE TG_OP <> 'INSERT' AND customer_id IS NOT NULL
-    ), delta AS (
-        SELECT customer_id, SUM(revenue) AS revenue, SUM(deals) AS deals FROM changes GROUP BY customer_id
-    )
-    UPDATE crm_customer c SET revenue = c.revenue + d.revenue, deal_count = c.deal_count + d.deals
-    FROM delta d WHERE c.id = d.customer_id AND (d.revenue <> 0 OR d.deals <> 0);
+    -- A transition table exists only for the events that have it, and a
+    -- statement naming one is planned only when its branch runs.
+    IF TG_OP = 'INSERT' THEN
+        UPDATE crm_customer c SET revenue = c.revenue + d.revenue, deal_count = c.deal_count + d.deals
+        FROM (SELECT customer_id, SUM(CASE WHEN stage = 'won' THEN amount ELSE 0 END) AS revenue,
+                     COUNT(*) AS deals
+              FROM new_rows WHERE customer_id IS NOT NULL GROUP BY customer_id) d
+        WHERE c.id = d.customer_id;
+    ELSIF TG_OP = 'DELETE' THEN
+        UPDATE crm_customer c SET revenue = c.revenue - d.revenue, deal_count = c.deal_count - d.deals
+        FROM (SELECT customer_id, SUM(CASE WHEN stage = 'won' THEN amount ELSE 0 END) AS revenue,
+                     COUNT(*) AS deals
+              FROM old_rows WHERE customer_id IS NOT NULL GROUP BY customer_id) d
+        WHERE c.id = d.customer_id;
+    ELSE
+        UPDATE crm_customer c SET revenue = c.revenue + d.revenue, deal_count = c.deal_count + d.deals
+        FROM (SELECT customer_id, SUM(revenue) AS revenue, SUM(deals) AS deals FROM (
+                  SELECT customer_id, CASE WHEN stage = 'won' THEN amount ELSE 0 END AS revenue, 1 AS deals
+                  FROM new_rows WHERE customer_id IS NOT NULL
+                  UNION ALL
+                  SELECT customer_id, CASE WHEN stage = 'won' THEN -amount ELSE 0 END, -1
+                  FROM old_rows WHERE customer_id IS NOT NULL
+              ) changes GROUP BY customer_id) d
+        WHERE c.id = d.customer_id AND (d.revenue <> 0 OR d.deals <> 0);
+    END IF;
     RETURN NULL;
 END $$;
 """
-# A transition table may only be named by the event that has it; the
-# function reads new_rows or old_rows according to TG_OP, so each trigger
-# names both where it can. PostgreSQL plans the function's statement on
-# first use per event, so an absent table is never touched.
 PG_TRIGGERS = [
     "CREATE TRIGGER crm_deal_totals_insert AFTER INSERT ON crm_deal REFERENCING NEW TABLE AS new_rows "
     "FOR EACH STATEMENT EXECUTE FUNCTION crm_customer_deal_totals()",
