@@ -193,12 +193,15 @@ def targets_for(role: str, user: User, today: dt.date, start: dt.date) -> list[T
         out.append(Target(f"{name} list, deep page", role, url, "deep", name, params))
     deal_url, prospect_url = reverse("deal_list"), reverse("prospect_list")
     customer_url, activity_url = reverse("customer_list"), reverse("activity_list")
+    period = {"closed_from": first, "closed_to": last}
     explain = [
         ("explain: open deals", deal_url, "deals", {**scope, "stage": "open"}),
-        ("explain: deals won", deal_url, "deals", {**scope, "stage": "won", "closed_from": first, "closed_to": last}),
-        ("explain: deals closed", deal_url, "deals", {**scope, "closed_from": first, "closed_to": last}),
-        ("explain: prospects created", prospect_url, "prospects", {**scope, "created_from": first, "created_to": last}),
-        ("explain: customers acquired", customer_url, "customers", {**scope, "acquired_from": first, "acquired_to": last}),
+        ("explain: deals won", deal_url, "deals", {**scope, "stage": "won", **period}),
+        ("explain: deals closed", deal_url, "deals", {**scope, **period}),
+        ("explain: prospects created", prospect_url, "prospects",
+         {**scope, "created_from": first, "created_to": last}),
+        ("explain: customers acquired", customer_url, "customers",
+         {**scope, "acquired_from": first, "acquired_to": last}),
         ("explain: churned customers", customer_url, "customers", {**scope, "churned": "yes"}),
         ("explain: activities", activity_url, "activities", {**scope, "from": first, "to": last}),
     ]  # fmt: skip
