@@ -292,7 +292,7 @@ def explain(sqls: list[str]) -> dict:
         label = None
         if COUNT_LIMIT in sql:
             label = "count"
-        elif any(sql.rstrip().endswith(limit) for limit in PAGE_LIMITS):
+        elif "ORDER BY" in sql and any(sql.rstrip().endswith(limit) for limit in PAGE_LIMITS):
             label = "page"
         if label and label not in plans:
             with connection.cursor() as cursor:

@@ -35,8 +35,27 @@ from crm.pagination import CURSOR_PARAMS, Ordering
 # indexes behind these orderings are on the same expression (crm/models.py).
 
 
+def sort_key(field: str) -> Coalesce:
+    return Coalesce(field, Value(NO_DATE), output_field=DateField())
+
+
+def nullable_date_range(qs: QuerySet, field: str, start: dt.date | None, end: dt.date | None) -> QuerySet:
+    """Rows whose nullable date lies in [start, end], written on COALESCE(date,
+    NO_DATE) so that the list's (scope, COALESCE(date), id) indexes serve the
+    range (no index is on the bare column). NULL maps to NO_DATE: excluded."""
+    if not (start or end):
+        return qs
+    alias = f"{field}_key"
+    qs = qs.alias(**{alias: sort_key(field)}).filter(**{f"{alias}__gt": NO_DATE})
+    if start:
+        qs = qs.filter(**{f"{alias}__gte": start})
+    if end:
+        qs = qs.filter(**{f"{alias}__lte": end})
+    return qs
+
+
 def _newest(field: str, nullable: bool = False) -> Ordering:
-    expression = Coalesce(field, Value(NO_DATE), output_field=DateField()) if nullable else None
+    expression = sort_key(field) if nullable else None
     return Ordering(field, True, dt.date, expression)
 
 
@@ -142,12 +161,7 @@ class DealFilterForm(ListFilterForm):
     closed_to = _date(_("Closed to"))
 
     search_fields = ("title", "customer__name", "prospect__name", "prospect__company")
-    date_filters = {
-        "opened_from": "opened_on__gte",
-        "opened_to": "opened_on__lte",
-        "closed_from": "closed_on__gte",
-        "closed_to": "closed_on__lte",
-    }
+    date_filters = {"opened_from": "opened_on__gte", "opened_to": "opened_on__lte"}
     sort_choices = [
         ("-opened_on", _("Newest first")),
         ("opened_on", _("Oldest first")),
@@ -167,6 +181,12 @@ class DealFilterForm(ListFilterForm):
     default_sort = "-opened_on"
 
     def filter_more(self, qs, data):
+        qs = nullable_date_range(qs, "closed_on", data.get("closed_from"), data.get("closed_to"))
+        if data.get("closed_to"):
+            # Implied (a deal closes on or after it opens: a constraint), and
+            # it starts the newest-first walk of the opened_on index at the
+            # period's end instead of today.
+            qs = qs.filter(opened_on__lte=data["closed_to"])
         if data.get("stage") == "open":
             qs = qs.open()
         elif data.get("stage"):
@@ -220,7 +240,6 @@ class CustomerFilterForm(ListFilterForm):
     )
 
     search_fields = ("name", "contact_name", "contact_email", "sector", "country")
-    date_filters = {"acquired_from": "acquired_on__gte", "acquired_to": "acquired_on__lte"}
     sort_choices = [
         ("name", _("Name")),
         ("-acquired_on", _("Recently acquired")),
@@ -247,6 +266,7 @@ class CustomerFilterForm(ListFilterForm):
         return Ordering("revenue", True, Decimal, visible)
 
     def filter_more(self, qs, data):
+        qs = nullable_date_range(qs, "acquired_on", data.get("acquired_from"), data.get("acquired_to"))
         if data.get("churned") == "yes":
             qs = qs.filter(churned_on__isnull=False)
         elif data.get("churned") == "no":

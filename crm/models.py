@@ -221,6 +221,12 @@ class Campaign(models.Model):
     )
     starts_on = models.DateField(_("starts on"))
     ends_on = models.DateField(_("ends on"), null=True, blank=True)
+    # How many prospects name this campaign as their source, kept by database
+    # triggers on crm_prospect (migration 0004): the campaign list shows it
+    # without counting a million prospects per page.
+    prospect_count = models.PositiveIntegerField(
+        _("prospects brought"), default=0, db_default=0, editable=False
+    )
 
     objects = CampaignQuerySet.as_manager()
 

@@ -9,7 +9,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Count, DecimalField, OuterRef, Subquery, Sum, Value
+from django.db.models import DecimalField, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -24,7 +24,8 @@ from crm.views_common import previous_submission, remember_submission, require_m
 
 
 def with_totals(qs):
-    """Total spend and prospects brought, by subquery (no row multiplication)."""
+    """Total spend by subquery (a campaign has a spend line a month). The
+    prospects brought are the stored Campaign.prospect_count."""
     spend = (
         CampaignSpend.objects.filter(campaign=OuterRef("pk"))
         .order_by()
@@ -32,17 +33,9 @@ def with_totals(qs):
         .annotate(total=Sum("amount"))
         .values("total")
     )
-    prospects = (
-        Prospect.objects.filter(source_campaign=OuterRef("pk"))
-        .order_by()
-        .values("source_campaign")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
     money = DecimalField(max_digits=16, decimal_places=2)
     return qs.annotate(
         total_spend=Coalesce(Subquery(spend, output_field=money), Value(Decimal("0")), output_field=money),
-        prospect_count=Coalesce(Subquery(prospects), Value(0)),
     )
 
 

@@ -1,4 +1,4 @@
-"""Customer.revenue and deal_count: kept by database triggers on crm_deal."""
+"""Stored totals kept by database triggers: Customer.revenue and deal_count, Campaign.prospect_count."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
-from crm.models import Customer, Deal, Stage
-from tests.factories import CustomerFactory, DealFactory
+from crm.models import Customer, Deal, Prospect, Stage
+from tests.factories import CampaignFactory, CustomerFactory, DealFactory, ProspectFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -64,3 +64,19 @@ def test_totals_equal_a_fresh_aggregate_after_many_changes(world):
         )
         for _pk, revenue, count, fresh_revenue, fresh_count in cursor.fetchall():
             assert (Decimal(revenue), count) == (Decimal(fresh_revenue), fresh_count)
+
+
+def test_campaign_prospect_count_follows_its_prospects(world):
+    fair, web = CampaignFactory(), CampaignFactory()
+    prospects = [ProspectFactory(owner=world.ann, source_campaign=fair) for _ in range(3)]
+    Prospect.objects.bulk_create([Prospect(name="B", owner=world.ann, source_campaign=web)])
+    fair.refresh_from_db()
+    web.refresh_from_db()
+    assert (fair.prospect_count, web.prospect_count) == (3, 1)
+    Prospect.objects.filter(pk=prospects[0].pk).update(source_campaign=web)
+    prospects[1].delete()
+    prospects[2].source_campaign = None
+    prospects[2].save()
+    fair.refresh_from_db()
+    web.refresh_from_db()
+    assert (fair.prospect_count, web.prospect_count) == (0, 2)
