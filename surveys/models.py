@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import secrets
 
 from django.conf import settings
 from django.db import IntegrityError, models, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, F, Func, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
@@ -111,6 +112,32 @@ class SurveyQuestion(models.Model):
         return self.text
 
 
+class QuestionsJSON(Func):
+    """The invitation's survey's extra questions as a JSON array (see with_questions)."""
+
+    output_field = models.TextField()
+    _columns = "q.id, q.text, q.kind, q.required"
+
+    def __init__(self):
+        super().__init__(F("survey_id"))
+
+    def as_postgresql(self, compiler, connection, **extra):
+        survey, params = compiler.compile(self.source_expressions[0])
+        sql = (
+            f"(SELECT COALESCE(json_agg(json_build_array({self._columns}) ORDER BY q.position, q.id), '[]')"
+            f"::text FROM surveys_surveyquestion q WHERE q.survey_id = {survey})"
+        )
+        return sql, params
+
+    def as_sqlite(self, compiler, connection, **extra):
+        survey, params = compiler.compile(self.source_expressions[0])
+        sql = (
+            f"(SELECT json_group_array(json_array({self._columns})) FROM (SELECT * FROM "
+            f"surveys_surveyquestion q WHERE q.survey_id = {survey} ORDER BY q.position, q.id) q)"
+        )
+        return sql, params
+
+
 class InvitationQuerySet(VisibleQuerySet):
     def with_related(self):
         return self.select_related("customer", "deal", "owner", "team", "survey", "response")
@@ -118,9 +145,14 @@ class InvitationQuerySet(VisibleQuerySet):
     def answered(self):
         return self.filter(Exists(Response.objects.filter(invitation=OuterRef("pk"))))
 
-    def with_question_flag(self):
-        """Annotate has_questions: whether the survey has extra questions."""
-        return self.annotate(has_questions=Exists(SurveyQuestion.objects.filter(survey=OuterRef("survey"))))
+    def with_questions(self):
+        """Annotate questions_json: the survey's extra questions as a JSON array of
+        [id, text, kind, required], in order, read with the invitation.
+
+        The public page needs them on every answer; one query fewer per
+        submission than survey.questions.all() (Invitation.extra_questions()).
+        """
+        return self.annotate(questions_json=QuestionsJSON())
 
     def unanswered(self):
         return self.exclude(Exists(Response.objects.filter(invitation=OuterRef("pk"))))
@@ -196,6 +228,17 @@ class Invitation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.survey} → {self.customer}"
+
+    def extra_questions(self) -> list[SurveyQuestion]:
+        """The survey's extra questions: from with_questions() when the query
+        carried them, else one query."""
+        raw = getattr(self, "questions_json", None)
+        if raw is None:
+            return list(self.survey.questions.all())
+        return [
+            SurveyQuestion(id=pk, survey_id=self.survey_id, text=text, kind=kind, required=bool(required))
+            for pk, text, kind, required in json.loads(raw)
+        ]
 
     def public_url(self) -> str:
         return settings.SITE_URL + reverse("survey_answer", args=[self.token])

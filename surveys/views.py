@@ -63,8 +63,9 @@ def survey_answer(request: HttpRequest, token: str) -> HttpResponse:
     # DataError on PostgreSQL, i.e. a 500, instead of the friendly 404).
     well_formed = TOKEN_RE.fullmatch(token) is not None
     invitation = (
-        Invitation.objects.select_related("survey", "response")
-        .with_question_flag()
+        # The customer too: a detractor's follow-up names it (one join, not a query).
+        Invitation.objects.select_related("survey", "response", "customer")
+        .with_questions()
         .filter(token=token, sent_at__isnull=False)
         .first()
         if well_formed
@@ -81,7 +82,7 @@ def survey_answer(request: HttpRequest, token: str) -> HttpResponse:
         if invitation.is_expired():
             return _public(request, "expired.html", {}, status=410)
         survey = invitation.survey
-        form = AnswerForm(request.POST or None, survey=survey, has_questions=invitation.has_questions)
+        form = AnswerForm(request.POST or None, survey=survey, questions=invitation.extra_questions())
         if request.method == "POST" and form.is_valid():
             invitation.answer(
                 nps_score=form.cleaned_data["nps_score"],
