@@ -93,7 +93,13 @@ def environment() -> dict:
         "python": platform.python_version(),
         "django": django.get_version(),
         "wrk": _cmd(["wrk", "--version"]).splitlines()[0] if _cmd(["wrk", "--version"]) else "",
-        "commit": _cmd(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"]),
+        "commit": _cmd(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
+        + (
+            "-dirty"
+            if _cmd(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"])
+            else ""
+        ),
+        "uptime": _cmd(["uptime"]),
     }
     try:
         import gunicorn
@@ -239,6 +245,12 @@ def main(argv: list[str] | None = None) -> int:
             result["submissions"] = bench_submissions(url, seconds=args.seconds, log=log)
         else:
             log("Survey submissions skipped: wrk is not installed (Debian: apt-get install -y wrk).")
+    # Each step's figures carry the commit they measured: a later run of
+    # other steps keeps them (below) and the report names each commit.
+    for step in steps:
+        if isinstance(result.get(step), dict):
+            result[step]["commit"] = result["environment"]["commit"]
+            result[step]["measured"] = result["started"]
     for step in STEPS[1:]:
         if step not in result and step in previous:
             result[step] = previous[step]  # keep figures of steps not run this time

@@ -267,7 +267,8 @@ def bench_submissions(database_url: str, seconds: int = 10, tokens: int = 40000,
     pools = {"boussole": make_invitations("b", tokens), "bare": make_invitations("x", tokens)}
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT id, kind FROM surveys_surveyquestion WHERE survey_id = (SELECT MIN(id) FROM surveys_survey)"
+            "SELECT id, kind FROM surveys_surveyquestion "
+            "WHERE survey_id = (SELECT MIN(id) FROM surveys_survey)"
         )
         questions = cursor.fetchall()
     connection.close()  # the server's workers get the database to themselves
