@@ -193,7 +193,7 @@ def targets_for(role: str, user: User, today: dt.date, start: dt.date) -> list[T
         out.append(Target(f"{name} list, deep page", role, url, "deep", name, params))
     deal_url, prospect_url = reverse("deal_list"), reverse("prospect_list")
     customer_url, activity_url = reverse("customer_list"), reverse("activity_list")
-    period = {"closed_from": first, "closed_to": last}
+    period = {"closed_from": first, "closed_to": last, "sort": "-closed_on"}  # as records_link()
     explain = [
         ("explain: open deals", deal_url, "deals", {**scope, "stage": "open"}),
         ("explain: deals won", deal_url, "deals", {**scope, "stage": "won", **period}),

@@ -166,27 +166,30 @@ class VisibleQuerySet(models.QuerySet):
         return self.visible_to(user)
 
 
-def list_indexes(table: str, *keys: str, scoped: bool = True) -> list[models.Index]:
+def list_indexes(table: str, *keys: str, scoped: bool = True, include: tuple = ()) -> list[models.Index]:
     """Indexes for a list's orderings (keyset pagination, crm/pagination.py).
 
     Per sort key: (key, id) for everyone's rows (admins) and, when scoped,
     (owner, key, id) for a rep's and (team, key, id) for a team's. A btree is
     read both ways, so one index serves a key's ascending and descending
     sorts. A key "coalesce:<field>" indexes COALESCE(field, NO_DATE), the
-    expression the list sorts a nullable date by.
+    expression the list sorts a nullable date by. `include` adds columns
+    (PostgreSQL) so the list's capped count and total read the index alone.
     """
     indexes = []
     for key in keys:
         field = key.removeprefix("coalesce:")
         short = field.removesuffix("_on").removesuffix("_at")
+        covering = tuple(column for column in include if column != field)
         for scope in ("", "owner", "team") if scoped else ("",):
             name = f"{table}_{scope + '_' if scope else ''}{short}_list"
             if key.startswith("coalesce:"):
                 key_expression = Coalesce(field, Value(NO_DATE), output_field=models.DateField())
                 columns = [F(scope)] if scope else []
-                indexes.append(models.Index(*columns, key_expression, F("id"), name=name))
+                indexes.append(models.Index(*columns, key_expression, F("id"), name=name, include=covering))
             else:
-                indexes.append(models.Index(fields=[*([scope] if scope else []), field, "id"], name=name))
+                fields = [*([scope] if scope else []), field, "id"]
+                indexes.append(models.Index(fields=fields, name=name, include=covering))
     return indexes
 
 
@@ -647,8 +650,12 @@ class Deal(models.Model):
             # new_customers / repeat purchases: a customer's won deals.
             models.Index(fields=["customer", "stage", "closed_on"], name="deal_customer_stage_idx"),
             # Deal list (/deals/) in each of its sorts (opened, amount, recently
-            # closed, title): everyone's, a rep's and a team's deals.
-            *list_indexes("deal", "opened_on", "amount", "coalesce:closed_on", "title"),
+            # closed, title): everyone's, a rep's and a team's deals. With the
+            # stage and amount, its count and total (by stage, in a period)
+            # are index-only scans.
+            *list_indexes(
+                "deal", "opened_on", "amount", "coalesce:closed_on", "title", include=("stage", "amount")
+            ),
         ]
 
     def __str__(self) -> str:

@@ -161,7 +161,7 @@ def _survey_form(request: HttpRequest, survey: Survey) -> HttpResponse:
     return render(request, "surveys/survey_form.html", {"form": form, "formset": formset, "survey": survey})
 
 
-# Newest comments first, walked by keyset on response_submitted_idx.
+# Newest comments first, walked by keyset on response_submitted_cover_idx.
 COMMENT_ORDERING = Ordering("submitted_at", True, dt.datetime)
 
 
