@@ -218,7 +218,7 @@ def load_section(results: list[dict]) -> list[str]:
             "",
             f"Commit `{_commit(x, r)}`; gunicorn {x.get('workers')} sync workers, DEBUG off; wrk with "
             f"{x['sessions']} connections, one logged-in session each, {x['seconds']} s per page and role "
-            f"after a 1 s warm-up. Machine load before: `{x.get('uptime_before', '—')}`; after: "
+            f"after a 2 s warm-up. Machine load before: `{x.get('uptime_before', '—')}`; after: "
             f"`{x.get('uptime_after', '—')}`.",
             "",
             "Cold: "

@@ -185,15 +185,20 @@ class Server:
             env=self.env,
             cwd=settings.BASE_DIR,
         )  # fmt: skip
-        deadline = time.monotonic() + 30
+        # Up when the login page answers; then a few more requests so that
+        # every worker has imported and connected before anything is timed.
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                if self.get("/login/")[0] == 200:
+                    for _ in range(3 * self.workers):
+                        self.get("/login/")
                     return self
             except OSError:
-                time.sleep(0.2)
+                pass
+            time.sleep(0.2)
         self.__exit__()
-        raise RuntimeError("gunicorn did not start within 30 s.")
+        raise RuntimeError("gunicorn did not start within 60 s.")
 
     def __exit__(self, *exc) -> None:
         if self.proc and self.proc.poll() is None:

@@ -181,6 +181,10 @@ def list_indexes(table: str, *keys: str, scoped: bool = True, include: tuple = (
         field = key.removeprefix("coalesce:")
         short = field.removesuffix("_on").removesuffix("_at")
         covering = tuple(column for column in include if column != field)
+        if covering and key.startswith("coalesce:"):
+            # PostgreSQL reads an expression index alone only if the bare
+            # column is in it too.
+            covering += (field,)
         for scope in ("", "owner", "team") if scoped else ("",):
             name = f"{table}_{scope + '_' if scope else ''}{short}_list"
             if key.startswith("coalesce:"):
