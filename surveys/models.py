@@ -221,7 +221,9 @@ class Invitation(models.Model):
             # page's response rate for a period and a team or rep reads the
             # index alone (bounced, owner and team included).
             models.Index(
-                fields=["sent_at"], include=["bounced_at", "owner", "team"], name="invitation_sent_cover_idx"
+                fields=["sent_at"],
+                include=["id", "bounced_at", "owner", "team"],
+                name="invitation_sent_cover_idx",
             ),
             # Throttle: a customer's most recent invitation.
             models.Index(fields=["customer", "created_at"], name="invitation_customer_idx"),
@@ -423,8 +425,12 @@ class Response(models.Model):
             # alone (scores and invitation included).
             models.Index(
                 fields=["submitted_at"],
-                include=["nps_score", "csat_score", "invitation"],
+                include=["id", "nps_score", "csat_score", "invitation"],
                 name="response_submitted_cover_idx",
+            ),
+            # Survey results: the period's comments, newest first (most answers have none).
+            models.Index(
+                fields=["submitted_at", "id"], condition=~Q(comment=""), name="response_comment_idx"
             ),
         ]
 

@@ -177,7 +177,7 @@ def survey_results(request: HttpRequest) -> HttpResponse:
     figures = comments = None
     if form.is_valid():
         responses, invitations = results.filtered(request.user, form.cleaned_data)
-        figures = results.figures(responses, invitations)
+        figures = results.figures(responses, invitations, sent_from=form.cleaned_data.get("from"))
         comments = keyset_page(
             request, responses.exclude(comment="").with_related(), COMMENT_ORDERING, size=20
         )
