@@ -136,6 +136,8 @@ def pages_section(results: list[dict]) -> list[str]:
     ]
     for r in results:
         for name, page in (r.get("pages") or {}).items():
+            if not isinstance(page, dict):
+                continue  # the step's commit and time
             b, f = page.get("boussole", {}), page.get("floor", {})
             if "p95_ms" not in b:
                 lines.append(
