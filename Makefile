@@ -52,9 +52,11 @@ messages: setup
 	$(PY) manage.py compilemessages -l fr --ignore=.venv
 
 # Benchmarks (docs/benchmarks.md): KPI recompute, pages and survey submissions
-# against their floors. SIZE=tiny|S|M, DB=postgres|sqlite; needs wrk for the
-# submissions step (Debian: apt-get install -y wrk). `make bench-report`
-# rewrites docs/benchmarks.md from every result under bench-results/.
+# against their floors, and every list and page under concurrent load.
+# SIZE=tiny|S|M, DB=postgres|sqlite; BENCH_DB names the bench database (its
+# own: wiped); REDIS_URL puts the rate limiter, sessions and broker on Redis.
+# Needs wrk for the load and submissions steps (Debian: apt-get install -y wrk).
+# `make bench-report` rewrites docs/benchmarks.md from bench-results/.
 SIZE ?= S
 DB ?= postgres
 BENCH_ARGS ?=

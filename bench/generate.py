@@ -11,7 +11,10 @@ the leads per rep, a win rate per rep, sales cycles of days to months,
 about one prospect in ten converted, repeat business concentrated on a few
 customers, churn (marked, and by inactivity as the nightly rule would),
 campaigns with monthly spend, monthly targets, and survey invitations after
-won deals of which about 40% are answered.
+won deals of which about 40% are answered (a fifth of them by detractors),
+with two extra questions on the survey. Every deal has a stage history: most
+walk the stages in order, some skip one, some move backwards, some were
+won or lost and reopened before reaching where they are.
 """
 
 from __future__ import annotations
@@ -93,6 +96,17 @@ TABLES = [
 
 CHANNELS = ["email", "events", "paid_search", "social", "content", "referral", "partner", "other"]
 OPEN_STAGES = ["prospecting", "qualification", "proposal", "negotiation"]
+STAGES = [*OPEN_STAGES, "won", "lost"]
+# Stage histories (see Generator.stage_history): a path is cut where it first
+# reaches the deal's stage, then the deal moves there.
+PATHS = [
+    ["prospecting", "qualification", "proposal", "negotiation"],  # in order
+    ["prospecting", "proposal", "negotiation"],  # qualification skipped
+    ["qualification", "negotiation"],  # entered late, proposal skipped
+    ["prospecting", "qualification", "proposal", "qualification", "proposal", "negotiation"],  # backwards
+    ["prospecting", "qualification", "negotiation", "won", "negotiation"],  # won, reopened
+    ["prospecting", "proposal", "negotiation", "lost", "proposal"],  # lost, reopened
+]
 PRODUCTS = [("Starter", "1200.00"), ("Team", "4800.00"), ("Enterprise", "18000.00"),
             ("Onboarding", "2500.00"), ("Training", "1500.00"), ("Support", "6000.00")]  # fmt: skip
 
@@ -162,13 +176,19 @@ class Generator:
             self.step("prospects", self.prospects)
             self.step("customers", self.customers)
             self.step("deals", self.deals)
+            self.step("stage_history", self.stage_history)
             self.step("acquisition_and_churn", self.acquisition_and_churn)
             self.step("activities", self.activities)
             self.step("targets", self.targets)
             self.step("surveys", self.surveys)
             if self.d.pg:
                 self.step("sequences", self.sequences)
-        self.step("analyze", lambda: self.exec("ANALYZE"))
+        # VACUUM too on PostgreSQL: it sets the visibility map, as autovacuum
+        # would soon after such a load, so index-only scans are what they are
+        # in a running system (a count or a list otherwise reads the heap).
+        # (Not inside a transaction, as in the tests: there ANALYZE alone.)
+        vacuum = self.d.pg and not connection.in_atomic_block
+        self.step("analyze", lambda: self.exec("VACUUM (ANALYZE)" if vacuum else "ANALYZE"))
         return {"size": asdict(self.size), "today": self.today.isoformat(), "timings": self.timings}
 
     def wipe(self) -> None:
@@ -320,6 +340,46 @@ class Generator:
             f"{cycle} AS cycle FROM nums JOIN crm_customer c ON c.id = {customer}) AS x"
         )
 
+    def stage_history(self) -> None:
+        """Several stage changes per deal, ending at its current stage.
+
+        Each deal follows one of the PATHS (chosen by a hash of its id) up
+        to the first time the path reaches the deal's stage, then moves to
+        that stage: in order, with skipped stages, backwards moves, or a
+        close and a reopen on the way. The changes are spread evenly from
+        the day it opened to the day it closed (today for open deals), in
+        office hours (UTC 8:00–17:00, the same date in Paris).
+        """
+        d = self.d
+        rows = []
+        for t, path in enumerate(PATHS):
+            for final in STAGES:
+                kept = path[: path.index(final)] if final in path else path
+                steps = [*kept, final]
+                for pos, (before, after) in enumerate(zip(["", *steps[:-1]], steps, strict=True), start=1):
+                    rows.append(f"({t}, '{final}', {pos}, {len(steps)}, '{before}', '{after}')")
+        self.exec(
+            "CREATE TEMPORARY TABLE bench_path (t integer, final varchar(20), pos integer, steps integer, "
+            "from_stage varchar(20), to_stage varchar(20), PRIMARY KEY (t, final, pos))"
+        )
+        self.exec(f"INSERT INTO bench_path VALUES {', '.join(rows)}")
+        # Open deals mostly walk forwards; closed ones take any path.
+        pick = d.rnd("d.id", 131, 100)
+        template = (
+            f"CASE WHEN d.closed_on IS NULL AND {pick} < 85 THEN {pick} % 4 "
+            f"ELSE CASE WHEN {pick} < 40 THEN 0 WHEN {pick} < 55 THEN 1 WHEN {pick} < 65 THEN 2 "
+            f"WHEN {pick} < 80 THEN 3 WHEN {pick} < 90 THEN 4 ELSE 5 END END"
+        )
+        span = d.day_diff(f"COALESCE(d.closed_on, {d.date(self.today)})", "d.opened_on")
+        day = d.add_days("d.opened_on", f"({span}) * (p.pos - 1) / {d.greatest('p.steps - 1', '1')}")
+        at = d.at_seconds(day, f"28800 + {d.rnd('d.id * 8 + p.pos', 132, 32400)}")
+        self.exec(
+            "INSERT INTO crm_dealstagechange (deal_id, from_stage, to_stage, changed_at, changed_by_id) "
+            f"SELECT d.id, p.from_stage, p.to_stage, {at}, d.owner_id "
+            f"FROM crm_deal d JOIN bench_path p ON p.t = {template} AND p.final = d.stage"
+        )
+        self.exec("DROP TABLE bench_path")
+
     def acquisition_and_churn(self) -> None:
         d = self.d
         # acquired_on and first_deal from each customer's first won deal.
@@ -436,6 +496,22 @@ class Generator:
             "INSERT INTO surveys_response (invitation_id, submitted_at, nps_score, csat_score, comment) "
             f"SELECT id, {submitted}, {nps}, {csat}, '' FROM surveys_invitation "
             f"WHERE id % 100 < 40 AND bounced_at IS NULL"
+        )
+        # Two optional extra questions: most answer the scale, a few write.
+        self.exec(
+            "INSERT INTO surveys_surveyquestion (id, survey_id, text, kind, required, position) VALUES "
+            f"(1, 1, 'How easy was it to work with us?', 'scale', {d.boolean(False)}, 1), "
+            f"(2, 1, 'What could we do better?', 'text', {d.boolean(False)}, 2)"
+        )
+        self.exec(
+            "INSERT INTO surveys_answer (response_id, question_id, scale_value, text_value) "
+            f"SELECT id, 1, 1 + {d.rnd('id', 117, 5)}, '' FROM surveys_response "
+            f"WHERE {d.rnd('id', 118, 10)} < 7"
+        )
+        self.exec(
+            "INSERT INTO surveys_answer (response_id, question_id, scale_value, text_value) "
+            f"SELECT id, 2, NULL, 'Faster answers, please.' FROM surveys_response "
+            f"WHERE {d.rnd('id', 119, 10)} < 2"
         )
 
     def sequences(self) -> None:

@@ -136,6 +136,8 @@ def pages_section(results: list[dict]) -> list[str]:
     ]
     for r in results:
         for name, page in (r.get("pages") or {}).items():
+            if not isinstance(page, dict):
+                continue  # the step's commit and time
             b, f = page.get("boussole", {}), page.get("floor", {})
             if "p95_ms" not in b:
                 lines.append(
@@ -188,6 +190,111 @@ def submissions_section(results: list[dict]) -> list[str]:
     return [*lines, ""]
 
 
+# Targets of issue 17, under 6 concurrent sessions on M.
+LIST_P95_MS = 150
+SNAPSHOT_P95_MS = 100
+ANY_P95_MS = 250
+
+
+def _target(entry: dict) -> tuple[float, str]:
+    if entry["kind"] in ("list", "deep", "explain"):
+        return LIST_P95_MS, f"< {LIST_P95_MS} ms"
+    if entry["kind"] == "snapshot":
+        return SNAPSHOT_P95_MS, f"< {SNAPSHOT_P95_MS} ms"
+    return ANY_P95_MS, f"< {ANY_P95_MS} ms"
+
+
+def _commit(step: dict, r: dict) -> str:
+    return step.get("commit") or r.get("environment", {}).get("commit", "—")
+
+
+def load_section(results: list[dict]) -> list[str]:
+    lines = []
+    for r in results:
+        x = r.get("load")
+        if not x or not x.get("warm"):
+            continue
+        cold = {(c["page"], c["role"]): c for c in x.get("cold", [])}
+        lines += [
+            f"## Concurrent load: {r['size']} / {DB_NAME[r['db']]}",
+            "",
+            f"Commit `{_commit(x, r)}`; gunicorn {x.get('workers')} sync workers, DEBUG off; wrk with "
+            f"{x['sessions']} connections, one logged-in session each, {x['seconds']} s per page and role "
+            f"after a 2 s warm-up. Machine load before: `{x.get('uptime_before', '—')}`; after: "
+            f"`{x.get('uptime_after', '—')}`.",
+            "",
+            "Cold: "
+            + (
+                (
+                    "each page's first requests (the 6 sessions, 3 GETs each, at once) right after dropping "
+                    "the OS page cache and starting fresh gunicorn workers (PostgreSQL not restarted: its "
+                    "128 MB of shared buffers may hold pages read before)."
+                    if x.get("cold_requests")
+                    else f"the same pages for {x.get('cold_seconds')} s each right after dropping the OS "
+                    "page cache and starting fresh gunicorn workers, no warm-up (PostgreSQL not restarted); "
+                    "a dash where no request finished within the window."
+                )
+                if cold
+                else "not run."
+            ),
+            "",
+            "| page | as | requests/s | p50 | p95 | queries | cold p50 | cold p95 | target p95 | |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        missed = []
+        for e in x["warm"]:
+            limit, label = _target(e)
+            ok = e["p95_ms"] < limit and e.get("errors", 0) == 0 and e.get("status") == 200
+            c = cold.get((e["page"], e["role"]), {})
+            if not c.get("requests"):
+                c = {}  # no request finished within the cold window
+            deep = f" (row {e['position']:,})" if e.get("position") else ""
+            lines.append(
+                f"| {e['page']}{deep} | {e['role']} | {e['rps']} | {_ms(e['p50_ms'])} | {_ms(e['p95_ms'])} | "
+                f"{e['queries']} | {_ms(c.get('p50_ms'))} | {_ms(c.get('p95_ms'))} | {label} | "
+                f"{'✅' if ok else '❌'} |"
+            )
+            if not ok:
+                missed.append(f"{e['page']} ({e['role']}): p95 {e['p95_ms']:.0f} ms")
+        lines += ["", "Missed: " + ("; ".join(missed) if missed else "none.") if r["size"] == "M" else ""]
+        lines.append("")
+    return lines
+
+
+def plans_section(results: list[dict]) -> list[str]:
+    """EXPLAIN (ANALYZE, BUFFERS) of every list's page and count queries, from
+    the largest PostgreSQL run."""
+    runs = [r for r in results if r["db"] == "postgres" and r.get("load", {}).get("warm")]
+    if not runs:
+        return []
+    r = runs[-1]
+    lines = [
+        f"## Query plans ({r['size']} / PostgreSQL, commit `{_commit(r['load'], r)}`)",
+        "",
+        "`EXPLAIN (ANALYZE, BUFFERS)` of each list's page query (`LIMIT 26`: the page and one row to know "
+        "there is a next page) and of its capped count (`LIMIT 10001`), as each role runs them, taken "
+        "during the load step on a warm cache.",
+        "",
+    ]
+    for e in r["load"]["warm"]:
+        for label, plan in (e.get("explain") or {}).items():
+            lines += [
+                f"<details><summary>{e['page']} ({e['role']}): {label} query</summary>",
+                "",
+                "```sql",
+                plan["sql"],
+                "```",
+                "",
+                "```",
+                plan["plan"],
+                "```",
+                "",
+                "</details>",
+                "",
+            ]
+    return lines
+
+
 def render(results: list[dict]) -> str:
     parts = [INTRO.read_text()]
     if not results:
@@ -198,8 +305,10 @@ def render(results: list[dict]) -> str:
         parts += recompute_section(results)
         parts += pages_section(results)
         parts += submissions_section(results)
+        parts += load_section(results)
     if ANALYSIS.exists():
         parts.append(ANALYSIS.read_text())
+    parts += plans_section(results)
     return "\n".join(parts).rstrip() + "\n"
 
 

@@ -10,7 +10,8 @@ turns every result there into docs/benchmarks.md.
 
 PostgreSQL databases are `boussole_bench_<size>` on BENCH_PG_URL (default
 postgres://postgres@127.0.0.1:5432), created if missing; SQLite files are
-var/bench_<size>.sqlite3. Both are the benchmark's own: they are wiped.
+var/boussole_bench_<size>.sqlite3. BENCH_DB (or --db-name) names another.
+Both are the benchmark's own: they are wiped.
 """
 
 from __future__ import annotations
@@ -27,14 +28,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench-results"
-STEPS = ("generate", "recompute", "nightly", "pages", "submissions")
+STEPS = ("generate", "recompute", "nightly", "pages", "load", "submissions")
 
 
-def database_url(db: str, size: str) -> str:
+def database_url(db: str, size: str, name: str | None = None) -> str:
+    """The bench database: BENCH_DB (or --db-name) names it, else one per size."""
+    name = name or os.environ.get("BENCH_DB") or f"boussole_bench_{size.lower()}"
     if db == "postgres":
         base = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432").rstrip("/")
-        return f"{base}/boussole_bench_{size.lower()}"
-    return f"sqlite:///{ROOT / 'var' / f'bench_{size.lower()}.sqlite3'}"
+        return f"{base}/{name}"
+    return f"sqlite:///{ROOT / 'var' / f'{name}.sqlite3'}"
 
 
 def ensure_postgres_database(url: str) -> None:
@@ -90,7 +93,13 @@ def environment() -> dict:
         "python": platform.python_version(),
         "django": django.get_version(),
         "wrk": _cmd(["wrk", "--version"]).splitlines()[0] if _cmd(["wrk", "--version"]) else "",
-        "commit": _cmd(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"]),
+        "commit": _cmd(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
+        + (
+            "-dirty"
+            if _cmd(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"])
+            else ""
+        ),
+        "uptime": _cmd(["uptime"]),
     }
     try:
         import gunicorn
@@ -125,18 +134,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", choices=["tiny", "S", "M"], default="S")
     parser.add_argument("--db", choices=["postgres", "sqlite"], default="postgres")
+    parser.add_argument("--db-name", default=None, help="the bench database's name (default: BENCH_DB)")
     parser.add_argument("--runs", type=int, default=3, help="timed runs per recompute figure (median)")
     parser.add_argument("--requests", type=int, default=50, help="timed requests per page")
     parser.add_argument("--seconds", type=int, default=10, help="load-test length per view")
     parser.add_argument("--steps", default=",".join(STEPS), help=f"comma-separated, from {', '.join(STEPS)}")
     parser.add_argument("--profile", action="store_true", help="profile one full recompute with pyinstrument")
+    parser.add_argument("--load-seconds", type=int, default=5, help="load-test length per page and role")
+    parser.add_argument("--no-cold", action="store_true", help="skip the cold-cache pass of the load step")
+    parser.add_argument(
+        "--only", default="", help="load step: only pages whose name contains one of these words"
+    )
     args = parser.parse_args(argv)
     steps = [s.strip() for s in args.steps.split(",") if s.strip()]
     unknown = set(steps) - set(STEPS)
     if unknown:
         parser.error(f"unknown steps: {', '.join(sorted(unknown))}")
 
-    url = database_url(args.db, args.size)
+    url = database_url(args.db, args.size, args.db_name)
     if args.db == "postgres":
         ensure_postgres_database(url)
     else:
@@ -189,6 +204,10 @@ def main(argv: list[str] | None = None) -> int:
 
         log("Nightly run vs its SQL floor…")
         result["nightly"] = bench_nightly(today, runs=args.runs, log=log)
+    if "pages" in steps or "load" in steps:
+        # The recompute step leaves the snapshot table as its last run wrote
+        # it; the pages read it, so it must hold every KPI.
+        ensure_snapshots(generator.start, today, log)
     if "pages" in steps:
         from bench.pages import bench_pages
 
@@ -197,6 +216,35 @@ def main(argv: list[str] | None = None) -> int:
 
         log("Pages…")
         result["pages"] = bench_pages(requests=args.requests, log=log)
+    if "load" in steps:
+        import shutil
+
+        from bench.load import bench_load
+
+        if shutil.which("wrk"):
+            call_command("collectstatic", interactive=False, verbosity=0)
+            if args.db == "postgres":
+                # Statistics for indexes a migration just added (expression
+                # indexes have their own), as autovacuum would gather them.
+                from django.db import connection
+
+                with connection.cursor() as cursor:
+                    cursor.execute("ANALYZE")
+            log("Concurrent load, page by page and role by role, through gunicorn…")
+            before = _cmd(["uptime"])
+            result["load"] = bench_load(
+                url,
+                today,
+                generator.start,
+                seconds=args.load_seconds,
+                cold=not args.no_cold,
+                only=[w for w in args.only.split(",") if w] or None,
+                log=log,
+            )
+            result["load"]["uptime_before"] = before
+            result["load"]["uptime_after"] = _cmd(["uptime"])
+        else:
+            log("Load step skipped: wrk is not installed (Debian: apt-get install -y wrk).")
     if "submissions" in steps:
         import shutil
 
@@ -207,6 +255,12 @@ def main(argv: list[str] | None = None) -> int:
             result["submissions"] = bench_submissions(url, seconds=args.seconds, log=log)
         else:
             log("Survey submissions skipped: wrk is not installed (Debian: apt-get install -y wrk).")
+    # Each step's figures carry the commit they measured: a later run of
+    # other steps keeps them (below) and the report names each commit.
+    for step in steps:
+        if isinstance(result.get(step), dict):
+            result[step]["commit"] = result["environment"]["commit"]
+            result[step]["measured"] = result["started"]
     for step in STEPS[1:]:
         if step not in result and step in previous:
             result[step] = previous[step]  # keep figures of steps not run this time
@@ -214,6 +268,17 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(json.dumps(result, indent=2, default=str))
     log(f"Wrote {out.relative_to(ROOT)}")
     return 0
+
+
+def ensure_snapshots(start: dt.date, today: dt.date, log) -> None:
+    """The snapshot pages read KPI snapshots: compute them once if the
+    recompute step has not (the generator leaves none)."""
+    from kpis.compute import recompute
+    from kpis.models import KpiSnapshot
+
+    if not KpiSnapshot.objects.exists():
+        log("No KPI snapshots yet: one full recompute first…")
+        recompute(start, today, today=today)
 
 
 def profile_recompute(start: dt.date, today: dt.date, args) -> str:

@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.db import connection
@@ -30,7 +31,8 @@ from django.db import connection
 from bench.sql import Dialect
 
 LUA = r"""
--- Each thread POSTs its own slice of the tokens, each token once.
+-- Each thread POSTs its own slice of the tokens, each token once, the
+-- answers cycling through the mix of bodies.
 local threads = {}
 function setup(thread)
   thread:set("id", #threads)
@@ -41,7 +43,8 @@ function init(args)
   for line in io.lines(os.getenv("BENCH_TOKENS")) do tokens[#tokens + 1] = line end
   step = tonumber(os.getenv("BENCH_THREADS"))
   prefix = os.getenv("BENCH_PREFIX")
-  body = os.getenv("BENCH_BODY")
+  bodies = {}
+  for n = 1, tonumber(os.getenv("BENCH_BODIES")) do bodies[n] = os.getenv("BENCH_BODY_" .. n) end
   headers = {}
   headers["Content-Type"] = "application/x-www-form-urlencoded"
   headers["Cookie"] = "csrftoken=" .. os.getenv("BENCH_CSRF_COOKIE")
@@ -49,16 +52,41 @@ function init(args)
 end
 function request()
   local token = tokens[(i % #tokens) + 1]
+  local body = bodies[(i % #bodies) + 1]
   i = i + step
   return wrk.format("POST", prefix .. token .. "/", headers, body)
 end
 """
 
 
+# Tokens kept aside per view for the untimed warm-up.
+WARM_TOKENS = 3000
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def answer_mix(form_token: str, questions: list[tuple[int, str]]) -> list[str]:
+    """Ten answers as customers give them: two detractors (the follow-up path:
+    a call for the rep, an email to the managers), three passives, five
+    promoters; seven answer the extra scale question, two write in the text
+    one, most leave a comment."""
+    scale = next((pk for pk, kind in questions if kind == "scale"), None)
+    text = next((pk for pk, kind in questions if kind == "text"), None)
+    bodies = []
+    for n, nps in enumerate([3, 9, 10, 8, 6, 9, 7, 10, 8, 9]):
+        comment = "" if n % 4 == 3 else ("Too slow to answer" if nps <= 6 else "Great service")
+        csat = 5 if nps >= 9 else 1 + nps // 3
+        fields = {"csrfmiddlewaretoken": form_token, "nps_score": nps, "csat_score": csat, "comment": comment}
+        if scale and n < 7:
+            fields[f"q{scale}"] = 1 + n % 5
+        if text and n in (0, 4):
+            fields[f"q{text}"] = "Call me back, please"
+        bodies.append(urlencode(fields))
+    return bodies
 
 
 def make_invitations(pool: str, count: int) -> list[str]:
@@ -75,7 +103,9 @@ def make_invitations(pool: str, count: int) -> list[str]:
             "deal_id, owner_id, team_id, email, language, token, created_at, send_after, sent_at, "
             "reminded_at, "
             "bounced_at, expires_at) "
-            f"SELECT (SELECT MIN(id) FROM surveys_survey), {customer}, NULL, NULL, NULL, "
+            f"SELECT (SELECT MIN(id) FROM surveys_survey), {customer}, NULL, "
+            f"(SELECT owner_id FROM crm_customer WHERE id = {customer}), "
+            f"(SELECT team_id FROM crm_customer WHERE id = {customer}), "
             "'load@bench.example', "
             f"'en', '{prefix}' || (1000000 + n), {sent}, NULL, {sent}, NULL, NULL, {expires} FROM nums"
         )
@@ -95,6 +125,10 @@ def drop_invitations() -> int:
         )
         removed = cursor.rowcount
         cursor.execute("DELETE FROM surveys_invitation WHERE token LIKE 'bench-sub-%'")
+        # The detractors' follow-up calls (the generator's activities are on prospects).
+        cursor.execute(
+            "DELETE FROM crm_activity WHERE customer_id IS NOT NULL AND subject LIKE 'Survey follow-up:%'"
+        )
     return removed
 
 
@@ -126,36 +160,45 @@ def gunicorn_env(database_url: str) -> dict:
 class Server:
     """gunicorn serving bench.settings on a free loopback port."""
 
-    def __init__(self, database_url: str, workers: int = 2) -> None:
+    def __init__(self, database_url: str, workers: int = 3, collect_static: bool = True) -> None:
         self.port = free_port()
         self.workers = workers
+        self.collect_static = collect_static
         self.env = gunicorn_env(database_url)
         self.proc: subprocess.Popen | None = None
 
-    def __enter__(self) -> Server:
-        # DEBUG off serves hashed static files from a manifest, as in production.
+    def collect(self) -> None:
         subprocess.run(
             [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
             env=self.env,
             cwd=settings.BASE_DIR,
             check=True,
         )
-        gunicorn = Path(sys.executable).with_name("gunicorn")
+
+    def __enter__(self) -> Server:
+        # DEBUG off serves hashed static files from a manifest, as in production.
+        if self.collect_static:
+            self.collect()
         self.proc = subprocess.Popen(
-            [str(gunicorn), "config.wsgi", "-w", str(self.workers), "-b", f"127.0.0.1:{self.port}",
-             "--log-level", "warning"],
+            [sys.executable, "-m", "gunicorn", "config.wsgi", "-w", str(self.workers),
+             "-b", f"127.0.0.1:{self.port}", "--log-level", "warning"],
             env=self.env,
             cwd=settings.BASE_DIR,
         )  # fmt: skip
-        deadline = time.monotonic() + 30
+        # Up when the login page answers; then a few more requests so that
+        # every worker has imported and connected before anything is timed.
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                if self.get("/login/")[0] == 200:
+                    for _ in range(3 * self.workers):
+                        self.get("/login/")
                     return self
             except OSError:
-                time.sleep(0.2)
+                pass
+            time.sleep(0.2)
         self.__exit__()
-        raise RuntimeError("gunicorn did not start within 30 s.")
+        raise RuntimeError("gunicorn did not start within 60 s.")
 
     def __exit__(self, *exc) -> None:
         if self.proc and self.proc.poll() is None:
@@ -191,14 +234,15 @@ def csrf_pair(server: Server, token: str) -> tuple[str, str]:
     return cookie, form.group(1)
 
 
-def run_wrk(port: int, prefix: str, tokens: list[str], cookie: str, body: str, seconds: int,
+def run_wrk(port: int, prefix: str, tokens: list[str], cookie: str, bodies: list[str], seconds: int,
             threads: int, connections: int) -> dict:  # fmt: skip
     workdir = Path(tempfile.mkdtemp(prefix="bench-wrk-"))
     try:
         (workdir / "tokens.txt").write_text("\n".join(tokens) + "\n")
         (workdir / "post.lua").write_text(LUA)
         env = dict(os.environ, BENCH_TOKENS=str(workdir / "tokens.txt"), BENCH_THREADS=str(threads),
-                   BENCH_PREFIX=prefix, BENCH_BODY=body, BENCH_CSRF_COOKIE=cookie)  # fmt: skip
+                   BENCH_PREFIX=prefix, BENCH_BODIES=str(len(bodies)), BENCH_CSRF_COOKIE=cookie)  # fmt: skip
+        env.update({f"BENCH_BODY_{n}": body for n, body in enumerate(bodies, start=1)})
         out = subprocess.run(
             ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s",
              str(workdir / "post.lua"), f"http://127.0.0.1:{port}"],
@@ -226,19 +270,42 @@ def bench_submissions(database_url: str, seconds: int = 10, tokens: int = 40000,
         raise RuntimeError("wrk is not installed (Debian: apt-get install -y wrk).")
     drop_invitations()
     pools = {"boussole": make_invitations("b", tokens), "bare": make_invitations("x", tokens)}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, kind FROM surveys_surveyquestion "
+            "WHERE survey_id = (SELECT MIN(id) FROM surveys_survey)"
+        )
+        questions = cursor.fetchall()
     connection.close()  # the server's workers get the database to themselves
-    result = {"seconds": seconds, "threads": threads, "connections": connections, "workers": 2}
+    result = {
+        "seconds": seconds,
+        "threads": threads,
+        "connections": connections,
+        "mix": "20% detractors (follow-up call and manager email queued), extra questions answered",
+        "extra_questions": len(questions),
+        # The per-address limiter runs (limit lifted): on Redis when REDIS_URL is set.
+        "rate_limiter": "redis" if os.environ.get("REDIS_URL") else "per-process memory",
+    }
     with Server(database_url) as server:
+        result["workers"] = server.workers
         cookie, form_token = csrf_pair(server, pools["boussole"][-1])
-        body = f"csrfmiddlewaretoken={form_token}&nps_score=9&csat_score=4&comment=Great+service"
-        for name, prefix in (("boussole", "/s/"), ("bare", "/bench/bare/")):
+        bodies = answer_mix(form_token, questions)
+        views = (("boussole", "/s/"), ("bare", "/bench/bare/"))
+        # Warm every worker on both views first (imports, the broker's
+        # connection on the first detractor), with tokens the timed run leaves.
+        warm = WARM_TOKENS
+        for name, prefix in views:
+            run_wrk(server.port, prefix, pools[name][-warm - 1 : -1], cookie, bodies, 2, threads, connections)
+        for name, prefix in views:
+            pool = "b" if name == "boussole" else "x"
+            before = answered(pool)
             stats = run_wrk(
-                server.port, prefix, pools[name][:-1], cookie, body, seconds, threads, connections
+                server.port, prefix, pools[name][: -warm - 1], cookie, bodies, seconds, threads, connections
             )
-            stats["rows_inserted"] = answered("b" if name == "boussole" else "x")
+            stats["rows_inserted"] = answered(pool) - before
             stats.pop("wrk_output")
             log(f"  submissions {name}: {stats['per_second']:.0f}/s, {stats['non_2xx']} non-2xx")
-            if stats["requests"] >= tokens - 1:
+            if stats["requests"] >= tokens - warm - 1:
                 stats["warning"] = "tokens ran out: later requests re-answered invitations"
             result[name] = stats
     result["ratio"] = round(result["boussole"]["per_second"] / result["bare"]["per_second"], 3)

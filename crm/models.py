@@ -15,7 +15,8 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -28,6 +29,9 @@ MONEY = {"max_digits": 14, "decimal_places": 2}
 # overflows, and no sales history lives there.
 EARLIEST_DATE = dt.date(1900, 1, 1)
 LATEST_DATE = dt.date(2100, 12, 31)
+# Lists sort a nullable date through COALESCE(date, NO_DATE): rows without
+# one come last, newest first (crm/filters.py, list_indexes()).
+NO_DATE = dt.date(1, 1, 1)
 
 
 def check_date_in_range(value: dt.date | None) -> None:
@@ -162,6 +166,56 @@ class VisibleQuerySet(models.QuerySet):
         scope = owned_scope(user, self.owner_field, self.team_field)
         return self if scope is None else self.filter(scope)
 
+    def visible_to_indexed(self, user):
+        """The rows of visible_to(user), written so that one index serves a list.
+
+        A manager sees their team's rows or their own: an OR of two columns,
+        which no (team, sort key) index serves, so PostgreSQL would fetch and
+        sort the whole team to show 25 rows. A manager's own rows are nearly
+        always their team's; one indexed EXISTS checks that none is elsewhere,
+        and then the team alone is the same set. Otherwise the OR stays.
+        """
+        if user.is_authenticated and user.is_manager and user.team_id and not user.is_admin_role:
+            elsewhere = (
+                self.model._default_manager.filter(**{f"{self.owner_field}_id": user.pk})
+                .exclude(**{f"{self.team_field}_id": user.team_id})
+                .exists()
+            )
+            if not elsewhere:
+                return self.filter(**{f"{self.team_field}_id": user.team_id})
+        return self.visible_to(user)
+
+
+def list_indexes(table: str, *keys: str, scoped: bool = True, include: tuple = ()) -> list[models.Index]:
+    """Indexes for a list's orderings (keyset pagination, crm/pagination.py).
+
+    Per sort key: (key, id) for everyone's rows (admins) and, when scoped,
+    (owner, key, id) for a rep's and (team, key, id) for a team's. A btree is
+    read both ways, so one index serves a key's ascending and descending
+    sorts. A key "coalesce:<field>" indexes COALESCE(field, NO_DATE), the
+    expression the list sorts a nullable date by. `include` adds columns
+    (PostgreSQL) so the list's capped count and total read the index alone.
+    """
+    indexes = []
+    for key in keys:
+        field = key.removeprefix("coalesce:")
+        short = field.removesuffix("_on").removesuffix("_at")
+        covering = tuple(column for column in include if column != field)
+        if covering and key.startswith("coalesce:"):
+            # PostgreSQL reads an expression index alone only if the bare
+            # column is in it too.
+            covering += (field,)
+        for scope in ("", "owner", "team") if scoped else ("",):
+            name = f"{table}_{scope + '_' if scope else ''}{short}_list"
+            if key.startswith("coalesce:"):
+                key_expression = Coalesce(field, Value(NO_DATE), output_field=models.DateField())
+                columns = [F(scope)] if scope else []
+                indexes.append(models.Index(*columns, key_expression, F("id"), name=name, include=covering))
+            else:
+                fields = [*([scope] if scope else []), field, "id"]
+                indexes.append(models.Index(fields=fields, name=name, include=covering))
+    return indexes
+
 
 class CampaignQuerySet(models.QuerySet):
     def visible_to(self, user):
@@ -194,6 +248,12 @@ class Campaign(models.Model):
     )
     starts_on = models.DateField(_("starts on"))
     ends_on = models.DateField(_("ends on"), null=True, blank=True)
+    # How many prospects name this campaign as their source, kept by database
+    # triggers on crm_prospect (migration 0004): the campaign list shows it
+    # without counting a million prospects per page.
+    prospect_count = models.PositiveIntegerField(
+        _("prospects brought"), default=0, db_default=0, editable=False
+    )
 
     objects = CampaignQuerySet.as_manager()
 
@@ -385,6 +445,16 @@ class Customer(models.Model):
         _("churned for inactivity"), default=False, db_default=False, editable=False
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # Lifetime figures of the account, whoever sold: Σ amount of its won
+    # deals and how many deals it has. Kept by database triggers on crm_deal
+    # (migration 0003), so every write path (forms, imports, the admin, SQL)
+    # keeps them right; the customers list shows and sorts by them without
+    # aggregating deals per row.
+    # db_default too: rows written by SQL (the benchmark's generator) start at 0.
+    revenue = models.DecimalField(
+        _("revenue"), **MONEY, default=Decimal("0"), db_default=Decimal("0"), editable=False
+    )
+    deal_count = models.PositiveIntegerField(_("deals"), default=0, db_default=0, editable=False)
 
     objects = CustomerQuerySet.as_manager()
 
@@ -404,9 +474,9 @@ class Customer(models.Model):
             models.Index(fields=["acquired_on"], name="customer_acquired_idx"),
             # churn_rate: customers by churn date.
             models.Index(fields=["churned_on"], name="customer_churned_idx"),
-            # Customer list (/customers/): a rep's or a team's customers by name.
-            models.Index(fields=["owner", "name"], name="customer_owner_name_idx"),
-            models.Index(fields=["team", "name"], name="customer_team_name_idx"),
+            # Customer list (/customers/), sorted by name, by "recently acquired"
+            # and by revenue: everyone's, a rep's and a team's customers.
+            *list_indexes("customer", "name", "coalesce:acquired_on", "revenue"),
         ]
 
     def __str__(self) -> str:
@@ -512,8 +582,9 @@ class Prospect(models.Model):
             # lead_conversion_rate: prospect cohorts by created_on, per scope.
             models.Index(fields=["created_on", "owner"], name="prospect_created_owner_idx"),
             models.Index(fields=["created_on", "team"], name="prospect_created_team_idx"),
-            # Prospect list: "my prospects" filtered by status, newest first.
-            models.Index(fields=["owner", "status", "-created_on"], name="prospect_owner_status_idx"),
+            # Prospect list (/prospects/) in each of its sorts: everyone's, a
+            # rep's and a team's prospects.
+            *list_indexes("prospect", "created_on", "name", "company", "status"),
         ]
 
     def __str__(self) -> str:
@@ -673,9 +744,9 @@ class Deal(models.Model):
             # revenue, deals_won, win_rate, avg_deal_size, sales_cycle_days:
             # closed deals grouped by period of closed_on, per stage.
             models.Index(fields=["stage", "closed_on"], name="deal_stage_closed_idx"),
-            # The KPI engine: deals opened or closed in the months it reads
-            # (the open pipeline's changes), and the span of the data.
-            models.Index(fields=["opened_on"], name="deal_opened_idx"),
+            # The KPI engine: deals closed in the months it reads (the open
+            # pipeline's changes), and the span of the data (deals opened:
+            # deal_opened_on_list below).
             models.Index(fields=["closed_on"], name="deal_closed_idx"),
             # Pipeline board and open_pipeline_value: open deals per owner.
             models.Index(fields=["owner", "stage"], name="deal_owner_stage_idx"),
@@ -683,9 +754,13 @@ class Deal(models.Model):
             models.Index(fields=["team", "stage"], name="deal_team_stage_idx"),
             # new_customers / repeat purchases: a customer's won deals.
             models.Index(fields=["customer", "stage", "closed_on"], name="deal_customer_stage_idx"),
-            # Deal list (/deals/): a rep's or a team's deals, newest opened first.
-            models.Index(fields=["owner", "-opened_on"], name="deal_owner_opened_idx"),
-            models.Index(fields=["team", "-opened_on"], name="deal_team_opened_idx"),
+            # Deal list (/deals/) in each of its sorts (opened, amount, recently
+            # closed, title): everyone's, a rep's and a team's deals. With the
+            # stage and amount, its count and total (by stage, in a period)
+            # are index-only scans.
+            *list_indexes(
+                "deal", "opened_on", "amount", "coalesce:closed_on", "title", include=("stage", "amount")
+            ),
         ]
 
     def __str__(self) -> str:
@@ -876,9 +951,11 @@ class Activity(models.Model):
             models.UniqueConstraint(fields=["external_ref"], name="activity_external_ref_unique"),
         ]
         indexes = [
-            # activities KPI and "my week": a rep's activities by date.
-            models.Index(fields=["owner", "occurred_on"], name="activity_owner_date_idx"),
+            # activities KPI: a team's activities by date (a rep's: the list's).
             models.Index(fields=["occurred_on", "team"], name="activity_date_team_idx"),
+            # Activity list (/activities/, "my week") in date order: everyone's,
+            # a rep's and a team's activities.
+            *list_indexes("activity", "occurred_on"),
         ]
 
     def __str__(self) -> str:

@@ -14,9 +14,10 @@ from django.views.decorators.http import require_POST
 from crm.filters import ActivityFilterForm, week_bounds
 from crm.forms import ActivityForm
 from crm.models import Activity, Customer, Deal, Prospect, today
+from crm.pagination import capped_totals
 from crm.views_common import (
     get_activity_for,
-    paginate,
+    list_page,
     previous_submission,
     remember_submission,
 )
@@ -33,12 +34,15 @@ def activity_list(request: HttpRequest) -> HttpResponse:
             data["owner"] = str(request.user.pk)
     form = ActivityFilterForm(data, user=request.user)
     qs = form.filter(
-        Activity.objects.visible_to(request.user).select_related("owner", "deal", "prospect", "customer")
+        Activity.objects.visible_to_indexed(request.user).select_related(
+            "owner", "deal", "prospect", "customer"
+        )
     )
     start = form.value("from") or monday
     context = {
         "form": form,
-        "page": paginate(request, qs),
+        "page": list_page(request, form, qs),
+        "totals": capped_totals(qs),
         "querystring": form.querystring(),
         "prev_week": week_bounds(start - dt.timedelta(days=7)),
         "next_week": week_bounds(start + dt.timedelta(days=7)),

@@ -6,14 +6,12 @@ import csv
 from collections.abc import Callable, Iterable
 
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
-from django.http import HttpRequest, StreamingHttpResponse
+from django.http import HttpRequest, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 
 from crm.models import Activity, Customer, Deal, Prospect
-
-PAGE_SIZE = 25
+from crm.pagination import KeysetPage, keyset_page
 
 
 def get_deal_for(user, pk: int) -> Deal:
@@ -41,9 +39,10 @@ def require_manager(user) -> None:
         raise PermissionDenied
 
 
-def paginate(request: HttpRequest, qs: QuerySet) -> Page:
-    # get_page() turns a junk or out-of-range ?page= into a valid page.
-    return Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+def list_page(request: HttpRequest, form, qs: QuerySet) -> KeysetPage:
+    """The page of a filtered list the request asks for (?after= / ?before=),
+    its links carrying the form's filters and sort. A junk cursor is the first page."""
+    return keyset_page(request, qs, form.ordering(), params=QueryDict(form.querystring()))
 
 
 # Double submit: a form carries a one-time token; once it has saved, the

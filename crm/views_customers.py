@@ -17,23 +17,60 @@ from django.views.decorators.http import require_POST
 from crm.filters import CustomerFilterForm
 from crm.forms import ChurnForm, CustomerForm, apply_validation_error
 from crm.models import Customer, Deal, Stage
+from crm.pagination import capped_totals
 from crm.views_common import (
     csv_response,
     get_customer_for,
-    paginate,
+    list_page,
     previous_submission,
     remember_submission,
 )
 from surveys.models import Response
 
 
-def with_revenue(qs, user):
-    """Annotate revenue (Σ won deals) and deal count by subquery, over the
-    deals `user` may see (as the customer's page does).
+@login_required
+def customer_list(request: HttpRequest) -> HttpResponse:
+    form = CustomerFilterForm(request.GET, user=request.user)
+    qs = form.filter(Customer.objects.visible_to_indexed(request.user).with_owner())
+    if request.GET.get("format") == "csv":
+        return customer_csv(with_revenue(qs, request.user))
+    page = list_page(request, form, qs)
+    show_visible_totals(page.rows, request.user)
+    context = {
+        "form": form,
+        "page": page,
+        "totals": capped_totals(qs),
+        "querystring": form.querystring(),
+    }
+    template = "crm/customer_list.html#results" if request.htmx else "crm/customer_list.html"
+    return render(request, template, context)
 
-    Subqueries, not joins: joining deals into the customer query would
-    multiply rows and break pagination counts.
+
+def show_visible_totals(customers: list[Customer], user) -> None:
+    """Set each customer's revenue and deal count to those of the deals `user` may see.
+
+    A rep or a manager may see a customer whose deals were partly sold by
+    other teams: the list must not show those (nor sort by them). The stored
+    lifetime figures (Customer.revenue) are what an admin sees; for anyone
+    else one grouped query over the page's customers replaces them.
     """
+    if user.is_admin_role or not customers:
+        return
+    rows = (
+        Deal.objects.visible_to(user)
+        .filter(customer__in=[c.pk for c in customers])
+        .order_by()
+        .values("customer")
+        .annotate(revenue=Sum("amount", filter=Q(stage=Stage.WON)), n=Count("pk"))
+    )
+    figures = {row["customer"]: (row["revenue"] or Decimal("0"), row["n"]) for row in rows}
+    for customer in customers:
+        customer.revenue, customer.deal_count = figures.get(customer.pk, (Decimal("0"), 0))
+
+
+def with_revenue(qs, user):
+    """Annotate visible_revenue and visible_deals by subquery, over the deals
+    `user` may see (as the customer's page does), for the CSV export."""
     visible = Deal.objects.visible_to(user)
     won = (
         visible.filter(customer=OuterRef("pk"), stage=Stage.WON)
@@ -51,20 +88,9 @@ def with_revenue(qs, user):
     )
     money = DecimalField(max_digits=16, decimal_places=2)
     return qs.annotate(
-        revenue=Coalesce(Subquery(won, output_field=money), Value(Decimal("0")), output_field=money),
-        deal_count=Coalesce(Subquery(deals), Value(0)),
+        visible_revenue=Coalesce(Subquery(won, output_field=money), Value(Decimal("0")), output_field=money),
+        visible_deals=Coalesce(Subquery(deals), Value(0)),
     )
-
-
-@login_required
-def customer_list(request: HttpRequest) -> HttpResponse:
-    form = CustomerFilterForm(request.GET, user=request.user)
-    qs = form.filter(with_revenue(Customer.objects.visible_to(request.user).with_owner(), request.user))
-    if request.GET.get("format") == "csv":
-        return customer_csv(qs)
-    context = {"form": form, "page": paginate(request, qs), "querystring": form.querystring()}
-    template = "crm/customer_list.html#results" if request.htmx else "crm/customer_list.html"
-    return render(request, template, context)
 
 
 def customer_csv(qs) -> HttpResponse:
@@ -72,7 +98,8 @@ def customer_csv(qs) -> HttpResponse:
 
     Columns: id, name, contact_name, contact_email, language, sector, country,
     employees, owner (username), team, acquired_on, churned_on (YYYY-MM-DD or
-    empty), churn_reason, revenue (Σ won deals), deals (count of all deals).
+    empty), churn_reason, revenue (Σ won deals), deals (count of all deals),
+    both over the deals the user may see.
     """
     header = [
         "id", "name", "contact_name", "contact_email", "language", "sector", "country",
@@ -85,7 +112,7 @@ def customer_csv(qs) -> HttpResponse:
             c.pk, c.name, c.contact_name, c.contact_email, c.language, c.sector, c.country,
             c.employees if c.employees is not None else "", c.owner.username,
             c.team.name if c.team else "", c.acquired_on or "", c.churned_on or "",
-            c.churn_reason, f"{c.revenue:.2f}", c.deal_count,
+            c.churn_reason, f"{c.visible_revenue:.2f}", c.visible_deals,
         ]  # fmt: skip
 
     return csv_response("customers.csv", header, qs.iterator(chunk_size=500), row)

@@ -23,10 +23,11 @@ from crm.forms import (
     apply_validation_error,
 )
 from crm.models import Customer, Deal, Prospect, Stage
+from crm.pagination import capped_totals
 from crm.views_common import (
     csv_response,
     get_deal_for,
-    paginate,
+    list_page,
     previous_submission,
     remember_submission,
 )
@@ -35,7 +36,7 @@ from surveys.models import Response
 
 def _filtered_deals(request: HttpRequest) -> tuple[DealFilterForm, object]:
     form = DealFilterForm(request.GET, user=request.user)
-    qs = form.filter(Deal.objects.visible_to(request.user).with_related())
+    qs = form.filter(Deal.objects.visible_to_indexed(request.user).with_related())
     return form, qs
 
 
@@ -44,8 +45,8 @@ def deal_list(request: HttpRequest) -> HttpResponse:
     form, qs = _filtered_deals(request)
     if request.GET.get("format") == "csv":
         return deal_csv(qs)
-    page = paginate(request, qs)
-    totals = qs.order_by().aggregate(count=Count("pk"), amount=Sum("amount"))
+    page = list_page(request, form, qs)
+    totals = capped_totals(qs, "amount")
     context = {"form": form, "page": page, "totals": totals, "querystring": form.querystring()}
     template = "crm/deal_list.html#results" if request.htmx else "crm/deal_list.html"
     return render(request, template, context)

@@ -14,10 +14,11 @@ from api.signals import prospect_converted
 from crm.filters import ProspectFilterForm
 from crm.forms import ConvertForm, ProspectForm, ProspectLostForm, ProspectStatusForm
 from crm.models import Customer, Deal, Prospect, Stage, today
+from crm.pagination import capped_totals
 from crm.views_common import (
     csv_response,
     get_prospect_for,
-    paginate,
+    list_page,
     previous_submission,
     remember_submission,
 )
@@ -26,10 +27,17 @@ from crm.views_common import (
 @login_required
 def prospect_list(request: HttpRequest) -> HttpResponse:
     form = ProspectFilterForm(request.GET, user=request.user)
-    qs = form.filter(Prospect.objects.visible_to(request.user).select_related("owner", "source_campaign"))
+    qs = form.filter(
+        Prospect.objects.visible_to_indexed(request.user).select_related("owner", "source_campaign")
+    )
     if request.GET.get("format") == "csv":
         return prospect_csv(qs)
-    context = {"form": form, "page": paginate(request, qs), "querystring": form.querystring()}
+    context = {
+        "form": form,
+        "page": list_page(request, form, qs),
+        "totals": capped_totals(qs),
+        "querystring": form.querystring(),
+    }
     template = "crm/prospect_list.html#results" if request.htmx else "crm/prospect_list.html"
     return render(request, template, context)
 

@@ -456,13 +456,12 @@ def records_link(defn: KpiDefinition, scope: Scope, period: Period) -> tuple[str
     if kind == "deals":
         if defn.point_in_time or defn.key == "pipeline_velocity":
             return _("Open deals"), _url("deal_list", {**who, "stage": "open"})
+        # Sorted by close date: the period's deals in the order they closed,
+        # read as one range of the deal list's close-date index.
+        closed = {"closed_from": start, "closed_to": end, "sort": "-closed_on"}
         if defn.key == "win_rate":
-            return _("Deals closed in the period"), _url(
-                "deal_list", {**who, "closed_from": start, "closed_to": end}
-            )
-        return _("Deals won in the period"), _url(
-            "deal_list", {**who, "stage": "won", "closed_from": start, "closed_to": end}
-        )
+            return _("Deals closed in the period"), _url("deal_list", {**who, **closed})
+        return _("Deals won in the period"), _url("deal_list", {**who, "stage": "won", **closed})
     if kind == "prospects":
         return _("Prospects created in the period"), _url(
             "prospect_list", {**who, "created_from": start, "created_to": end}

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from django.apps import apps
 from django.db import connection as default_connection
 
+from crm import db_triggers
 from crm.models import Stage
 
 PREFIX = "boussole"
@@ -484,6 +485,8 @@ def statements(connection=None) -> list[str]:
         make = _postgres_dirty if d.vendor == "postgresql" else _sqlite_dirty
         out += make(connection, d, source, tables)
     out += _postgres_rules(d, tables) if d.vendor == "postgresql" else _sqlite_rules(d, tables)
+    # The lists' stored totals (customer revenue, campaign prospects).
+    out += db_triggers.statements(d.vendor)
     return out
 
 
@@ -494,10 +497,15 @@ def install(connection=None) -> None:
         return
     creates = statements(connection)
     with connection.cursor() as cursor:
-        for name, table in _existing(connection, PREFIX + "_"):
+        # (The list totals' first triggers had names of their own: gone too.)
+        legacy = _existing(connection, "crm_deal_totals_") + _existing(connection, "crm_prospect_campaign_")
+        for name, table in _existing(connection, PREFIX + "_") + legacy:
             if connection.vendor == "postgresql":
                 cursor.execute(f'DROP TRIGGER IF EXISTS "{name}" ON {table}')
             else:
                 cursor.execute(f'DROP TRIGGER IF EXISTS "{name}"')
         for sql in creates:
+            cursor.execute(sql)
+        # Totals kept by deltas: recomputed once, so no drift outlives a migrate.
+        for sql in db_triggers.BACKFILLS:
             cursor.execute(sql)

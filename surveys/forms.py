@@ -58,7 +58,7 @@ QuestionFormSet = inlineformset_factory(
 class AnswerForm(forms.Form):
     """The customer's answer; its fields follow the survey's questions."""
 
-    def __init__(self, *args, survey: Survey, has_questions: bool = True, **kwargs):
+    def __init__(self, *args, survey: Survey, questions: list[SurveyQuestion] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.survey = survey
         self.fields["nps_score"] = forms.TypedChoiceField(
@@ -83,9 +83,9 @@ class AnswerForm(forms.Form):
                 widget=forms.Textarea(attrs={"rows": 4}),
             )
         self.extra_questions: list[tuple[str, SurveyQuestion]] = []
-        # has_questions comes with the invitation's query: most surveys have no
-        # extra question, and the public page then makes no query for them.
-        for question in survey.questions.all() if has_questions else ():
+        # The public page passes the questions read with the invitation
+        # (Invitation.extra_questions()): no query of its own for them.
+        for question in survey.questions.all() if questions is None else questions:
             name = f"q{question.pk}"
             if question.kind == SurveyQuestion.Kind.SCALE:
                 field = forms.TypedChoiceField(

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import secrets
 
 from django.conf import settings
 from django.db import IntegrityError, models, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, F, Func, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
-from crm.models import Activity, Customer, Deal, Language, Team, owned_scope
+from crm.models import Activity, Customer, Deal, Language, Team, VisibleQuerySet, list_indexes, owned_scope
 
 # NPS buckets (kpi-spec `nps`): promoters 9–10, passives 7–8, detractors 0–6.
 PROMOTER_MIN = 9
@@ -111,22 +112,47 @@ class SurveyQuestion(models.Model):
         return self.text
 
 
-class InvitationQuerySet(models.QuerySet):
-    def visible_to(self, user):
-        if not user.is_authenticated:
-            return self.none()
-        scope = owned_scope(user)
-        return self if scope is None else self.filter(scope)
+class QuestionsJSON(Func):
+    """The invitation's survey's extra questions as a JSON array (see with_questions)."""
 
+    output_field = models.TextField()
+    _columns = "q.id, q.text, q.kind, q.required"
+
+    def __init__(self):
+        super().__init__(F("survey_id"))
+
+    def as_postgresql(self, compiler, connection, **extra):
+        survey, params = compiler.compile(self.source_expressions[0])
+        sql = (
+            f"(SELECT COALESCE(json_agg(json_build_array({self._columns}) ORDER BY q.position, q.id), '[]')"
+            f"::text FROM surveys_surveyquestion q WHERE q.survey_id = {survey})"
+        )
+        return sql, params
+
+    def as_sqlite(self, compiler, connection, **extra):
+        survey, params = compiler.compile(self.source_expressions[0])
+        sql = (
+            f"(SELECT json_group_array(json_array({self._columns})) FROM (SELECT * FROM "
+            f"surveys_surveyquestion q WHERE q.survey_id = {survey} ORDER BY q.position, q.id) q)"
+        )
+        return sql, params
+
+
+class InvitationQuerySet(VisibleQuerySet):
     def with_related(self):
         return self.select_related("customer", "deal", "owner", "team", "survey", "response")
 
     def answered(self):
         return self.filter(Exists(Response.objects.filter(invitation=OuterRef("pk"))))
 
-    def with_question_flag(self):
-        """Annotate has_questions: whether the survey has extra questions."""
-        return self.annotate(has_questions=Exists(SurveyQuestion.objects.filter(survey=OuterRef("survey"))))
+    def with_questions(self):
+        """Annotate questions_json: the survey's extra questions as a JSON array of
+        [id, text, kind, required], in order, read with the invitation.
+
+        The public page needs them on every answer; one query fewer per
+        submission than survey.questions.all() (Invitation.extra_questions()).
+        """
+        return self.annotate(questions_json=QuestionsJSON())
 
     def unanswered(self):
         return self.exclude(Exists(Response.objects.filter(invitation=OuterRef("pk"))))
@@ -142,7 +168,7 @@ class InvitationQuerySet(models.QuerySet):
 
     def due_for_reminder(self, now: dt.datetime):
         # Bounded below by the expiry: older links take no answers, so the
-        # scan is a range of invitation_sent_idx, not all of history.
+        # scan is a range of invitation_sent_cover_idx, not all of history.
         return (
             self.filter(
                 sent_at__gt=now - dt.timedelta(days=settings.SURVEY_EXPIRY_DAYS),
@@ -191,17 +217,34 @@ class Invitation(models.Model):
         verbose_name = _("invitation")
         verbose_name_plural = _("invitations")
         indexes = [
-            # survey_response_rate: invitations by sent date.
-            models.Index(fields=["sent_at"], name="invitation_sent_idx"),
+            # survey_response_rate: invitations by sent date. The survey results
+            # page's response rate for a period and a team or rep reads the
+            # index alone (bounced, owner and team included).
+            models.Index(
+                fields=["sent_at"],
+                include=["id", "bounced_at", "owner", "team"],
+                name="invitation_sent_cover_idx",
+            ),
             # Throttle: a customer's most recent invitation.
             models.Index(fields=["customer", "created_at"], name="invitation_customer_idx"),
-            # Invitation list: a rep's (or a team's) invitations, newest first.
-            models.Index(fields=["owner", "-created_at"], name="invitation_owner_created_idx"),
-            models.Index(fields=["team", "-created_at"], name="invitation_team_created_idx"),
+            # Invitation list (/surveys/invitations/), newest first: everyone's,
+            # a rep's and a team's invitations.
+            *list_indexes("invitation", "created_at"),
         ]
 
     def __str__(self) -> str:
         return f"{self.survey} → {self.customer}"
+
+    def extra_questions(self) -> list[SurveyQuestion]:
+        """The survey's extra questions: from with_questions() when the query
+        carried them, else one query."""
+        raw = getattr(self, "questions_json", None)
+        if raw is None:
+            return list(self.survey.questions.all())
+        return [
+            SurveyQuestion(id=pk, survey_id=self.survey_id, text=text, kind=kind, required=bool(required))
+            for pk, text, kind, required in json.loads(raw)
+        ]
 
     def public_url(self) -> str:
         return settings.SITE_URL + reverse("survey_answer", args=[self.token])
@@ -377,8 +420,18 @@ class Response(models.Model):
             ),
         ]
         indexes = [
-            # nps / csat: responses grouped by period of submitted_at.
-            models.Index(fields=["submitted_at"], name="response_submitted_idx"),
+            # nps / csat: responses grouped by period of submitted_at; the survey
+            # results page's NPS and CSAT buckets for a period read the index
+            # alone (scores and invitation included).
+            models.Index(
+                fields=["submitted_at"],
+                include=["id", "nps_score", "csat_score", "invitation"],
+                name="response_submitted_cover_idx",
+            ),
+            # Survey results: the period's comments, newest first (most answers have none).
+            models.Index(
+                fields=["submitted_at", "id"], condition=~Q(comment=""), name="response_comment_idx"
+            ),
         ]
 
     def __str__(self) -> str:

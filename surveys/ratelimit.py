@@ -12,7 +12,8 @@ import hashlib
 import time
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
+from django.core.cache.backends.redis import RedisCache
 from django.http import HttpRequest
 
 
@@ -37,12 +38,34 @@ def allow(request: HttpRequest, scope: str, limit: int, window_seconds: int = 36
     address = hashlib.sha256(client_address(request).encode()).hexdigest()[:32]
     window = int(time.time() // window_seconds)
     key = f"ratelimit:{scope}:{address}:{window}"
-    # add() then incr() are each atomic in Redis, so concurrent workers count right.
-    if cache.add(key, 1, timeout=window_seconds + 60):
-        return limit >= 1
+    return _hit(key, window_seconds + 60) <= limit
+
+
+def _hit(key: str, timeout: int) -> int:
+    """Add one to the counter at `key`, created with `timeout`; the new count."""
+    client = _redis_client(key)
+    if client is not None:
+        # One round trip on Redis, where Django's add() then incr() takes
+        # three (incr checks that the key exists first): SET NX creates the
+        # window's counter with its expiry, INCR counts, both atomic.
+        name = cache.make_and_validate_key(key)
+        pipe = client.pipeline(transaction=False)
+        pipe.set(name, 0, ex=timeout, nx=True)
+        pipe.incr(name)
+        return pipe.execute()[1]
+    # add() then incr() are each atomic in any shared cache, so concurrent workers count right.
+    if cache.add(key, 1, timeout=timeout):
+        return 1
     try:
-        count = cache.incr(key)
+        return cache.incr(key)
     except ValueError:  # expired between add() and incr()
-        cache.set(key, 1, timeout=window_seconds + 60)
-        count = 1
-    return count <= limit
+        cache.set(key, 1, timeout=timeout)
+        return 1
+
+
+def _redis_client(key: str):
+    """The raw Redis client behind Django's Redis cache, else None."""
+    backend = caches[DEFAULT_CACHE_ALIAS]
+    if isinstance(backend, RedisCache):
+        return backend._cache.get_client(backend.make_and_validate_key(key), write=True)
+    return None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, FilteredRelation, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -48,8 +48,14 @@ def _rate(numerator: int, denominator: int) -> float | None:
     return round(100 * numerator / denominator, 1) if denominator else None
 
 
-def figures(responses: QuerySet, invitations: QuerySet) -> dict:
-    """NPS buckets, CSAT distribution and response rate: two queries."""
+def figures(responses: QuerySet, invitations: QuerySet, sent_from: dt.date | None = None) -> dict:
+    """NPS buckets, CSAT distribution and response rate: two queries.
+
+    `sent_from`, the start of the invitations' period, bounds the responses
+    the rate joins: an answer comes after its invitation was sent, so only
+    responses submitted since then can count (the join then reads a range
+    of response_submitted_cover_idx, not every response ever).
+    """
     buckets = {f"nps_{n}": Count("pk", filter=Q(nps_score=n)) for n in range(11)}
     buckets |= {f"csat_{n}": Count("pk", filter=Q(csat_score=n)) for n in range(1, 6)}
     counts = responses.order_by().aggregate(**buckets)
@@ -60,10 +66,13 @@ def figures(responses: QuerySet, invitations: QuerySet) -> dict:
     detractors = sum(nps_counts[:PASSIVE_MIN])
     nps_total = promoters + passives + detractors
     csat_total = sum(csat_counts)
+    answer = Q(answer__isnull=False)
+    condition = Q(response__submitted_at__gte=_day_start(sent_from)) if sent_from else Q()
     rate = (
         invitations.counted()
         .order_by()
-        .aggregate(sent=Count("pk"), answered=Count("pk", filter=Q(response__isnull=False)))
+        .alias(answer=FilteredRelation("response", condition=condition))
+        .aggregate(sent=Count("pk"), answered=Count("pk", filter=answer))
     )
     return {
         "nps": round(100 * (promoters - detractors) / nps_total, 1) if nps_total else None,

@@ -8,7 +8,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -20,6 +19,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from crm.models import Customer, Deal, Stage
+from crm.pagination import Ordering, capped_totals, keyset_page
 
 from . import ratelimit, results, sending, tasks
 from .forms import (
@@ -63,8 +63,9 @@ def survey_answer(request: HttpRequest, token: str) -> HttpResponse:
     # DataError on PostgreSQL, i.e. a 500, instead of the friendly 404).
     well_formed = TOKEN_RE.fullmatch(token) is not None
     invitation = (
-        Invitation.objects.select_related("survey", "response")
-        .with_question_flag()
+        # The customer too: a detractor's follow-up names it (one join, not a query).
+        Invitation.objects.select_related("survey", "response", "customer")
+        .with_questions()
         .filter(token=token, sent_at__isnull=False)
         .first()
         if well_formed
@@ -81,7 +82,7 @@ def survey_answer(request: HttpRequest, token: str) -> HttpResponse:
         if invitation.is_expired():
             return _public(request, "expired.html", {}, status=410)
         survey = invitation.survey
-        form = AnswerForm(request.POST or None, survey=survey, has_questions=invitation.has_questions)
+        form = AnswerForm(request.POST or None, survey=survey, questions=invitation.extra_questions())
         if request.method == "POST" and form.is_valid():
             invitation.answer(
                 nps_score=form.cleaned_data["nps_score"],
@@ -160,6 +161,10 @@ def _survey_form(request: HttpRequest, survey: Survey) -> HttpResponse:
     return render(request, "surveys/survey_form.html", {"form": form, "formset": formset, "survey": survey})
 
 
+# Newest comments first, walked by keyset on response_submitted_cover_idx.
+COMMENT_ORDERING = Ordering("submitted_at", True, dt.datetime)
+
+
 @manager_required
 def survey_results(request: HttpRequest) -> HttpResponse:
     today = timezone.localdate()
@@ -172,20 +177,24 @@ def survey_results(request: HttpRequest) -> HttpResponse:
     figures = comments = None
     if form.is_valid():
         responses, invitations = results.filtered(request.user, form.cleaned_data)
-        figures = results.figures(responses, invitations)
-        comments = Paginator(
-            responses.exclude(comment="").with_related().order_by("-submitted_at", "-pk"), 20
-        ).get_page(request.GET.get("page"))
+        figures = results.figures(responses, invitations, sent_from=form.cleaned_data.get("from"))
+        comments = keyset_page(
+            request, responses.exclude(comment="").with_related(), COMMENT_ORDERING, size=20
+        )
     context = {"form": form, "figures": figures, "comments": comments}
     if request.htmx:
         return render(request, "surveys/results.html#results", context)
     return render(request, "surveys/results.html", context)
 
 
+# Newest first, walked by keyset (crm/pagination.py) on the list indexes.
+INVITATION_ORDERING = Ordering("created_at", True, dt.datetime)
+
+
 @login_required
 def invitation_list(request: HttpRequest) -> HttpResponse:
     form = InvitationFilterForm(request.GET or None)
-    invitations = Invitation.objects.visible_to(request.user).with_related()
+    invitations = Invitation.objects.visible_to_indexed(request.user).with_related()
     if form.is_valid():
         status = form.cleaned_data["status"]
         if status == "pending":
@@ -199,14 +208,10 @@ def invitation_list(request: HttpRequest) -> HttpResponse:
         if form.cleaned_data["q"]:
             q = form.cleaned_data["q"]
             invitations = invitations.filter(Q(customer__name__icontains=q) | Q(email__icontains=q))
-    page = Paginator(invitations.order_by("-created_at", "-pk"), 50).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
-    return render(
-        request,
-        "surveys/invitation_list.html",
-        {"form": form, "page": page, "query": query.urlencode()},
-    )
+    page = keyset_page(request, invitations, INVITATION_ORDERING, size=50)
+    context = {"form": form, "page": page, "totals": capped_totals(invitations)}
+    template = "surveys/invitation_list.html#results" if request.htmx else "surveys/invitation_list.html"
+    return render(request, template, context)
 
 
 @login_required

@@ -12,10 +12,6 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AddIndex(
             model_name='deal',
-            index=models.Index(fields=['opened_on'], name='deal_opened_idx'),
-        ),
-        migrations.AddIndex(
-            model_name='deal',
             index=models.Index(fields=['closed_on'], name='deal_closed_idx'),
         ),
     ]

@@ -137,3 +137,40 @@ def test_report_renders_a_result(tiny):
     text = render([result])
     assert "## KPI recompute" in text and "| tiny / SQLite | full (24 months)" in text
     assert KpiSnapshot.objects.exists()
+
+
+def test_load_pages_answer_for_every_role_and_the_report_shows_them(tiny, settings):
+    """The load step's pages without wrk: each target, deep pages included,
+    answers 200 with its queries counted; the report renders the table."""
+    from bench.load import ROLES, count_queries, deep_path, explain, targets_for, users_for
+
+    settings.ROOT_URLCONF = "bench.urls"
+    warm = []
+    for role in ROLES:
+        user = users_for(role)[0]
+        targets = targets_for(role, user, TODAY, tiny.start)
+        assert {"deals list", "deals list, deep page", "explain: deals won", "pipeline board"} <= {
+            t.name for t in targets
+        }
+        for target in targets:
+            if target.kind == "deep":
+                target.path, position = deep_path(target, user)
+                assert "after=" in target.path and position > 0
+            status, queries, sqls = count_queries(user, target.path)
+            assert status == 200, (role, target.name, target.path)
+            plans = explain(sqls) if target.list_name else {}
+            if connection.vendor == "postgresql" and target.list_name:
+                assert {"page", "count"} <= set(plans), (role, target.name)
+            warm.append({"page": target.name, "role": role, "kind": target.kind, "path": target.path,
+                         "status": status, "queries": queries, "rps": 10.0, "p50_ms": 5.0, "p95_ms": 9.0,
+                         "errors": 0, "explain": plans})  # fmt: skip
+    result = {
+        "size": "M",
+        "db": "postgres",
+        "environment": {"machine": {"cores": 2}, "database_settings": {}, "commit": "abc1234"},
+        "rows": {"crm_deal": 500},
+        "load": {"sessions": 6, "seconds": 5, "workers": 3, "warm": warm, "cold": [], "commit": "abc1234"},
+    }
+    text = render([result])
+    assert "## Concurrent load: M / PostgreSQL" in text and "| deals list | admin | 10.0 |" in text
+    assert "Missed: none." in text

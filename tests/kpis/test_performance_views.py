@@ -107,7 +107,7 @@ def test_card_shows_change_attainment_badges_and_explain(world, login):
     assert "Explain this number" in html
     assert (
         f"/deals/?owner={world.ann.pk}&amp;stage=won&amp;closed_from=2026-03-01&amp;closed_to=2026-03-31"
-        in html
+        "&amp;sort=-closed_on" in html
     )
     assert "As of" in html
 

@@ -216,7 +216,13 @@ def test_revenue_links_to_a_reps_won_deals_closed_in_the_period():
     label, url = sc.records_link(KPIS["revenue"], scope, sc.Period("month", dt.date(2026, 2, 1)))
     path, query = _query(url)
     assert path == "/deals/"
-    assert query == {"owner": "7", "stage": "won", "closed_from": "2026-02-01", "closed_to": "2026-02-28"}
+    assert query == {
+        "owner": "7",
+        "stage": "won",
+        "closed_from": "2026-02-01",
+        "closed_to": "2026-02-28",
+        "sort": "-closed_on",
+    }
 
 
 def test_win_rate_links_to_every_deal_closed_in_the_period():
@@ -225,7 +231,7 @@ def test_win_rate_links_to_every_deal_closed_in_the_period():
     )
     assert _query(url) == (
         "/deals/",
-        {"team": "3", "closed_from": "2026-01-01", "closed_to": "2026-03-31"},
+        {"team": "3", "closed_from": "2026-01-01", "closed_to": "2026-03-31", "sort": "-closed_on"},
     )
 
 

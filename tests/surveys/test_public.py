@@ -246,12 +246,12 @@ def test_public_page_runs_a_bounded_number_of_queries(
     client, invitation, n_questions, django_assert_max_num_queries
 ):
     QuestionFactory.create_batch(n_questions, survey=invitation.survey)
-    # the invitation with its survey and response, the extra questions.
-    with django_assert_max_num_queries(2):
+    # the invitation with its survey, response, customer and extra questions.
+    with django_assert_max_num_queries(1):
         client.get(url(invitation))
-    # the invitation, the questions, savepoint + insert + release of the
-    # response, the answers in one bulk insert, the webhooks listening for
-    # survey.response_received (api.signals).
-    with django_assert_max_num_queries(7):
+    # the invitation (questions included), savepoint + insert + release of
+    # the response, the answers in one bulk insert, the webhooks listening
+    # for survey.response_received (api.signals).
+    with django_assert_max_num_queries(6):
         client.post(url(invitation), ANSWER)
     assert Response.objects.count() == 1
