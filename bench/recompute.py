@@ -154,3 +154,48 @@ def bench_nightly(today: dt.date, runs: int = 3, log=print) -> dict:
         "ratio": round(b["median_s"] / f["median_s"], 2) if f["median_s"] else None,
         "check": check,
     }
+
+
+def bench_dirty_month(today: dt.date, runs: int = 3, check: bool = False, log=print) -> dict:
+    """The nightly run after one correction in a past month (a won deal's
+    amount raised a year ago, through a queryset update so only the database
+    triggers mark it): what one dirty month costs on top of a quiet night.
+    With `check`, the snapshots are then compared with a from-scratch
+    recompute, row for row."""
+    from django.db.models import F
+
+    from crm.models import Deal, Stage
+    from kpis.compute import recompute, refresh
+    from kpis.models import DirtyMonth
+
+    month = today.replace(day=1)
+    past = (month - dt.timedelta(days=330)).replace(day=1)
+    refresh(today=today)  # nothing dirty left from earlier steps
+    following = (past + dt.timedelta(days=31)).replace(day=1)
+    won = Deal.objects.filter(stage=Stage.WON, closed_on__gte=past, closed_on__lt=following).order_by("pk")
+    # A deal opened, expected and won within that month touches that month
+    # only; otherwise every month it stood open in the pipeline is dirty too.
+    deal = (
+        won.filter(opened_on__gte=past, expected_close_on__gte=past, expected_close_on__lt=following)
+        .values_list("pk", flat=True)
+        .first()
+    ) or won.values_list("pk", flat=True).first()
+    if deal is None:
+        return {"skipped": "no won deal a year back"}
+    quiet_times, times, dirty = [], [], []
+    for i in range(runs):
+        began = time.perf_counter()
+        refresh(today=today)
+        quiet_times.append(time.perf_counter() - began)
+        Deal.objects.filter(pk=deal).update(amount=F("amount") + 1)
+        dirty.append([m.isoformat() for m in DirtyMonth.objects.months()])
+        began = time.perf_counter()
+        refresh(today=today)
+        times.append(time.perf_counter() - began)
+        log(f"  run {i + 1}/{runs}: quiet night {quiet_times[-1]:.2f}s, one dirty month {times[-1]:.2f}s")
+    result = {"quiet": _median(quiet_times), "dirty": _median(times), "dirty_months": dirty[-1]}
+    if check:
+        after = fetch_rows()
+        recompute(today=today)
+        result["check"] = compare(after, fetch_rows())
+    return result

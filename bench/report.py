@@ -123,6 +123,27 @@ def recompute_section(results: list[dict]) -> list[str]:
                 f"{_s(x['floor']['median_s'])} ({floor_runs}) | **{x['ratio']}×** | "
                 f"{check.get('boussole_rows', x.get('rows_written', '—')):,} | {equal} | {target} |"
             )
+    lines += [
+        "",
+        "The nightly run's cost follows what changed (issue 11): a quiet night (nothing dirty) "
+        "against the same run after one correction a year back (target on M: quiet night under 2 s, "
+        "one dirty month about one month's worth of work).",
+        "",
+        "| run | quiet night | one dirty month | months rebuilt | target (M: quiet < 2 s) |",
+        "|---|---|---|---|---|",
+    ]
+    for r in results:
+        x = r.get("dirty")
+        if not x or "quiet" not in x:
+            continue
+        quiet, dirty = x["quiet"], x["dirty"]
+        target = _ok(quiet["median_s"] < 2) if r["size"] == "M" else "—"
+        lines.append(
+            f"| {r['size']} / {DB_NAME[r['db']]} | {_s(quiet['median_s'])} "
+            f"({', '.join(f'{t:.2f}' for t in quiet['runs_s'])}) | {_s(dirty['median_s'])} "
+            f"({', '.join(f'{t:.2f}' for t in dirty['runs_s'])}) | "
+            f"{', '.join(x['dirty_months']) or '—'} (+ the current and previous month) | {target} |"
+        )
     return [*lines, ""]
 
 

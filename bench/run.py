@@ -28,7 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench-results"
-STEPS = ("generate", "recompute", "nightly", "pages", "load", "submissions")
+STEPS = ("generate", "recompute", "nightly", "dirty", "pages", "load", "submissions")
 
 
 def database_url(db: str, size: str, name: str | None = None) -> str:
@@ -204,6 +204,11 @@ def main(argv: list[str] | None = None) -> int:
 
         log("Nightly run vs its SQL floor…")
         result["nightly"] = bench_nightly(today, runs=args.runs, log=log)
+    if "dirty" in steps:
+        from bench.recompute import bench_dirty_month
+
+        log("Nightly run: a quiet night, then one dirty month…")
+        result["dirty"] = bench_dirty_month(today, runs=args.runs, log=log)
     if "pages" in steps or "load" in steps:
         # The recompute step leaves the snapshot table as its last run wrote
         # it; the pages read it, so it must hold every KPI.

@@ -17,7 +17,15 @@ from django.urls import NoReverseMatch, reverse
 from bench.floor import Floor, full_plan, nightly_plan
 from bench.generate import SIZES, Generator
 from bench.pages import time_url
-from bench.recompute import FLOOR_PENDING, bench_full, bench_nightly, clear_snapshots, compare, fetch_rows
+from bench.recompute import (
+    FLOOR_PENDING,
+    bench_dirty_month,
+    bench_full,
+    bench_nightly,
+    clear_snapshots,
+    compare,
+    fetch_rows,
+)
 from bench.report import render
 from bench.submissions import answered, drop_invitations, make_invitations
 from crm.models import Deal, Prospect, User
@@ -74,6 +82,13 @@ def test_floor_writes_the_same_rows_as_the_engine(tiny):
 
     nightly = bench_nightly(TODAY, runs=1, log=lambda message: None)
     assert nightly["check"]["equal"], nightly["check"]["examples"]
+
+
+def test_one_dirty_month_is_rebuilt_and_matches_a_full_recompute(tiny):
+    bench_full(tiny.start, TODAY, TODAY, runs=1, log=lambda message: None)
+    result = bench_dirty_month(TODAY, runs=1, check=True, log=lambda message: None)
+    assert 1 <= len(result["dirty_months"]) <= 3
+    assert result["check"]["equal"], result["check"]["examples"]
 
 
 def test_the_comparison_catches_a_wrong_row(tiny):
