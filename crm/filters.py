@@ -19,6 +19,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
+from crm.lookups import SearchChoiceField
 from crm.models import (
     NO_DATE,
     Activity,
@@ -99,9 +100,7 @@ class ListFilterForm(forms.Form):
     """Shared: free text, owner, team, sort. Subclasses list their fields."""
 
     q = forms.CharField(label=_("Search"), required=False, max_length=100)
-    owner = forms.ModelChoiceField(
-        label=_("Owner"), queryset=User.objects.none(), required=False, widget=QuickSelect
-    )
+    owner = SearchChoiceField(label=_("Owner"), queryset=User.objects.none(), required=False, kind="owner")
     team = forms.ModelChoiceField(
         label=_("Team"), queryset=Team.objects.none(), required=False, widget=QuickSelect
     )

@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils.translation import gettext_lazy as _
 
+from crm.lookups import SearchChoiceField
 from crm.models import (
     Activity,
     Campaign,
@@ -116,7 +117,13 @@ class OwnerMixin:
 
 
 class DealForm(OwnerMixin, SubmitOnceMixin, forms.ModelForm):
-    owner = forms.ModelChoiceField(label=_("Owner"), queryset=User.objects.none())
+    owner = SearchChoiceField(label=_("Owner"), queryset=User.objects.none(), kind="owner")
+    customer = SearchChoiceField(
+        label=_("Customer"), queryset=Customer.objects.none(), kind="customer", required=False
+    )
+    prospect = SearchChoiceField(
+        label=_("Prospect"), queryset=Prospect.objects.none(), kind="prospect", required=False
+    )
     amount = amount_field(_("Amount"), initial=Decimal("0"))
 
     class Meta:
@@ -296,7 +303,7 @@ class DealMoveForm(forms.Form):
 
 
 class ProspectForm(OwnerMixin, SubmitOnceMixin, forms.ModelForm):
-    owner = forms.ModelChoiceField(label=_("Owner"), queryset=User.objects.none())
+    owner = SearchChoiceField(label=_("Owner"), queryset=User.objects.none(), kind="owner")
 
     class Meta:
         model = Prospect
@@ -371,8 +378,8 @@ class ConvertForm(SubmitOnceMixin, forms.Form):
         initial=NEW,
     )
     customer_name = forms.CharField(label=_("New customer's name"), max_length=200, required=False)
-    customer = forms.ModelChoiceField(
-        label=_("Existing customer"), queryset=Customer.objects.none(), required=False
+    customer = SearchChoiceField(
+        label=_("Existing customer"), queryset=Customer.objects.none(), required=False, kind="customer"
     )
     deal_title = forms.CharField(label=_("Deal title"), max_length=200)
     amount = amount_field(_("Deal amount"), initial=Decimal("0"))
@@ -408,7 +415,7 @@ class ConvertForm(SubmitOnceMixin, forms.Form):
 
 
 class CustomerForm(OwnerMixin, SubmitOnceMixin, forms.ModelForm):
-    owner = forms.ModelChoiceField(label=_("Account owner"), queryset=User.objects.none())
+    owner = SearchChoiceField(label=_("Account owner"), queryset=User.objects.none(), kind="owner")
 
     class Meta:
         model = Customer
@@ -475,6 +482,14 @@ class ChurnForm(forms.Form):
 
 
 class ActivityForm(SubmitOnceMixin, forms.ModelForm):
+    prospect = SearchChoiceField(
+        label=_("Prospect"), queryset=Prospect.objects.none(), kind="prospect", required=False
+    )
+    deal = SearchChoiceField(label=_("Deal"), queryset=Deal.objects.none(), kind="deal", required=False)
+    customer = SearchChoiceField(
+        label=_("Customer"), queryset=Customer.objects.none(), kind="customer", required=False
+    )
+
     class Meta:
         model = Activity
         fields = ["kind", "occurred_on", "subject", "notes", "prospect", "deal", "customer", "done"]

@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from crm import lookups
 from crm import views_activities as activities
 from crm import views_campaigns as campaigns
 from crm import views_customers as customers
@@ -10,6 +11,7 @@ from crm import views_prospects as prospects
 from crm import views_sales_costs as sales_costs
 
 urlpatterns = [
+    path("lookup/<slug:kind>/", lookups.lookup, name="lookup"),
     path("deals/", deals.deal_list, name="deal_list"),
     path("deals/board/", deals.deal_board, name="deal_board"),
     path("deals/new/", deals.deal_create, name="deal_create"),

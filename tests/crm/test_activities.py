@@ -22,9 +22,8 @@ def _frozen():
 def test_log_a_call_against_a_deal(world, login):
     deal = DealFactory(owner=world.ann)
     client = login(world.ann)
-    assert client.get(reverse("activity_create"), {"deal": deal.pk}).context["form"]["deal"].value() == str(
-        deal.pk
-    )
+    field = client.get(reverse("activity_create"), {"deal": deal.pk}).context["form"]["deal"]
+    assert field.value() == f"{deal} (#{deal.pk})"
     response = client.post(
         reverse("activity_create"),
         {"kind": "call", "occurred_on": "2025-06-18", "subject": "Intro call", "deal": deal.pk, "done": "on"},
