@@ -62,7 +62,8 @@ def link(alert: Alert) -> str:
     from django.urls import reverse
 
     if alert.rule in (Rule.DETRACTORS, Rule.RESPONSE_RATE):
-        return reverse("survey_results")
+        who = {"rep": "rep", "team": "team"}.get(alert.scope_type)
+        return reverse("survey_results") + (f"?{who}={alert.scope_id}" if who else "")
     scope = sc.Scope(alert.scope_type, alert.scope_id, alert.subject)
     url = sc.breakdown_url(alert.kpi, scope, sc.Period(alert.granularity, alert.period_start))
     return url or reverse("scorecard")
