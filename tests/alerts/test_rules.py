@@ -150,3 +150,15 @@ def test_a_failing_rule_never_fails_the_recompute(world, monkeypatch):
     monkeypatch.setattr("alerts.rules.raise_alerts", boom)
     tasks.nightly_recompute.apply()
     assert RecomputeRun.objects.get().status == RecomputeRun.Status.DONE
+
+
+@pytest.mark.django_db
+def test_the_command_runs_the_rules(world, put_series):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    put_series("revenue", "team", world.north.pk, [*STABLE, 4000])
+    out = StringIO()
+    call_command("raise_alerts", "--today", "2026-12-01", stdout=out)
+    assert out.getvalue().strip() == "1 raised, 0 still holding, 0 resolved."
