@@ -70,7 +70,7 @@ DIMENSION_LABELS = {
     REP: gettext_lazy("By person"),
     CAMPAIGN: gettext_lazy("By campaign"),
     "product": gettext_lazy("By product"),
-    "mine": gettext_lazy("You and the rest of the team"),
+    "mine": gettext_lazy("Against the rest of the team"),
 }
 
 
@@ -321,7 +321,7 @@ def dimensions_for(scope: sc.Scope, kpi: str, viewer: User) -> list[str]:
             dims.append(CAMPAIGN)
     elif scope.type == TEAM and REP in defn.scopes:
         dims.append(REP)
-    elif scope.type == REP and viewer.team_id and TEAM in defn.scopes:
+    elif scope.type == REP and TEAM in defn.scopes:
         dims.append("mine")
     if kpi in PRODUCT_KPIS and scope.type != CAMPAIGN:
         dims.append("product")
@@ -354,11 +354,16 @@ def build(viewer: User, scope: sc.Scope, period: sc.Period, kpi: str, dimension:
         segment_type = CAMPAIGN
     elif dimension == "product":
         entities = [(p.pk, str(p)) for p in Product.objects.all()]
-    elif dimension == "mine":
+    team_id = None
+    if dimension == "mine":
+        # The salesperson's own team (whoever looks: them, their manager, an admin).
+        team_id = viewer.team_id if scope.id == viewer.pk else (
+            User.objects.filter(pk=scope.id).values_list("team_id", flat=True).first()
+        )  # fmt: skip
         segment_type = TEAM
     wanted = Q(scope_type=scope.type, scope_id=scope.id)
-    if segment_type == TEAM and dimension == "mine":
-        wanted |= Q(scope_type=TEAM, scope_id=viewer.team_id)
+    if dimension == "mine":
+        wanted |= Q(scope_type=TEAM, scope_id=team_id or 0)
     elif segment_type:
         wanted |= Q(scope_type=segment_type, scope_id__in=[pk for pk, _label in entities])
     kpis = {kpi}
@@ -401,9 +406,14 @@ def build(viewer: User, scope: sc.Scope, period: sc.Period, kpi: str, dimension:
             url = records_url(defn, scope, period, {"product": pid} if pid != "0" else {})
             segments.append(Segment(pid, name, n0, d0, n1, d1, url))
     elif dimension == "mine":
-        team_before, team_after = _sides(*pair(kpi, TEAM, viewer.team_id), partial)
-        segments.append(segment(str(viewer.pk), _("You"), before, after,
-                                records_url(defn, scope, period, {}), mine=True))  # fmt: skip
+        team_before, team_after = _sides(*pair(kpi, TEAM, team_id or 0), partial)
+        if team_id is None:
+            # Nobody else to compare with: the whole team is them.
+            team_before, team_after = before, after
+        own = scope.id == viewer.pk
+        who = _("You") if own else scope.label
+        url = records_url(defn, scope, period, {})
+        segments.append(segment(str(scope.id), who, before, after, url, mine=own))
         rest_b = Side(
             None, team_before.numerator - before.numerator, team_before.denominator - before.denominator
         )
@@ -413,7 +423,7 @@ def build(viewer: User, scope: sc.Scope, period: sc.Period, kpi: str, dimension:
         segments.append(segment("rest", _("The rest of the team"), rest_b, rest_a))
         # The breakdown explains the team's change: that is what both lines add up to.
         result.previous, result.current = team_before.value, team_after.value
-        result.compare_label = sc.comparison(period, *pair(kpi, TEAM, viewer.team_id), today).label
+        result.compare_label = sc.comparison(period, *pair(kpi, TEAM, team_id or 0), today).label
     else:
         for pk, name in entities:
             b, a = _sides(*pair(kpi, segment_type, pk), partial)
@@ -442,9 +452,9 @@ def build(viewer: User, scope: sc.Scope, period: sc.Period, kpi: str, dimension:
         result.other = ZERO
     if kpi == "revenue":
         won_b, won_a = _sides(*pair("deals_won", scope.type, scope.id), partial)
-        if dimension == "mine":
-            won_b, won_a = _sides(*pair("deals_won", TEAM, viewer.team_id), partial)
-            before, after = _sides(*pair("revenue", TEAM, viewer.team_id), partial)
+        if dimension == "mine" and team_id is not None:
+            won_b, won_a = _sides(*pair("deals_won", TEAM, team_id), partial)
+            before, after = _sides(*pair("revenue", TEAM, team_id), partial)
         result.volume, result.size = volume_and_size(
             won_b.numerator, before.numerator, won_a.numerator, after.numerator
         )

@@ -142,6 +142,16 @@ def test_a_manager_sees_each_person_of_their_team(figures, login):
     assert {s.label: s.total for s in b.segments} == {str(figures.ann): D(200), str(figures.bob): D(200)}
 
 
+@time_machine.travel(DEC_5, tick=False)
+def test_a_manager_sees_one_person_against_the_rest_of_their_team(figures, login):
+    b = _page(login(figures.nina), kpi="revenue", scope=f"rep-{figures.ann.pk}").context["b"]
+    assert [(s.label, s.total, s.mine) for s in b.segments] == [
+        (str(figures.ann), D(200), False),
+        ("The rest of the team", D(200), False),
+    ]
+    assert (b.previous, b.current) == (D(100), D(500))  # the team's, like for like
+
+
 @pytest.mark.parametrize(
     ("who", "scope", "status"),
     [
