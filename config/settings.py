@@ -94,6 +94,7 @@ INSTALLED_APPS = [
     "kpis",
     "surveys",
     "api",
+    "alerts",
 ]
 
 MIDDLEWARE = [
@@ -241,6 +242,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "surveys.tasks.send_due_invitations",
         "schedule": crontab(minute="*/15"),
     },
+    # The weekly digest, Monday 07:00 company time (alerts.tasks).
+    "alerts-weekly-digest": {
+        "task": "alerts.tasks.weekly_digest",
+        "schedule": crontab(hour=7, minute=0, day_of_week="mon"),
+    },
     # Webhooks: retry the deliveries whose next attempt is due (api.tasks).
     "webhooks-retry-due": {
         "task": "api.tasks.retry_due_deliveries",
@@ -254,6 +260,12 @@ KPI_COHORT_MATURITY_DAYS = env_int("KPI_COHORT_MATURITY_DAYS", 90)
 KPI_CHURN_INACTIVITY_DAYS = env_int("KPI_CHURN_INACTIVITY_DAYS", 365)
 KPI_GROSS_MARGIN = env_decimal("KPI_GROSS_MARGIN", "1.0")
 
+# Alerts and the weekly digest (docs/alerts.md).
+ALERT_BAND_K = float(env_decimal("ALERT_BAND_K", "3"))
+ALERT_DETRACTORS_DAYS = env_int("ALERT_DETRACTORS_DAYS", 30, minimum=1)
+ALERT_DETRACTORS_MIN = env_int("ALERT_DETRACTORS_MIN", 3, minimum=1)
+DIGEST_RATE_LIMIT = env_str("DIGEST_RATE_LIMIT", "30/m")
+
 # Surveys.
 SURVEY_DELAY_DAYS = env_int("SURVEY_DELAY_DAYS", 3)
 SURVEY_THROTTLE_DAYS = env_int("SURVEY_THROTTLE_DAYS", 90)
@@ -264,6 +276,7 @@ SURVEY_EXPIRY_DAYS = env_int("SURVEY_EXPIRY_DAYS", 30, minimum=1)
 # HTTP_X_FORWARDED_FOR); empty means REMOTE_ADDR. See docs/surveys.md.
 SURVEY_RATE_LIMIT_PER_HOUR = env_int("SURVEY_RATE_LIMIT_PER_HOUR", 20, minimum=1)
 SURVEY_CLIENT_IP_HEADER = env_str("SURVEY_CLIENT_IP_HEADER")
+
 
 # The JSON API (api/, docs/api.md): personal access tokens or the session,
 # cursor pagination, a request budget per token (API_RATE_LIMIT, e.g.

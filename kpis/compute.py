@@ -100,7 +100,7 @@ from surveys.models import Invitation, Response
 logger = logging.getLogger(__name__)
 
 # Bump when a fact changes meaning: every month is then read again.
-FACTS_VERSION = 1
+FACTS_VERSION = 2  # 2: closed deals' sums per product (issue 15)
 
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
@@ -539,7 +539,11 @@ class _Reader:
             Deal.objects.filter(self.q("closed_on"), stage__in=Stage.closed_stages())
             .order_by()
             .values(
-                "owner_id", "team_id", campaign=F("customer__source_campaign_id"), **self.period("closed_on")
+                "owner_id",
+                "team_id",
+                "product_id",
+                campaign=F("customer__source_campaign_id"),
+                **self.period("closed_on"),
             )
             .annotate(
                 won=Count("pk", filter=won),
@@ -551,7 +555,11 @@ class _Reader:
                 ),
             )
         )
-        self.add(self.sales, rows, ["won", "lost", "revenue", "cycle"], {**people, CAMPAIGN: "campaign"})
+        # The same sums per product ("won@p3"), for "What changed" by product
+        # (kpis.breakdown): product 0 is a deal without one.
+        rows, by_product = _per_product(rows)
+        self.add(self.sales, rows, ["won", "lost", "revenue", "cycle", *by_product],
+                 {**people, CAMPAIGN: "campaign"})  # fmt: skip
 
         # Deals opened: the funnel's third step (in deals_won's details).
         rows = (
@@ -851,6 +859,34 @@ class _Reader:
         self.pipeline.add_rows(rows, fields, {REP: "owner_id", TEAM: "team_id"})
 
 
+PRODUCT_FACTS = ("won", "lost", "revenue")
+
+
+def _per_product(rows) -> tuple[list[dict], list[str]]:
+    """Closed-deal rows with their sums repeated under per-product names."""
+    rows = [dict(row) for row in rows]
+    names: set[str] = set()
+    for row in rows:
+        for fact in PRODUCT_FACTS:
+            name = f"{fact}@p{row['product_id'] or 0}"
+            row[name] = row[fact]
+            names.add(name)
+    for row in rows:
+        for name in names:
+            row.setdefault(name, None)
+    return rows, sorted(names)
+
+
+def product_facts(facts: dict[str, Decimal]) -> dict[str, list[str]]:
+    """{product id: [won, lost, revenue]} from a span's sales facts."""
+    out: dict[str, list[Decimal]] = {}
+    for name, value in facts.items():
+        fact, sep, product = name.partition("@p")
+        if sep and fact in PRODUCT_FACTS:
+            out.setdefault(product, [ZERO, ZERO, ZERO])[PRODUCT_FACTS.index(fact)] += value
+    return {p: [_text(_round(v)) for v in values] for p, values in out.items() if any(values)}
+
+
 def _to_date(value) -> dt.date:
     if isinstance(value, dt.date):
         return value
@@ -1083,10 +1119,10 @@ class _Engine:
         for (g, current), span in self.compare.items():
             for st, ids in self.universe(_Span(g, current, period_end(current, g).replace(day=1))).items():
                 for sid in ids:
-                    for kpi, value, numerator, denominator, _details in self._kpis(st, sid, span):
+                    for kpi, value, numerator, denominator, details in self._kpis(st, sid, span):
                         key = (kpi, st, sid, g, current)
                         if key in self.rows:
-                            self._attach_compare(self.rows[key], span, value, numerator, denominator)
+                            self._attach_compare(self.rows[key], span, value, numerator, denominator, details)
         self.tick()
 
     def emit_scopes(self, plan: dict[str, list[dt.date]], scopes: set[tuple[str, int]]) -> None:
@@ -1100,21 +1136,23 @@ class _Engine:
                             for row in self._kpis(st, sid, span):
                                 self._snapshot(st, sid, span, *row)
 
-    def _attach_compare(self, row: KpiSnapshot, span: _Span, value, numerator, denominator) -> None:
+    def _attach_compare(
+        self, row: KpiSnapshot, span: _Span, value, numerator, denominator, details=None
+    ) -> None:
         definition = KPIS[row.kpi]
         low = bool(definition.is_rate and denominator is not None and 0 < denominator < self.min_sample)
         end = span.last_day
-        row.details = {
-            **row.details,
-            "compare": {
-                "start": span.start.isoformat(),
-                "end": end.isoformat(),
-                "value": _text(_round(value)),
-                "numerator": _text(_round(numerator)),
-                "denominator": _text(_round(denominator)),
-                "low_sample": low,
-            },
+        compare = {
+            "start": span.start.isoformat(),
+            "end": end.isoformat(),
+            "value": _text(_round(value)),
+            "numerator": _text(_round(numerator)),
+            "denominator": _text(_round(denominator)),
+            "low_sample": low,
         }
+        if details and "by_product" in details:
+            compare["by_product"] = details["by_product"]
+        row.details = {**row.details, "compare": compare}
 
     def _snapshot(self, st, sid, span: _Span, kpi, value, numerator, denominator, details) -> None:
         definition = KPIS[kpi]
@@ -1147,7 +1185,8 @@ class _Engine:
         get = s.get
         won, lost = get("won", ZERO), get("lost", ZERO)
         revenue, cycle = get("revenue", ZERO), get("cycle", ZERO)
-        yield "revenue", revenue, revenue, None, None
+        by_product = product_facts(s)
+        yield "revenue", revenue, revenue, None, ({"by_product": by_product} if by_product else None)
         yield "deals_won", won, won, None, {"opened": int(get("opened", ZERO))}
         win_rate = _ratio(won, won + lost, HUNDRED)
         yield "win_rate", win_rate, won, won + lost, None

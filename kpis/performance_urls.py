@@ -1,5 +1,6 @@
 from django.urls import path
 
+from kpis import breakdown_views
 from kpis import performance_views as views
 
 urlpatterns = [
@@ -8,4 +9,5 @@ urlpatterns = [
     path("team/", views.team_page, name="team_page"),
     path("dashboard/", views.dashboard, name="dashboard"),
     path("dashboard/edit/", views.dashboard_edit, name="dashboard_edit"),
+    path("what-changed/", breakdown_views.what_changed, name="what_changed"),
 ]

@@ -233,6 +233,11 @@ def leaderboard(request: HttpRequest) -> HttpResponse:
     # Targets are private: a salesperson sees names, ranks and the metric only.
     full_columns = user.is_manager or user.is_admin_role
     rows = sc.leaderboard_rows(kpi, period, scope_type, entities, with_quota=full_columns)  # 1 query
+    # "What changed" per row: everyone's for managers and admins, one's own
+    # for a salesperson (who sees it against "the rest of the team").
+    for r in rows:
+        if full_columns or (scope_type == REP and r.key == user.pk):
+            r.extra["breakdown"] = sc.breakdown_url(kpi, sc.Scope(scope_type, r.key, r.label), period)
     if request.GET.get("format") == "csv":
         return _leaderboard_csv(kpi, period, rows, full_columns, board, team)
     keep = {"kpi": kpi, "board": board, "team": team.pk if team and user.is_admin_role else None}

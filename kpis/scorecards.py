@@ -510,6 +510,8 @@ class Card:
     denominator: str
     details: dict
     link: tuple[str, str] | None
+    # "What changed" (kpis.breakdown), for the KPIs it can break down.
+    breakdown: str = ""
 
     @property
     def key(self) -> str:
@@ -584,9 +586,21 @@ def build_cards(scope: Scope, period: Period, kpis: list[str], rows: list[KpiSna
                 denominator=format_plain(snap.denominator if snap else None),
                 details=(snap.details or {}) if snap else {},
                 link=records_link(defn, scope, period),
+                breakdown=breakdown_url(key, scope, period),
             )
         )
     return cards
+
+
+def breakdown_url(kpi: str, scope: Scope, period: Period) -> str:
+    """The "What changed" page of a KPI, or "" when it cannot be broken down."""
+    from kpis.breakdown import supported
+
+    if not supported(kpi):
+        return ""
+    value = COMPANY if scope.type == COMPANY else f"{scope.type}-{scope.id}"
+    query = urlencode({"kpi": kpi, "scope": value, **period.params()})
+    return f"{reverse('what_changed')}?{query}"
 
 
 def computed_at(rows: list[KpiSnapshot], period: Period) -> dt.datetime | None:

@@ -100,7 +100,10 @@ def nightly_recompute(self, run_id: int | None = None, full: bool = False) -> in
             logger.warning("Recompute run %s no longer exists; nothing to do.", run_id)
             return 0
     try:
-        return run_nightly(run, full=full)
+        rows = run_nightly(run, full=full)
+        if run.kind == RecomputeRun.Kind.NIGHTLY and rows >= 0:
+            _raise_alerts(None)
+        return rows
     except SoftTimeLimitExceeded:
         run.fail("Stopped: the recompute took longer than its time limit.")
         raise
@@ -119,6 +122,17 @@ def nightly_recompute(self, run_id: int | None = None, full: bool = False) -> in
     except Exception as exc:
         run.fail(f"Failed: {exc}")
         raise
+
+
+def _raise_alerts(today: dt.date | None = None) -> None:
+    """After the nightly figures: the alert rules (alerts.rules). A failing
+    rule is logged, never a failed recompute: the figures are written."""
+    from alerts.rules import raise_alerts
+
+    try:
+        raise_alerts(today)
+    except Exception:
+        logger.exception("Raising the alerts after the nightly recompute failed.")
 
 
 def enqueue(run: RecomputeRun, full: bool = False) -> None:

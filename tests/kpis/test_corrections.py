@@ -353,6 +353,8 @@ def test_a_period_under_way_is_compared_with_the_same_span_of_the_previous(world
     assert december.details["compare"] == {
         "start": "2026-11-01", "end": "2026-11-05", "value": "100", "numerator": "100",
         "denominator": None, "low_sample": False,
+        # Won, lost and revenue per product (0: none), for "What changed" by product.
+        "by_product": {"0": ["1", "0", "100"]},
     }  # fmt: skip
     # Q4's first 66 days (1 Oct – 5 Dec) against Q3's first 66 (1 Jul – 4 Sep).
     q4 = KpiSnapshot.objects.get(kpi="revenue", scope_type="company", granularity="quarter",

@@ -1,0 +1,69 @@
+"""Alerts as sentences, in the active language (the digest and the list)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.utils.translation import gettext as _
+
+from alerts.models import Alert, Rule
+from kpis import scorecards as sc
+from kpis.definitions import COMPANY, KPIS
+
+
+def _value(text, unit: str) -> str:
+    return sc.format_value(None if text in (None, "") else Decimal(str(text)), unit)
+
+
+def title(alert: Alert) -> str:
+    label = KPIS[alert.kpi].label if alert.kpi in KPIS else ""
+    who = alert.subject or (_("Company") if alert.scope_type == COMPANY else "")
+    if alert.rule == Rule.BAND:
+        return _("%(kpi)s · %(who)s: outside its usual band") % {"kpi": label, "who": who}
+    if alert.rule == Rule.COVERAGE:
+        return _("%(who)s: pipeline too thin for the target") % {"who": who}
+    if alert.rule == Rule.DETRACTORS:
+        return _("%(who)s: a cluster of detractors") % {"who": who}
+    return _("%(who)s: survey response rate falling") % {"who": who}
+
+
+def why(alert: Alert) -> str:
+    w = alert.why
+    period = sc.Period(alert.granularity, alert.period_start).label
+    if alert.rule == Rule.BAND:
+        unit = KPIS[alert.kpi].unit
+        text = _("%(value)s in %(period)s, %(direction)s its usual band %(low)s – %(high)s "
+                 "(median of the %(points)s months before: %(median)s).")  # fmt: skip
+        return text % {
+            "value": _value(w.get("value"), unit), "period": period,
+            "direction": _("above") if w.get("direction") == "up" else _("below"),
+            "low": _value(w.get("low"), unit), "high": _value(w.get("high"), unit),
+            "points": w.get("points"), "median": _value(w.get("median"), unit),
+        }  # fmt: skip
+    if alert.rule == Rule.COVERAGE:
+        text = _("Open pipeline %(pipeline)s, but %(needed)s is needed to win the %(remaining)s left of "
+                 "%(period)s's target at a %(rate)s win rate (last six months).")  # fmt: skip
+        return text % {
+            "pipeline": _value(w.get("pipeline"), "money"), "needed": _value(w.get("needed"), "money"),
+            "remaining": _value(w.get("remaining"), "money"), "period": period,
+            "rate": _value(w.get("win_rate"), "percent"),
+        }  # fmt: skip
+    if alert.rule == Rule.DETRACTORS:
+        return _("%(count)s detractors (0–6) in the last %(days)s days.") % {
+            "count": w.get("count"),
+            "days": w.get("days"),
+        }
+    values = " → ".join(_value(v, "percent") for v in w.get("values", []))
+    return _("Fell three months running, to %(period)s: %(values)s.") % {"period": period, "values": values}
+
+
+def link(alert: Alert) -> str:
+    """Where to look: the KPI's "What changed" page, or the survey results."""
+    from django.urls import reverse
+
+    if alert.rule in (Rule.DETRACTORS, Rule.RESPONSE_RATE):
+        who = {"rep": "rep", "team": "team"}.get(alert.scope_type)
+        return reverse("survey_results") + (f"?{who}={alert.scope_id}" if who else "")
+    scope = sc.Scope(alert.scope_type, alert.scope_id, alert.subject)
+    url = sc.breakdown_url(alert.kpi, scope, sc.Period(alert.granularity, alert.period_start))
+    return url or reverse("scorecard")
