@@ -27,6 +27,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from alerts.models import Alert, Rule
 from api.models import ApiToken
 from crm.models import SalesCost, Stage
 from kpis.models import KpiSnapshot
@@ -87,6 +88,11 @@ def token(world, settings):
         kpi="win_rate", scope_type="team", scope_id=world.north.pk, granularity="month",
         period_start=dt.date(2025, 1, 1), value=Decimal("0.5"), numerator=1, denominator=2,
         computed_at=dt.datetime(2025, 2, 1, tzinfo=dt.UTC),
+    )  # fmt: skip
+    Alert.objects.create(
+        rule=Rule.BAND, key="band:revenue:team", kpi="revenue", scope_type="team", scope_id=world.north.pk,
+        team=world.north, subject="North", period_start=dt.date(2025, 1, 1),
+        why={"value": "1", "low": "2", "high": "3", "median": "2.5", "points": 12, "direction": "down"},
     )  # fmt: skip
     _token, raw = ApiToken.issue(world.admin, "fuzz")
     return raw
