@@ -93,6 +93,7 @@ INSTALLED_APPS = [
     "crm",
     "kpis",
     "surveys",
+    "team",
     "api",
 ]
 

@@ -1,0 +1,105 @@
+"""Forms for training sessions and certifications.
+
+Who a record may be for is decided here from the user's role: a salesperson
+records their own only, a manager anyone on their team, an admin anyone.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from crm.forms import DATE_INPUT, SubmitOnceMixin, assignable_owners, check_plausible_date
+from crm.models import User
+from team.models import Certification, TrainingSession
+
+
+def people_for(user):
+    """The people `user` may record a training or certification for."""
+    if user.is_manager or user.is_admin_role:
+        return assignable_owners(user).order_by("first_name", "last_name", "username")
+    return User.objects.filter(pk=user.pk)
+
+
+class TrainingForm(SubmitOnceMixin, forms.ModelForm):
+    attendees = forms.ModelMultipleChoiceField(
+        label=_("Attended by"), queryset=User.objects.none(), widget=forms.CheckboxSelectMultiple
+    )
+
+    class Meta:
+        model = TrainingSession
+        fields = ["title", "kind", "date", "hours", "provider", "notes"]
+        widgets = {"date": DATE_INPUT, "notes": forms.Textarea(attrs={"rows": 3})}
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.fields["attendees"].queryset = people_for(user)
+        if not (user.is_manager or user.is_admin_role):
+            # A salesperson records a training they attended themselves.
+            self.fields["attendees"].initial = [user.pk]
+            self.fields["attendees"].help_text = _("Your manager confirms it before it counts.")
+        elif self.instance.pk:
+            self.fields["attendees"].initial = [a.pk for a in self.instance.attendees.all()]
+
+    def clean_date(self):
+        value = self.cleaned_data["date"]
+        check_plausible_date(value)
+        return value
+
+    def clean_hours(self):
+        value = self.cleaned_data["hours"]
+        if value is not None and not (0 < value <= 1000):
+            raise forms.ValidationError(_("Hours run from more than 0 to 1000."))
+        return value
+
+    def clean_attendees(self):
+        people = self.cleaned_data["attendees"]
+        if not (self.user.is_manager or self.user.is_admin_role) and list(people) != [self.user]:
+            raise forms.ValidationError(_("You can record only your own training."))
+        return people
+
+
+class CertificationForm(SubmitOnceMixin, forms.ModelForm):
+    class Meta:
+        model = Certification
+        fields = ["user", "name", "obtained_on", "expires_on"]
+        widgets = {"obtained_on": DATE_INPUT, "expires_on": DATE_INPUT}
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["user"].queryset = people_for(user)
+        self.fields["user"].label = _("Person")
+        if not (user.is_manager or user.is_admin_role):
+            self.fields["user"].initial = user.pk
+            self.fields["user"].empty_label = None
+
+    def clean_obtained_on(self):
+        value = self.cleaned_data["obtained_on"]
+        check_plausible_date(value)
+        return value
+
+    def clean(self):
+        data = super().clean()
+        obtained, expires = data.get("obtained_on"), data.get("expires_on")
+        if obtained and expires and expires < obtained:
+            self.add_error("expires_on", _("A certification cannot expire before it is obtained."))
+        return data
+
+
+class ExportForm(forms.Form):
+    """The list's filter, shared by the page and its CSV export."""
+
+    status = forms.ChoiceField(
+        label=_("Status"),
+        required=False,
+        choices=[("", _("All")), ("confirmed", _("Confirmed")), ("pending", _("Waiting for confirmation"))],
+    )
+
+    def apply(self, qs):
+        status = self.cleaned_data.get("status") if self.is_valid() else ""
+        if status == "confirmed":
+            return qs.filter(confirmed_at__isnull=False)
+        if status == "pending":
+            return qs.filter(confirmed_at__isnull=True)
+        return qs

@@ -1,0 +1,250 @@
+"""The team itself: training sessions, certifications (kpi-spec "The team").
+
+Managers record for their team and admins for everyone; a salesperson sees
+and adds their own, which then waits for a manager's confirmation. An
+unconfirmed record counts in no KPI (kpis.compute reads confirmed rows only).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from crm.models import Team, User, VisibleQuerySet, check_date_in_range
+
+
+def _is_manager_of(user, person_team_id: int | None) -> bool:
+    return user.is_admin_role or (
+        user.is_manager and user.team_id is not None and user.team_id == person_team_id
+    )
+
+
+class TrainingQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """A rep sees the sessions they attended, a manager those a member of
+        their team attended (or that they recorded), an admin all."""
+        if not user.is_authenticated:
+            return self.none()
+        if user.is_admin_role:
+            return self
+        attended = TrainingAttendance.objects.filter(session=OuterRef("pk"))
+        if user.is_manager and user.team_id:
+            return self.filter(
+                Exists(attended.filter(Q(team_id=user.team_id) | Q(user_id=user.pk))) | Q(created_by=user)
+            )
+        return self.filter(Exists(attended.filter(user_id=user.pk)))
+
+    def confirmed(self):
+        return self.filter(confirmed_at__isnull=False)
+
+    def with_related(self):
+        return self.select_related("created_by", "confirmed_by").prefetch_related("attendees")
+
+
+class TrainingSession(models.Model):
+    class Kind(models.TextChoices):
+        COURSE = "course", _("Course")
+        COACHING = "coaching", _("Coaching")
+        WORKSHOP = "workshop", _("Workshop")
+        ELEARNING = "e-learning", _("E-learning")
+
+    title = models.CharField(_("title"), max_length=200)
+    kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices, default=Kind.COURSE)
+    date = models.DateField(_("date"), validators=[check_date_in_range])
+    hours = models.DecimalField(_("hours"), max_digits=5, decimal_places=2)
+    provider = models.CharField(_("provider"), max_length=200, blank=True)
+    notes = models.TextField(_("notes"), blank=True)
+    attendees = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        through="TrainingAttendance",
+        related_name="training_sessions",
+        verbose_name=_("attended by"),
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("recorded by")
+    )
+    # None: a salesperson's own record, waiting for a manager (counts nowhere).
+    confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    confirmed_at = models.DateTimeField(_("confirmed at"), null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TrainingQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-date", "-pk"]
+        verbose_name = _("training session")
+        verbose_name_plural = _("training sessions")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(hours__gt=0) & Q(hours__lte=1000), name="training_hours_plausible"
+            ),
+        ]
+        indexes = [
+            # training_hours: sessions of the months a run reads, by date.
+            models.Index(fields=["date"], name="training_date_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.date})"
+
+    def clean(self) -> None:
+        if self.hours is not None and not (Decimal(0) < self.hours <= 1000):
+            raise ValidationError({"hours": _("Hours run from more than 0 to 1000.")})
+
+    @property
+    def is_confirmed(self) -> bool:
+        return self.confirmed_at is not None
+
+    def confirm(self, by) -> None:
+        # Optimistic update: two managers confirming at once write once.
+        TrainingSession.objects.filter(pk=self.pk, confirmed_at__isnull=True).update(
+            confirmed_by=by, confirmed_at=timezone.now()
+        )
+        self.refresh_from_db(fields=["confirmed_by", "confirmed_at"])
+
+    def can_edit(self, user) -> bool:
+        if user.is_admin_role:
+            return True
+        teams = {a.team_id for a in self.attendances.all()}
+        if user.is_manager and user.team_id and (teams <= {user.team_id} or self.created_by_id == user.pk):
+            return True
+        # A salesperson may correct their own record until it is confirmed.
+        return not self.is_confirmed and self.created_by_id == user.pk
+
+    def can_confirm(self, user) -> bool:
+        if self.is_confirmed or not (user.is_manager or user.is_admin_role):
+            return False
+        return user.is_admin_role or all(_is_manager_of(user, a.team_id) for a in self.attendances.all())
+
+    def set_attendees(self, people) -> None:
+        """Attendances for exactly these people, each with their team today
+        (history never moves when a person changes team later)."""
+        people = list(people)
+        keep = {p.pk for p in people}
+        self.attendances.exclude(user_id__in=keep).delete()
+        present = set(self.attendances.values_list("user_id", flat=True))
+        TrainingAttendance.objects.bulk_create(
+            TrainingAttendance(session=self, user=p, team_id=p.team_id) for p in people if p.pk not in present
+        )
+
+
+class TrainingAttendance(models.Model):
+    session = models.ForeignKey(TrainingSession, on_delete=models.CASCADE, related_name="attendances")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="training_attendances"
+    )
+    # The attendee's team when recorded: training_hours per team never moves.
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        verbose_name = _("attendance")
+        verbose_name_plural = _("attendances")
+        constraints = [
+            models.UniqueConstraint(fields=["session", "user"], name="training_attendance_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.session_id}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self._state.adding and self.team_id is None and self.user_id:
+            self.team_id = User.objects.filter(pk=self.user_id).values_list("team_id", flat=True).first()
+        super().save(*args, **kwargs)
+
+
+class CertificationQuerySet(VisibleQuerySet):
+    owner_field = "user"
+    team_field = "team"
+
+    def confirmed(self):
+        return self.filter(confirmed_at__isnull=False)
+
+    def valid_on(self, day: dt.date):
+        return (
+            self.confirmed()
+            .filter(obtained_on__lte=day)
+            .filter(Q(expires_on__isnull=True) | Q(expires_on__gte=day))
+        )
+
+    def expiring(self, day: dt.date, days: int = 60):
+        """Confirmed certifications still valid on `day` that expire within `days`."""
+        return self.confirmed().filter(expires_on__gte=day, expires_on__lte=day + dt.timedelta(days=days))
+
+
+class Certification(models.Model):
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="certifications",
+        verbose_name=_("person"),
+    )
+    # The person's team when recorded (who sees it; a team's list).
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    name = models.CharField(_("name"), max_length=200)
+    obtained_on = models.DateField(_("obtained on"), validators=[check_date_in_range])
+    expires_on = models.DateField(
+        _("expires on"), null=True, blank=True, validators=[check_date_in_range],
+        help_text=_("Leave empty if it never expires."),
+    )  # fmt: skip
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    confirmed_at = models.DateTimeField(_("confirmed at"), null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = CertificationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["expires_on", "-obtained_on", "pk"]
+        verbose_name = _("certification")
+        verbose_name_plural = _("certifications")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(expires_on__isnull=True) | Q(expires_on__gte=models.F("obtained_on")),
+                name="certification_expires_after_obtained",
+            ),
+        ]
+        indexes = [
+            # The team page's "expiring in the next 60 days", per team.
+            models.Index(fields=["team", "expires_on"], name="certification_team_expiry_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} — {self.user}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self._state.adding and self.team_id is None and self.user_id:
+            self.team_id = User.objects.filter(pk=self.user_id).values_list("team_id", flat=True).first()
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        if self.expires_on and self.obtained_on and self.expires_on < self.obtained_on:
+            raise ValidationError({"expires_on": _("A certification cannot expire before it is obtained.")})
+
+    @property
+    def is_confirmed(self) -> bool:
+        return self.confirmed_at is not None
+
+    def confirm(self, by) -> None:
+        Certification.objects.filter(pk=self.pk, confirmed_at__isnull=True).update(
+            confirmed_by=by, confirmed_at=timezone.now()
+        )
+        self.refresh_from_db(fields=["confirmed_by", "confirmed_at"])
+
+    def can_edit(self, user) -> bool:
+        if _is_manager_of(user, self.team_id):
+            return True
+        return not self.is_confirmed and self.user_id == user.pk
+
+    def can_confirm(self, user) -> bool:
+        return not self.is_confirmed and _is_manager_of(user, self.team_id)
