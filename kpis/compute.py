@@ -96,6 +96,8 @@ from kpis.definitions import CAMPAIGN, COMPANY, GRANULARITIES, KPIS, MONTH, QUAR
 from kpis.models import DirtyMonth, FactMonth, KpiSnapshot, MonthFact
 from kpis.periods import MONTHS_IN, add_months, month_starts, period_end, period_start, periods_between
 from surveys.models import Invitation, Response
+from team import kpis as team_kpis
+from team.models import Certification, PulseAnswer, TrainingSession
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +134,7 @@ ARPA_BACK = range(1, 12)
 CUMULATIVE_KPIS = frozenset({
     "churn_rate", "retention_rate", "repeat_purchase_rate", "arpa", "ltv", "ltv_cac_ratio",
     "cac_payback_months", "open_pipeline_value", "weighted_pipeline_value", "pipeline_velocity",
+    "certified_share",
 })  # fmt: skip
 COHORT_KPIS = frozenset(k for k, d in KPIS.items() if d.is_cohort)
 
@@ -250,6 +253,8 @@ def data_span(today: dt.date | None = None) -> Span:
         (Customer, "acquired_on", False), (Customer, "churned_on", False), (CampaignSpend, "spent_on", False),
         (SalesCost, "spent_on", False), (Activity, "occurred_on", False), (Target, "month", False),
         (Invitation, "sent_at", True), (Response, "submitted_at", True),
+        (TrainingSession, "date", False), (Certification, "obtained_on", False),
+        (PulseAnswer, "submitted_on", False),
     ]  # fmt: skip
     lows, highs, warnings = [], [today], []
     for model, name, is_ts in sources:
@@ -467,6 +472,7 @@ def _run(
     if new_scopes:
         others = {g: [s for s in starts if s not in full[g]] for g, starts in everything.items()}
         engine.emit_scopes(others, new_scopes)
+    engine.suppress_complements()
     # Never drop what this run writes (a period asked for before the data).
     keep = (
         min([first, *(s for starts in full.values() for s in starts)]),
@@ -664,6 +670,9 @@ class _Reader:
             .annotate(activities=Count("pk"))
         )
         self.add(self.sales, rows, ["activities"], people)
+
+        # The team: training hours, selling days, pulse answers (team/kpis.py).
+        team_kpis.read_sales(self)
 
     # The running-sum facts of customers (company and team: the customer's team).
 
@@ -935,6 +944,7 @@ class _Engine:
         self.compare: dict[tuple[str, dt.date], _Span] = {}
         self.rows: dict[tuple, KpiSnapshot] = {}
         self.compare_rows: dict[tuple, dict] = {}
+        self.answer_counts: dict[tuple, int] = {}
         self.base_universe: dict[str, set[int]] = {}
         self.warnings: list[str] = []
         self.progress = progress
@@ -1102,6 +1112,8 @@ class _Engine:
 
     def _attach_compare(self, row: KpiSnapshot, span: _Span, value, numerator, denominator) -> None:
         definition = KPIS[row.kpi]
+        if _hidden(definition, denominator):
+            value = numerator = denominator = None
         low = bool(definition.is_rate and denominator is not None and 0 < denominator < self.min_sample)
         end = span.last_day
         row.details = {
@@ -1120,6 +1132,13 @@ class _Engine:
         definition = KPIS[kpi]
         if st not in definition.scopes:
             return
+        if definition.anonymous_below:
+            # Anonymity (kpi-spec enps): below the threshold nothing is stored
+            # but the fact that the figure is withheld, whatever the count.
+            self.answer_counts[(kpi, st, sid, span.g, span.start)] = int(denominator or 0)
+            if _hidden(definition, denominator):
+                value = numerator = denominator = None
+                details = {"suppressed": True}
         low_sample = bool(
             definition.is_rate and denominator is not None and 0 < denominator < self.min_sample
         )
@@ -1210,6 +1229,8 @@ class _Engine:
         n = get("activities", ZERO)
         yield "activities", n, n, None, None
 
+        yield from team_kpis.kpis(self, st, sid, span, get)
+
     def _customer_kpis(self, scope: ScopeKey, span: _Span, cac):
         level = {MONTH: "base_month", QUARTER: "base_quarter", YEAR: "base_year"}[span.g]
         before = self.store.cumulative(CUSTOMERS, scope, add_months(span.start, -1))
@@ -1255,6 +1276,26 @@ class _Engine:
         yield "cac_payback_months", _ratio(cac, margin_arpa), cac, margin_arpa, None
 
     # -- writing --
+
+    def suppress_complements(self) -> None:
+        """Anonymity across scopes: when the company shows a figure, the teams
+        it shows must not leave a remainder of 1–4 answers (the company minus
+        the teams shown would reveal the hidden teams' answers); the smallest
+        shown teams are withheld until the remainder is 0 or large enough."""
+        for (kpi, st, _sid, g, start), total in list(self.answer_counts.items()):
+            definition = KPIS[kpi]
+            if st != COMPANY or total < definition.anonymous_below:
+                continue
+            teams = sorted(
+                (n, sid) for (k, t, sid, gg, ss), n in self.answer_counts.items()
+                if (k, t, gg, ss) == (kpi, TEAM, g, start) and n >= definition.anonymous_below
+            )  # fmt: skip
+            while teams and 0 < total - sum(n for n, _s in teams) < definition.anonymous_below:
+                _n, sid = teams.pop(0)
+                row = self.rows.get((kpi, TEAM, sid, g, start))
+                if row is not None:
+                    row.value = row.numerator = row.denominator = None
+                    row.details, row.low_sample = {"suppressed": True}, False
 
     def write(
         self,
@@ -1361,6 +1402,10 @@ class _Engine:
                 f"ON CONFLICT ({key}) DO UPDATE SET {updates}",
                 [list(c) for c in columns],
             )
+
+
+def _hidden(definition, denominator) -> bool:
+    return bool(definition.anonymous_below) and (denominator or 0) < definition.anonymous_below
 
 
 def _text(value: Decimal | None) -> str | None:

@@ -12,12 +12,16 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models, transaction
 from django.db.models import Exists, OuterRef, Q
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from crm.models import Team, User, VisibleQuerySet, check_date_in_range
+from crm.models import Language, Team, User, VisibleQuerySet, check_date_in_range
+from kpis.definitions import KPIS
+from surveys.models import new_token
 
 
 def _is_manager_of(user, person_team_id: int | None) -> bool:
@@ -248,3 +252,198 @@ class Certification(models.Model):
 
     def can_confirm(self, user) -> bool:
         return not self.is_confirmed and _is_manager_of(user, self.team_id)
+
+
+# --- team pulse (eNPS) -------------------------------------------------------------
+#
+# Anonymity is the contract: a PulseAnswer holds no link to the person who
+# gave it — no user, no invitation, no timestamp (the day only). The
+# invitation records only that it was answered. Results are never per person,
+# and never for a scope with fewer than ENPS_MIN_ANSWERS answers in a period.
+
+ENPS_MIN_ANSWERS = KPIS["enps"].anonymous_below
+
+
+class MemberSettings(models.Model):
+    """A person's own settings: the language their pulse is sent in."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="member_settings"
+    )
+    language = models.CharField(_("language"), max_length=2, choices=Language.choices, default=Language.EN)
+
+    class Meta:
+        verbose_name = _("member settings")
+        verbose_name_plural = _("member settings")
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.language}"
+
+
+class PulseSchedule(models.Model):
+    """The admin's schedule (one row): how often the team pulse goes out."""
+
+    every_months = models.PositiveSmallIntegerField(
+        _("every (months)"), default=1, choices=[(1, _("Monthly")), (2, _("Every two months")),
+                                                 (3, _("Quarterly")), (6, _("Twice a year"))],
+    )  # fmt: skip
+    day_of_month = models.PositiveSmallIntegerField(
+        _("day of the month"), default=1, validators=[MinValueValidator(1), MaxValueValidator(28)]
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    ask_tools = models.BooleanField(_("ask about tools"), default=True)
+    ask_workload = models.BooleanField(_("ask about workload"), default=True)
+    ask_support = models.BooleanField(_("ask about support"), default=True)
+
+    class Meta:
+        verbose_name = _("pulse schedule")
+        verbose_name_plural = _("pulse schedule")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(day_of_month__gte=1, day_of_month__lte=28), name="pulse_day_1_28"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return str(_("Team pulse schedule"))
+
+    @classmethod
+    def get(cls) -> PulseSchedule:
+        return cls.objects.get_or_create(pk=1)[0]
+
+    def due_on(self, day: dt.date, last: dt.date | None) -> bool:
+        """Whether a round opens on `day`, given the last round's date."""
+        if not self.is_active or day.day < self.day_of_month:
+            return False
+        if last is None:
+            return True
+        months = (day.year - last.year) * 12 + day.month - last.month
+        return months >= self.every_months
+
+
+class PulseRound(models.Model):
+    opened_on = models.DateField(_("opened on"), unique=True)
+    ask_tools = models.BooleanField(default=True)
+    ask_workload = models.BooleanField(default=True)
+    ask_support = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["-opened_on"]
+        verbose_name = _("pulse round")
+        verbose_name_plural = _("pulse rounds")
+
+    def __str__(self) -> str:
+        return str(self.opened_on)
+
+
+class PulseInvitationQuerySet(models.QuerySet):
+    def due_for_reminder(self, now: dt.datetime):
+        return self.filter(
+            answered=False,
+            reminded_at__isnull=True,
+            sent_at__isnull=False,
+            sent_at__lte=now - dt.timedelta(days=settings.SURVEY_REMINDER_DAYS),
+            expires_at__gt=now,
+        )
+
+
+class PulseInvitation(models.Model):
+    round = models.ForeignKey(PulseRound, on_delete=models.CASCADE, related_name="invitations")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # The person's team when invited: their answer is counted there.
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    language = models.CharField(_("language"), max_length=2, choices=Language.choices, default=Language.EN)
+    token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    reminded_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    # Only that it was answered: never when, never what.
+    answered = models.BooleanField(default=False)
+
+    objects = PulseInvitationQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("pulse invitation")
+        verbose_name_plural = _("pulse invitations")
+        constraints = [
+            models.UniqueConstraint(fields=["round", "user"], name="pulse_invitation_once_per_round")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.round} → {self.user}"
+
+    def public_url(self) -> str:
+        return settings.SITE_URL + reverse("pulse_answer", args=[self.token])
+
+    def is_expired(self, now: dt.datetime | None = None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or timezone.now())
+
+    def answer(self, *, score: int, tools=None, workload=None, support=None, comment: str = "") -> bool:
+        """Store the answer without any link to the person; False if the
+        invitation was answered already (a double submit, a race)."""
+        with transaction.atomic():
+            # The optimistic update is the guard: of two submits one wins.
+            if not PulseInvitation.objects.filter(pk=self.pk, answered=False).update(answered=True):
+                return False
+            PulseAnswer.objects.create(
+                round_id=self.round_id,
+                team_id=self.team_id,
+                submitted_on=timezone.localdate(),
+                score=score,
+                tools=tools,
+                workload=workload,
+                support=support,
+                comment=comment.strip(),
+            )
+        self.answered = True
+        return True
+
+
+class PulseAnswerQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """Managers read their team's answers (in aggregate), admins all."""
+        if not user.is_authenticated or not (user.is_manager or user.is_admin_role):
+            return self.none()
+        if user.is_admin_role:
+            return self
+        return self.filter(team_id=user.team_id) if user.team_id else self.none()
+
+
+class PulseAnswer(models.Model):
+    """One anonymous answer. No person, no invitation, no time of day."""
+
+    round = models.ForeignKey(PulseRound, on_delete=models.PROTECT, related_name="answers")
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    submitted_on = models.DateField(_("submitted on"))
+    score = models.PositiveSmallIntegerField(_("would recommend working here (0–10)"))
+    tools = models.PositiveSmallIntegerField(_("tools (1–5)"), null=True, blank=True)
+    workload = models.PositiveSmallIntegerField(_("workload (1–5)"), null=True, blank=True)
+    support = models.PositiveSmallIntegerField(_("support (1–5)"), null=True, blank=True)
+    comment = models.TextField(_("comment"), blank=True)
+
+    objects = PulseAnswerQuerySet.as_manager()
+
+    class Meta:
+        # Never ordered by id on a page: insertion order could pair answers
+        # with the order people answered in.
+        ordering = ["submitted_on", "score"]
+        verbose_name = _("pulse answer")
+        verbose_name_plural = _("pulse answers")
+        constraints = [
+            models.CheckConstraint(condition=Q(score__gte=0, score__lte=10), name="pulse_score_0_10"),
+            *(
+                models.CheckConstraint(
+                    condition=Q(**{f"{f}__isnull": True}) | Q(**{f"{f}__gte": 1, f"{f}__lte": 5}),
+                    name=f"pulse_{f}_1_5",
+                )
+                for f in ("tools", "workload", "support")
+            ),
+        ]
+        indexes = [
+            # enps: answers grouped by month of submission, per team.
+            models.Index(fields=["submitted_on", "team"], name="pulse_answer_date_team_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return str(_("Anonymous answer"))

@@ -216,3 +216,8 @@ def _certification_url() -> str:
     from django.urls import reverse
 
     return reverse("certification_list")
+
+
+def team_expiring_certifications(team) -> list[Certification]:
+    """The team page's confirmed certifications expiring in the next 60 days."""
+    return list(Certification.objects.expiring(today(), days=60).filter(team=team).select_related("user"))

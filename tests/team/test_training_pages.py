@@ -180,3 +180,17 @@ def test_lists_run_as_many_queries_for_30_rows_as_for_1(world, client, role, nam
     assert _count(client, name) == few
     # session, user, count, page (+ attendees prefetch)
     assert few <= 6
+
+
+def test_team_page_lists_certifications_expiring_within_60_days(world, login):
+    CertificationFactory(user=world.ann, name="Soon", expires_on=dt.date(2025, 8, 1))
+    CertificationFactory(user=world.bob, name="Later", expires_on=dt.date(2025, 9, 1))
+    CertificationFactory(user=world.sam, name="South soon", expires_on=dt.date(2025, 7, 1))
+    CertificationFactory(user=world.ann, name="Gone", expires_on=dt.date(2025, 6, 1))
+    CertificationFactory(
+        user=world.bob, name="Unconfirmed", expires_on=dt.date(2025, 7, 1), confirmed_at=None
+    )
+    page = login(world.nina).get(reverse("team_page")).content.decode()
+    assert "Soon" in page
+    for absent in ("Later", "South soon", "Gone", "Unconfirmed"):
+        assert absent not in page
