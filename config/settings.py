@@ -242,6 +242,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "surveys.tasks.send_due_invitations",
         "schedule": crontab(minute="*/15"),
     },
+    # The team pulse: open a round when the admin's schedule says so (default
+    # monthly), send invitations and reminders (team.tasks).
+    "team-pulse": {
+        "task": "team.tasks.run_pulse",
+        "schedule": crontab(hour=9, minute=0),
+    },
     # Webhooks: retry the deliveries whose next attempt is due (api.tasks).
     "webhooks-retry-due": {
         "task": "api.tasks.retry_due_deliveries",

@@ -103,3 +103,53 @@ class ExportForm(forms.Form):
         if status == "pending":
             return qs.filter(confirmed_at__isnull=True)
         return qs
+
+
+SCORE_CHOICES = [(i, str(i)) for i in range(11)]
+ITEM_CHOICES = [(i, str(i)) for i in range(1, 6)]
+
+
+class PulseForm(forms.Form):
+    """The anonymous pulse: the 0–10 question, up to three 1–5 items, a comment."""
+
+    score = forms.TypedChoiceField(
+        label=_("How likely are you to recommend working here to a friend?"),
+        choices=SCORE_CHOICES,
+        coerce=int,
+        widget=forms.RadioSelect,
+        error_messages={"required": _("Please choose a number from 0 to 10.")},
+    )
+
+    def __init__(self, *args, pulse, **kwargs):
+        super().__init__(*args, **kwargs)
+        items = [
+            ("tools", pulse.ask_tools, _("I have the tools I need to do my job well.")),
+            ("workload", pulse.ask_workload, _("My workload is manageable.")),
+            ("support", pulse.ask_support, _("I get the support I need from my manager and colleagues.")),
+        ]
+        self.items = []
+        for name, asked, label in items:
+            if asked:
+                self.fields[name] = forms.TypedChoiceField(
+                    label=label,
+                    choices=ITEM_CHOICES,
+                    coerce=int,
+                    empty_value=None,
+                    required=False,
+                    widget=forms.RadioSelect,
+                )
+                self.items.append(self[name])
+        self.fields["comment"] = forms.CharField(
+            label=_("Anything you would like to add? (optional)"),
+            required=False,
+            max_length=4000,
+            widget=forms.Textarea(attrs={"rows": 4}),
+        )
+
+
+class PulseScheduleForm(forms.ModelForm):
+    class Meta:
+        from team.models import PulseSchedule
+
+        model = PulseSchedule
+        fields = ["is_active", "every_months", "day_of_month", "ask_tools", "ask_workload", "ask_support"]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from team import views
+from team import pulse_views, views
 
 urlpatterns = [
     path("training/", views.training_list, name="training_list"),
@@ -13,4 +13,10 @@ urlpatterns = [
     path("certifications/<int:pk>/edit/", views.certification_edit, name="certification_edit"),
     path("certifications/<int:pk>/confirm/", views.certification_confirm, name="certification_confirm"),
     path("certifications/<int:pk>/delete/", views.certification_delete, name="certification_delete"),
+]
+
+urlpatterns += [
+    path("p/<str:token>/", pulse_views.pulse_answer, name="pulse_answer"),
+    path("pulse/", pulse_views.pulse_results, name="pulse_results"),
+    path("pulse/schedule/", pulse_views.pulse_schedule, name="pulse_schedule"),
 ]
