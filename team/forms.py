@@ -153,3 +153,26 @@ class PulseScheduleForm(forms.ModelForm):
 
         model = PulseSchedule
         fields = ["is_active", "every_months", "day_of_month", "ask_tools", "ask_workload", "ask_support"]
+
+
+class CoachingNoteForm(forms.ModelForm):
+    class Meta:
+        from team.models import CoachingNote
+
+        model = CoachingNote
+        fields = ["text"]
+        widgets = {"text": forms.Textarea(attrs={"rows": 3})}
+
+
+class CoachingActionForm(forms.ModelForm):
+    class Meta:
+        from team.models import CoachingAction
+
+        model = CoachingAction
+        fields = ["text", "due_on"]
+        widgets = {"due_on": DATE_INPUT}
+
+    def clean_due_on(self):
+        value = self.cleaned_data["due_on"]
+        check_plausible_date(value)
+        return value

@@ -447,3 +447,62 @@ class PulseAnswer(models.Model):
 
     def __str__(self) -> str:
         return str(_("Anonymous answer"))
+
+
+# --- coaching ------------------------------------------------------------------------
+#
+# A manager's notes and agreed actions about a salesperson: visible to that
+# salesperson and the manager who wrote them, nobody else (not admins).
+
+
+class CoachingQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(Q(rep=user) | Q(author=user))
+
+
+class CoachingNote(models.Model):
+    rep = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    text = models.TextField(_("note"), max_length=4000)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = CoachingQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = _("coaching note")
+        verbose_name_plural = _("coaching notes")
+        indexes = [models.Index(fields=["rep", "author", "created_at"], name="coaching_note_rep_idx")]
+
+    def __str__(self) -> str:
+        return self.text[:50]
+
+
+class CoachingAction(models.Model):
+    rep = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    text = models.CharField(_("agreed action"), max_length=300)
+    due_on = models.DateField(_("due on"), validators=[check_date_in_range])
+    done_at = models.DateTimeField(_("done at"), null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = CoachingQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["done_at", "due_on", "pk"]
+        verbose_name = _("coaching action")
+        verbose_name_plural = _("coaching actions")
+        indexes = [models.Index(fields=["rep", "author", "due_on"], name="coaching_action_rep_idx")]
+
+    def __str__(self) -> str:
+        return self.text
+
+    @property
+    def is_done(self) -> bool:
+        return self.done_at is not None
+
+    def mark_done(self) -> None:
+        CoachingAction.objects.filter(pk=self.pk, done_at__isnull=True).update(done_at=timezone.now())
+        self.refresh_from_db(fields=["done_at"])

@@ -17,6 +17,8 @@ urlpatterns = [
 
 urlpatterns += [
     path("p/<str:token>/", pulse_views.pulse_answer, name="pulse_answer"),
+    path("coaching/<int:pk>/", views.coaching, name="coaching"),
+    path("coaching/actions/<int:pk>/done/", views.coaching_action_done, name="coaching_action_done"),
     path("pulse/", pulse_views.pulse_results, name="pulse_results"),
     path("pulse/schedule/", pulse_views.pulse_schedule, name="pulse_schedule"),
 ]

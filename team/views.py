@@ -8,12 +8,14 @@ manager's action (confirm) gets 403.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -21,8 +23,9 @@ from django.views.decorators.http import require_POST
 
 from crm.models import today
 from crm.views_common import csv_response, previous_submission, remember_submission
-from team.forms import CertificationForm, ExportForm, TrainingForm
-from team.models import Certification, TrainingSession
+from team.coaching import coaching_figures
+from team.forms import CertificationForm, CoachingActionForm, CoachingNoteForm, ExportForm, TrainingForm
+from team.models import Certification, CoachingAction, CoachingNote, TrainingSession
 
 PAGE_SIZE = 50
 
@@ -221,3 +224,68 @@ def _certification_url() -> str:
 def team_expiring_certifications(team) -> list[Certification]:
     """The team page's confirmed certifications expiring in the next 60 days."""
     return list(Certification.objects.expiring(today(), days=60).filter(team=team).select_related("user"))
+
+
+# --- coaching --------------------------------------------------------------------
+
+
+def _get_rep_for(user, pk: int):
+    """A salesperson the user may coach or read about: a manager's team
+    member, anyone for an admin, oneself for a rep; else 404."""
+    from crm.models import User
+
+    rep = get_object_or_404(User.objects.visible_to(user).select_related("team"), pk=pk)
+    if rep.pk != user.pk and not (user.is_manager or user.is_admin_role):
+        raise Http404
+    return rep
+
+
+def _coaches(user, rep) -> bool:
+    """Only the rep's manager writes notes and actions (not an admin, not the rep)."""
+    return user.is_manager and user.team_id is not None and rep.team_id == user.team_id and rep.pk != user.pk
+
+
+@login_required
+def coaching(request: HttpRequest, pk: int) -> HttpResponse:
+    rep = _get_rep_for(request.user, pk)
+    may_write = _coaches(request.user, rep)
+    note_form = CoachingNoteForm(prefix="note")
+    action_form = CoachingActionForm(prefix="action", initial={"due_on": today() + dt.timedelta(days=14)})
+    if request.method == "POST":
+        if not may_write:
+            raise PermissionDenied
+        if "note-text" in request.POST:
+            note_form = CoachingNoteForm(request.POST, prefix="note")
+            form = note_form
+        else:
+            action_form = CoachingActionForm(request.POST, prefix="action")
+            form = action_form
+        if form.is_valid():
+            record = form.save(commit=False)
+            record.rep, record.author = rep, request.user
+            record.save()
+            messages.success(request, _("Saved."))
+            return redirect("coaching", pk=rep.pk)
+    # Notes and actions: only the rep and the manager who wrote them.
+    mine = request.user.pk == rep.pk or may_write
+    context = {
+        "rep": rep,
+        "may_write": may_write,
+        "shows_notes": mine,
+        "notes": list(CoachingNote.objects.visible_to(request.user).filter(rep=rep)[:50]) if mine else [],
+        "actions": list(CoachingAction.objects.visible_to(request.user).filter(rep=rep)[:50]) if mine else [],
+        "note_form": note_form,
+        "action_form": action_form,
+        "today": today(),
+        **coaching_figures(rep, today()),
+    }
+    return render(request, "team/coaching.html", context, status=400 if request.method == "POST" else 200)
+
+
+@login_required
+@require_POST
+def coaching_action_done(request: HttpRequest, pk: int) -> HttpResponse:
+    action = get_object_or_404(CoachingAction.objects.visible_to(request.user), pk=pk)
+    action.mark_done()
+    messages.success(request, _("Action marked done."))
+    return redirect("coaching", pk=action.rep_id)
