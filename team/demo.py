@@ -59,9 +59,9 @@ def seed_team(rng: random.Random, today: dt.date, managers: list, reps: list) ->
     manager_of = {m.team_id: m for m in managers}
     now = timezone.now()
     # Every other person reads their pulse in French.
+    languages = {u.pk: "fr" if i % 2 else "en" for i, u in enumerate([*managers, *(r.user for r in reps)])}
     MemberSettings.objects.bulk_create(
-        MemberSettings(user=u, language="fr" if i % 2 else "en")
-        for i, u in enumerate([*managers, *(r.user for r in reps)])
+        MemberSettings(user_id=pk, language=lang) for pk, lang in languages.items()
     )
 
     # Trainings over the last twelve months, recorded by each team's manager.
@@ -119,7 +119,7 @@ def seed_team(rng: random.Random, today: dt.date, managers: list, reps: list) ->
             current = back == 0 and rng.random() < 0.3  # this month's round is still open for some
             answered = not (skip or current)
             PulseInvitation.objects.create(
-                round=pulse, user=person, team_id=person.team_id, language="en", sent_at=sent,
+                round=pulse, user=person, team_id=person.team_id, language=languages[person.pk], sent_at=sent,
                 expires_at=sent + dt.timedelta(days=30), answered=answered,
             )  # fmt: skip
             if answered:

@@ -115,17 +115,20 @@ def pulse_summary(scope_type: str, scope_id: int, period: sc.Period) -> dict:
     stats = answers.aggregate(
         n=Count("pk"), tools=Avg("tools"), workload=Avg("workload"), support=Avg("support")
     )
-    withheld = snap is not None and snap.details.get("suppressed")
+    # The engine's row decides too: it also withholds a team whose figure the
+    # company's minus the other teams' would reveal; before it has run, the
+    # page shows nothing rather than judge alone.
+    withheld = snap is None or snap.details.get("suppressed")
     if stats["n"] < ENPS_MIN_ANSWERS or withheld:
-        return {"shown": False}
+        return {"shown": False, "computed": snap is not None}
     comments = [c for c in answers.exclude(comment="").values_list("comment", flat=True)]
     # Shuffled: no order (of answering, of score) can point at a person.
     random.shuffle(comments)
     return {
         "shown": True,
         "answers": stats["n"],
-        "enps": snap.value if snap else None,
-        "details": snap.details if snap else {},
+        "enps": snap.value,
+        "details": snap.details,
         "items": [
             (_("Tools"), stats["tools"]),
             (_("Workload"), stats["workload"]),

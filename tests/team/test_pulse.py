@@ -195,3 +195,29 @@ def test_pulse_answers_are_never_listed_in_the_admin():
     assert PulseAnswer not in admin.site._registry
     assert User in admin.site._registry
     assert timezone.now() == NOW
+
+
+def test_a_team_the_engine_withheld_by_subtraction_is_withheld_on_the_page(world, login):
+    _answers(world.north, 5, comment="North")
+    _answers(world.south, 4)  # company 9 − north 5 would reveal these four
+    recompute(dt.date(2025, 6, 1), dt.date(2025, 6, 1), today=dt.date(2025, 6, 15))
+    page = _results(login(world.nina))
+    assert page.context["summary"]["shown"] is False
+    assert "North0" not in page.content.decode()
+    assert _results(login(world.admin)).context["summary"]["shown"] is True  # the company: 9 answers
+
+
+def test_nothing_is_shown_before_the_engine_has_run(world, login):
+    _answers(world.north, 6, comment="Early")
+    page = _results(login(world.nina))
+    assert page.context["summary"] == {"shown": False, "computed": False}
+    assert "Early0" not in page.content.decode()
+
+
+def test_the_admin_pages_of_the_team_app_open(world, login):
+    client = login(world.admin)
+    User.objects.filter(pk=world.admin.pk).update(is_staff=True)
+    for name in ("trainingsession", "certification", "pulseinvitation", "pulseschedule", "pulseround",
+                 "membersettings"):  # fmt: skip
+        assert client.get(reverse(f"admin:team_{name}_changelist")).status_code == 200, name
+    assert client.get(reverse("admin:team_trainingsession_add")).status_code == 200
