@@ -146,3 +146,8 @@ class TestFigures:
             assert _page(client, world.ann).status_code == 200
         # session, user, the rep, notes, actions, trainings, snapshots, the header's team
         assert len(queries) == 8
+
+
+def test_a_salesperson_finds_their_coaching_page_from_the_training_tabs(world, login):
+    page = login(world.ann).get(reverse("training_list")).content.decode()
+    assert reverse("coaching", args=[world.ann.pk]) in page
