@@ -1278,24 +1278,45 @@ class _Engine:
     # -- writing --
 
     def suppress_complements(self) -> None:
-        """Anonymity across scopes: when the company shows a figure, the teams
-        it shows must not leave a remainder of 1–4 answers (the company minus
-        the teams shown would reveal the hidden teams' answers); the smallest
-        shown teams are withheld until the remainder is 0 or large enough."""
+        """Anonymity across scopes and periods (kpi-spec enps): no figure shown
+        may be subtracted from another shown one to reveal 1–4 answers.
+
+        Across scopes: when the company shows a figure, the teams it shows
+        must not leave a remainder of 1–4 answers; the smallest shown teams
+        are withheld until it is 0 or large enough. Across periods: a quarter
+        or year whose shown months (or quarters) leave such a remainder is
+        withheld (team/kpis.py). Repeated until nothing changes, as each rule
+        can make the other bite."""
+        while self._suppress_across_scopes() | team_kpis.suppress_across_periods(self):
+            pass
+
+    def _suppress_across_scopes(self) -> bool:
+        changed = False
         for (kpi, st, _sid, g, start), total in list(self.answer_counts.items()):
             definition = KPIS[kpi]
-            if st != COMPANY or total < definition.anonymous_below:
+            company = self.rows.get((kpi, st, 0, g, start))
+            if st != COMPANY or company is None or company.denominator is None:
                 continue
             teams = sorted(
                 (n, sid) for (k, t, sid, gg, ss), n in self.answer_counts.items()
-                if (k, t, gg, ss) == (kpi, TEAM, g, start) and n >= definition.anonymous_below
+                if (k, t, gg, ss) == (kpi, TEAM, g, start) and _shown(self.rows.get((k, t, sid, gg, ss)))
             )  # fmt: skip
-            while teams and 0 < total - sum(n for n, _s in teams) < definition.anonymous_below:
-                _n, sid = teams.pop(0)
-                row = self.rows.get((kpi, TEAM, sid, g, start))
-                if row is not None:
-                    row.value = row.numerator = row.denominator = None
-                    row.details, row.low_sample = {"suppressed": True}, False
+            # A team withheld for another reason than its size (by another
+            # rule) must not be the only one withheld: the company minus the
+            # shown teams would be exactly its figure.
+            hidden = [
+                n for key, n in self.answer_counts.items()
+                if key[:2] + key[3:] == (kpi, TEAM, g, start) and n and not _shown(self.rows.get(key))
+            ]  # fmt: skip
+            while teams and (
+                0 < total - sum(n for n, _s in teams) < definition.anonymous_below
+                or (len(hidden) == 1 and hidden[0] >= definition.anonymous_below)
+            ):
+                n, sid = teams.pop(0)
+                withhold(self.rows[(kpi, TEAM, sid, g, start)])
+                hidden.append(n)
+                changed = True
+        return changed
 
     def write(
         self,
@@ -1402,6 +1423,16 @@ class _Engine:
                 f"ON CONFLICT ({key}) DO UPDATE SET {updates}",
                 [list(c) for c in columns],
             )
+
+
+def _shown(row: KpiSnapshot | None) -> bool:
+    return row is not None and row.denominator is not None
+
+
+def withhold(row: KpiSnapshot) -> None:
+    """Blank a row for anonymity: only the fact that it is withheld remains."""
+    row.value = row.numerator = row.denominator = None
+    row.details, row.low_sample = {"suppressed": True}, False
 
 
 def _hidden(definition, denominator) -> bool:

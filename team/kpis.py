@@ -30,7 +30,7 @@ from decimal import Decimal
 from django.db.models import Count, Q, Sum
 
 from crm.models import Activity, Role, User
-from kpis.definitions import COMPANY, REP, TEAM
+from kpis.definitions import COMPANY, KPIS, QUARTER, REP, TEAM, YEAR
 from team.models import Certification, PulseAnswer, TrainingAttendance
 
 ZERO = Decimal(0)
@@ -180,3 +180,48 @@ def kpis(engine, st: str, sid: int, span, get):
         answers = promoters + passives + detractors
         counts = {"promoters": int(promoters), "passives": int(passives), "detractors": int(detractors)}
         yield "enps", _ratio(promoters - detractors, answers), promoters - detractors, answers, counts
+
+
+PULSE_FACTS = ("pulse_promoters", "pulse_passives", "pulse_detractors")
+
+
+def _answers(engine, scope, months) -> int:
+    return int(sum(engine.store.get("sales", scope, m).get(f, ZERO) for m in months for f in PULSE_FACTS))
+
+
+def suppress_across_periods(engine) -> bool:
+    """Withhold a quarter's or year's eNPS when its total minus the months (or,
+    for a year, the quarters) shown within it would leave 1–4 answers.
+
+    A month or quarter is counted as shown when it has at least the minimum
+    of answers, whether or not another rule withheld it: a withheld one only
+    adds 5 or more to the true remainder, so the check stays on the safe
+    side, and it depends on the facts alone (a nightly run that writes some
+    periods decides as a recompute from scratch does).
+    Returns whether any row changed."""
+    from kpis.compute import withhold  # noqa: PLC0415 (kpis.compute imports this module)
+    from kpis.periods import month_starts, period_end
+
+    minimum = KPIS["enps"].anonymous_below
+    changed = False
+    for g in (QUARTER, YEAR):
+        for (kpi, st, sid, gg, start), row in list(engine.rows.items()):
+            if kpi != "enps" or gg != g or row.denominator is None:
+                continue
+            scope = (st, sid)
+            total = int(row.denominator)
+            months = month_starts(start, period_end(start, g))
+            shown_months = sum(n for n in (_answers(engine, scope, [m]) for m in months) if n >= minimum)
+            remainders = [total - shown_months]
+            if g == YEAR:
+                shown_quarters = 0
+                for q in range(4):
+                    q_start = dt.date(start.year, 1 + 3 * q, 1)
+                    n = _answers(engine, scope, month_starts(q_start, period_end(q_start, QUARTER)))
+                    if n >= minimum:
+                        shown_quarters += n
+                remainders.append(total - shown_quarters)
+            if any(0 < r < minimum for r in remainders):
+                withhold(row)
+                changed = True
+    return changed

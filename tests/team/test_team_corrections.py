@@ -61,3 +61,19 @@ def test_a_certification_expiring_earlier_and_one_deleted(world, team_history):
 def test_pulse_answers_deleted(world, team_history):
     PulseAnswer.objects.filter(score=10).delete()
     assert_nightly_equals_from_scratch()
+
+
+def test_withheld_pulse_figures_are_the_same_after_a_nightly_run_as_from_scratch(world, team_history):
+    pulse = PulseRound.objects.create(opened_on=dt.date(2026, 4, 1))
+    for day, team, scores in [
+        (dt.date(2026, 4, 3), world.north, [10, 9, 8, 6, 3, 10]),
+        (dt.date(2026, 5, 5), world.north, [2, 2, 2]),
+        (dt.date(2026, 4, 7), world.south, [9] * 5),
+        (dt.date(2026, 5, 7), world.south, [9] * 5),
+        (dt.date(2026, 8, 7), world.south, [7] * 4),
+    ]:
+        for score in scores:
+            PulseAnswer.objects.create(round=pulse, team=team, submitted_on=day, score=score)
+    assert_nightly_equals_from_scratch()
+    PulseAnswer.objects.filter(submitted_on=dt.date(2026, 5, 5)).update(submitted_on=dt.date(2026, 8, 8))
+    assert_nightly_equals_from_scratch()

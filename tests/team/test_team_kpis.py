@@ -151,3 +151,23 @@ class TestEnps:
         assert snap("enps", "team", team.north.pk, "month", MAR).details == {"suppressed": True}
         company = snap("enps", "company", 0, "month", MAR)
         assert (company.numerator, company.denominator) == (2, 9)
+
+    def test_no_month_is_revealed_by_subtracting_it_from_its_quarter_or_year(self, team, snap):
+        _answers(team.north, dt.date(2025, 4, 3), [10, 9, 8, 6, 3, 10])  # six: shown
+        _answers(team.north, dt.date(2025, 5, 5), [2, 2, 2])  # three: withheld
+        _answers(team.south, dt.date(2025, 4, 7), [9, 9, 9, 9, 9])
+        _answers(team.south, dt.date(2025, 5, 7), [9, 9, 9, 9, 9])
+        run()
+        assert snap("enps", "team", team.north.pk, "month", APR).value is not None
+        # Q2 − April would give May's three answers: the quarter and the year are withheld.
+        assert snap("enps", "team", team.north.pk, "quarter", APR).details == {"suppressed": True}
+        assert snap("enps", "team", team.north.pk, "year", dt.date(2025, 1, 1)).details == {
+            "suppressed": True
+        }
+        # South's quarter would be the company's minus north's withheld one:
+        # withheld too, or the company minus south would give north's quarter.
+        assert snap("enps", "team", team.south.pk, "quarter", APR).details == {"suppressed": True}
+        assert snap("enps", "company", 0, "quarter", APR).denominator == 19
+        # The company's May (8) minus south's May (5) would give north's three: south's May is withheld.
+        assert snap("enps", "team", team.south.pk, "month", MAY).details == {"suppressed": True}
+        assert snap("enps", "company", 0, "month", MAY).denominator == 8
