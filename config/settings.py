@@ -93,6 +93,7 @@ INSTALLED_APPS = [
     "crm",
     "kpis",
     "surveys",
+    "team",
     "api",
     "alerts",
 ]
@@ -246,6 +247,12 @@ CELERY_BEAT_SCHEDULE = {
     "alerts-weekly-digest": {
         "task": "alerts.tasks.weekly_digest",
         "schedule": crontab(hour=7, minute=0, day_of_week="mon"),
+    },
+    # The team pulse: open a round when the admin's schedule says so (default
+    # monthly), send invitations and reminders (team.tasks).
+    "team-pulse": {
+        "task": "team.tasks.run_pulse",
+        "schedule": crontab(hour=9, minute=0),
     },
     # Webhooks: retry the deliveries whose next attempt is due (api.tasks).
     "webhooks-retry-due": {

@@ -13,6 +13,7 @@ urlpatterns = [
     path("surveys/", include("surveys.urls")),
     path("", include("surveys.public_urls")),
     path("kpis/", include("kpis.urls")),
+    path("team/", include("team.urls")),
     path("import/", include("crm.import_urls")),
     path("api/", include("api.urls")),
     path("", include("api.page_urls")),

@@ -20,6 +20,7 @@ from django.db import transaction
 
 from surveys.demo import seed_surveys
 from surveys.models import Invitation, Response
+from team.demo import reset_team_demo, seed_team
 
 from .models import (
     Activity,
@@ -198,6 +199,7 @@ def reset_demo() -> None:
     """Remove what seed_demo wrote (demo users' records and the demo users)."""
     usernames = ["admin"] + [m[0] for m in MANAGERS] + [r[0] for team in REPS for r in team]
     users = User.objects.filter(username__in=usernames)
+    reset_team_demo(users)
     Activity.objects.filter(owner__in=users).delete()
     demo_deals = Deal.objects.filter(owner__in=users)
     DealStageChange.objects.filter(deal__in=demo_deals).delete()
@@ -583,6 +585,8 @@ def seed(today: dt.date, seed: int = 2024, progress: Progress | None = None) -> 
     seed_surveys(builder.rng, today, progress)
     counts["survey invitations"] = Invitation.objects.count()
     counts["survey responses"] = Response.objects.count()
+    # The team: trainings, certifications, three months of pulse answers.
+    counts |= seed_team(builder.rng, today, managers, reps)
     counts["users"] = len(managers) + len(reps) + 1
     counts["campaigns"] = len(campaigns)
     return counts

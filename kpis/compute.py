@@ -96,11 +96,13 @@ from kpis.definitions import CAMPAIGN, COMPANY, GRANULARITIES, KPIS, MONTH, QUAR
 from kpis.models import DirtyMonth, FactMonth, KpiSnapshot, MonthFact
 from kpis.periods import MONTHS_IN, add_months, month_starts, period_end, period_start, periods_between
 from surveys.models import Invitation, Response
+from team import kpis as team_kpis
+from team.models import Certification, PulseAnswer, TrainingSession
 
 logger = logging.getLogger(__name__)
 
 # Bump when a fact changes meaning: every month is then read again.
-FACTS_VERSION = 2  # 2: closed deals' sums per product (issue 15)
+FACTS_VERSION = 3  # 2: closed deals' sums per product (issue 15); 3: the team's facts (issue 13)
 
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
@@ -132,6 +134,7 @@ ARPA_BACK = range(1, 12)
 CUMULATIVE_KPIS = frozenset({
     "churn_rate", "retention_rate", "repeat_purchase_rate", "arpa", "ltv", "ltv_cac_ratio",
     "cac_payback_months", "open_pipeline_value", "weighted_pipeline_value", "pipeline_velocity",
+    "certified_share",
 })  # fmt: skip
 COHORT_KPIS = frozenset(k for k, d in KPIS.items() if d.is_cohort)
 
@@ -250,6 +253,8 @@ def data_span(today: dt.date | None = None) -> Span:
         (Customer, "acquired_on", False), (Customer, "churned_on", False), (CampaignSpend, "spent_on", False),
         (SalesCost, "spent_on", False), (Activity, "occurred_on", False), (Target, "month", False),
         (Invitation, "sent_at", True), (Response, "submitted_at", True),
+        (TrainingSession, "date", False), (Certification, "obtained_on", False),
+        (PulseAnswer, "submitted_on", False),
     ]  # fmt: skip
     lows, highs, warnings = [], [today], []
     for model, name, is_ts in sources:
@@ -467,6 +472,7 @@ def _run(
     if new_scopes:
         others = {g: [s for s in starts if s not in full[g]] for g, starts in everything.items()}
         engine.emit_scopes(others, new_scopes)
+    engine.suppress_complements()
     # Never drop what this run writes (a period asked for before the data).
     keep = (
         min([first, *(s for starts in full.values() for s in starts)]),
@@ -672,6 +678,9 @@ class _Reader:
             .annotate(activities=Count("pk"))
         )
         self.add(self.sales, rows, ["activities"], people)
+
+        # The team: training hours, selling days, pulse answers (team/kpis.py).
+        team_kpis.read_sales(self)
 
     # The running-sum facts of customers (company and team: the customer's team).
 
@@ -971,6 +980,7 @@ class _Engine:
         self.compare: dict[tuple[str, dt.date], _Span] = {}
         self.rows: dict[tuple, KpiSnapshot] = {}
         self.compare_rows: dict[tuple, dict] = {}
+        self.answer_counts: dict[tuple, int] = {}
         self.base_universe: dict[str, set[int]] = {}
         self.warnings: list[str] = []
         self.progress = progress
@@ -1140,6 +1150,8 @@ class _Engine:
         self, row: KpiSnapshot, span: _Span, value, numerator, denominator, details=None
     ) -> None:
         definition = KPIS[row.kpi]
+        if _hidden(definition, denominator):
+            value = numerator = denominator = None
         low = bool(definition.is_rate and denominator is not None and 0 < denominator < self.min_sample)
         end = span.last_day
         compare = {
@@ -1158,6 +1170,13 @@ class _Engine:
         definition = KPIS[kpi]
         if st not in definition.scopes:
             return
+        if definition.anonymous_below:
+            # Anonymity (kpi-spec enps): below the threshold nothing is stored
+            # but the fact that the figure is withheld, whatever the count.
+            self.answer_counts[(kpi, st, sid, span.g, span.start)] = int(denominator or 0)
+            if _hidden(definition, denominator):
+                value = numerator = denominator = None
+                details = {"suppressed": True}
         low_sample = bool(
             definition.is_rate and denominator is not None and 0 < denominator < self.min_sample
         )
@@ -1249,6 +1268,8 @@ class _Engine:
         n = get("activities", ZERO)
         yield "activities", n, n, None, None
 
+        yield from team_kpis.kpis(self, st, sid, span, get)
+
     def _customer_kpis(self, scope: ScopeKey, span: _Span, cac):
         level = {MONTH: "base_month", QUARTER: "base_quarter", YEAR: "base_year"}[span.g]
         before = self.store.cumulative(CUSTOMERS, scope, add_months(span.start, -1))
@@ -1294,6 +1315,47 @@ class _Engine:
         yield "cac_payback_months", _ratio(cac, margin_arpa), cac, margin_arpa, None
 
     # -- writing --
+
+    def suppress_complements(self) -> None:
+        """Anonymity across scopes and periods (kpi-spec enps): no figure shown
+        may be subtracted from another shown one to reveal 1–4 answers.
+
+        Across scopes: when the company shows a figure, the teams it shows
+        must not leave a remainder of 1–4 answers; the smallest shown teams
+        are withheld until it is 0 or large enough. Across periods: a quarter
+        or year whose shown months (or quarters) leave such a remainder is
+        withheld (team/kpis.py). Repeated until nothing changes, as each rule
+        can make the other bite."""
+        while self._suppress_across_scopes() | team_kpis.suppress_across_periods(self):
+            pass
+
+    def _suppress_across_scopes(self) -> bool:
+        changed = False
+        for (kpi, st, _sid, g, start), total in list(self.answer_counts.items()):
+            definition = KPIS[kpi]
+            company = self.rows.get((kpi, st, 0, g, start))
+            if st != COMPANY or company is None or company.denominator is None:
+                continue
+            teams = sorted(
+                (n, sid) for (k, t, sid, gg, ss), n in self.answer_counts.items()
+                if (k, t, gg, ss) == (kpi, TEAM, g, start) and _shown(self.rows.get((k, t, sid, gg, ss)))
+            )  # fmt: skip
+            # A team withheld for another reason than its size (by another
+            # rule) must not be the only one withheld: the company minus the
+            # shown teams would be exactly its figure.
+            hidden = [
+                n for key, n in self.answer_counts.items()
+                if key[:2] + key[3:] == (kpi, TEAM, g, start) and n and not _shown(self.rows.get(key))
+            ]  # fmt: skip
+            while teams and (
+                0 < total - sum(n for n, _s in teams) < definition.anonymous_below
+                or (len(hidden) == 1 and hidden[0] >= definition.anonymous_below)
+            ):
+                n, sid = teams.pop(0)
+                withhold(self.rows[(kpi, TEAM, sid, g, start)])
+                hidden.append(n)
+                changed = True
+        return changed
 
     def write(
         self,
@@ -1400,6 +1462,20 @@ class _Engine:
                 f"ON CONFLICT ({key}) DO UPDATE SET {updates}",
                 [list(c) for c in columns],
             )
+
+
+def _shown(row: KpiSnapshot | None) -> bool:
+    return row is not None and row.denominator is not None
+
+
+def withhold(row: KpiSnapshot) -> None:
+    """Blank a row for anonymity: only the fact that it is withheld remains."""
+    row.value = row.numerator = row.denominator = None
+    row.details, row.low_sample = {"suppressed": True}, False
+
+
+def _hidden(definition, denominator) -> bool:
+    return bool(definition.anonymous_below) and (denominator or 0) < definition.anonymous_below
 
 
 def _text(value: Decimal | None) -> str | None:

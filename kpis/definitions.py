@@ -37,6 +37,9 @@ class KpiDefinition:
     records: str = (
         ""  # deals | prospects | customers | responses | invitations | activities | spend | sales_cost
     )
+    # Anonymity: below this many answers in a scope and period, nothing but
+    # "withheld" is stored (enps; 0: no such rule).
+    anonymous_below: int = 0
 
 
 def _d(*args, **kwargs) -> KpiDefinition:
@@ -350,6 +353,61 @@ KPIS: dict[str, KpiDefinition] = {
             PEOPLE,
             _("Calls, meetings and emails done, dated in the period (planned ones are not counted)."),
             formula_version=2,  # v2: planned activities (not done yet) are left out
+            records="activities",
+        ),
+        # The team (team/kpis.py).
+        _d(
+            "training_hours",
+            _("Training hours"),
+            "count",
+            "up",
+            PEOPLE,
+            _(
+                "Hours of confirmed training sessions held in the period, counted once per attendee "
+                "(person-hours), credited to the attendee and the team they were in."
+            ),
+            records="training",
+        ),
+        _d(
+            "certified_share",
+            _("Certified salespeople"),
+            "percent",
+            "up",
+            ORG,
+            _(
+                "Active salespeople holding a confirmed certification valid at the period's end (today "
+                "for the period under way) ÷ active salespeople at that day. A team is its members of today."
+            ),
+            is_rate=True,
+            records="certifications",
+        ),
+        _d(
+            "enps",
+            _("Employee NPS"),
+            "score",
+            "up",
+            ORG,
+            _(
+                "Team pulse answers submitted in the period: promoters (9–10) minus detractors (0–6), as a "
+                "share of all answers, from −100 to 100. Withheld for fewer than 5 answers (anonymity), "
+                "never shown per person."
+            ),
+            is_rate=True,
+            records="pulse",
+            anonymous_below=5,
+        ),
+        _d(
+            "active_selling_days",
+            _("Active selling days"),
+            "percent",
+            "up",
+            PEOPLE,
+            _(
+                "Working days (Monday–Friday) with at least one done call, meeting or email ÷ working days "
+                "in the period (from the day a salesperson joined; up to today for the period under way). "
+                "A team or the company: Σ days ÷ Σ working days over its active salespeople."
+            ),
+            is_rate=True,
             records="activities",
         ),
     ]

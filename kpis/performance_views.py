@@ -29,6 +29,7 @@ from crm.models import Deal, Team, User
 from kpis import scorecards as sc
 from kpis.definitions import COMPANY, KPIS, REP, TEAM, for_scope
 from kpis.models import DashboardCard, save_dashboard
+from team.views import team_expiring_certifications
 
 
 def _render(request: HttpRequest, template: str, context: dict, partial: str = "body") -> HttpResponse:
@@ -310,6 +311,7 @@ def team_page(request: HttpRequest) -> HttpResponse:
     funnel = sc.team_funnel(table)  # no query: the team's snapshots above
     trend = sc.revenue_vs_target(team, period)  # 1 query
     pipeline = sc.pipeline_by_stage(team)  # 1 query, on snapshots
+    expiring = team_expiring_certifications(team)  # 1 query (team/views.py)
     keep = {"team": team.pk if user.is_admin_role else None}
     context = {
         "team": team,
@@ -318,6 +320,7 @@ def team_page(request: HttpRequest) -> HttpResponse:
         "funnel": funnel,
         "trend": trend,
         "pipeline": pipeline,
+        "expiring": expiring,
         "as_of": table.computed_at,
         **_period_nav(period, **keep),
     }

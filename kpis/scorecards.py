@@ -483,6 +483,14 @@ def records_link(defn: KpiDefinition, scope: Scope, period: Period) -> tuple[str
         return _("Activities in the period"), _url("activity_list", {**who, "from": start, "to": end})
     if kind == "spend":
         return _("Campaigns and their spend"), _url("campaign_list", {})
+    if kind == "training":
+        return _("Training sessions"), _url("training_list", {})
+    if kind == "certifications":
+        return _("Certifications"), _url("certification_list", {})
+    if kind == "pulse":
+        # The results page applies the anonymity threshold itself.
+        team = {"team": scope.id} if scope.type == TEAM else {}
+        return _("Team pulse results"), _url("pulse_results", {**team, **period.params()})
     if kind == "sales_cost":
         team = {"team": scope.id} if scope.type == TEAM else {}
         return _("Sales cost lines"), _url("sales_cost_list", {"year": str(period.start.year), **team})

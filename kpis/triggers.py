@@ -232,6 +232,16 @@ SOURCES: tuple[Source, ...] = (
             Mark("x.sent_at", kind="ts", join="JOIN {Invitation} x ON x.id = r.invitation_id"),
         ),
     ),
+    # The team (team/kpis.py): training hours by session date, certifications
+    # from the day obtained (a running figure: later periods follow), pulse
+    # answers by day.
+    Source("team.TrainingSession", marks=(Mark("r.date"),), ignore=("created_at", "notes", "provider")),
+    Source(
+        "team.TrainingAttendance",
+        marks=(Mark("x.date", join="JOIN {TrainingSession} x ON x.id = r.session_id"),),
+    ),
+    Source("team.Certification", marks=(Mark("r.obtained_on"), Mark("r.expires_on")), ignore=("created_at",)),
+    Source("team.PulseAnswer", marks=(Mark("r.submitted_on"),)),
 )
 
 
