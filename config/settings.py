@@ -335,6 +335,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "StageEnum": "crm.models.Stage",
         "OpenStageEnum": ["prospecting", "qualification", "proposal", "negotiation"],
+        "ActivityKindEnum": "crm.models.Activity.Kind",
+        "TrainingKindEnum": "team.models.TrainingSession.Kind",
     },
 }
 

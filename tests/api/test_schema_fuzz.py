@@ -41,6 +41,7 @@ from tests.factories import (
     ResponseFactory,
     TargetFactory,
 )
+from tests.team.factories import CertificationFactory, TrainingFactory
 
 EXAMPLES_PER_OPERATION = 6
 
@@ -94,6 +95,8 @@ def token(world, settings):
         team=world.north, subject="North", period_start=dt.date(2025, 1, 1),
         why={"value": "1", "low": "2", "high": "3", "median": "2.5", "points": 12, "direction": "down"},
     )  # fmt: skip
+    TrainingFactory(created_by=world.ann, confirmed_by=None, confirmed_at=None, people=[world.ann])
+    CertificationFactory(user=world.ann, confirmed_by=None, confirmed_at=None)
     _token, raw = ApiToken.issue(world.admin, "fuzz")
     return raw
 
