@@ -621,3 +621,87 @@ def accuracy(rows: Iterable) -> Accuracy:
         coverage=(Decimal(covered) * 100 / len(rows)).quantize(Decimal("0.1")) if rows else None,
         mape=(sum(errors) * 100 / len(errors)).quantize(Decimal("0.1")) if errors else None,
     )
+
+
+# ---------------------------------------------------------------- backtest
+
+
+@dataclass
+class BacktestRow:
+    forecast: Forecast
+    actual: Decimal
+
+    @property
+    def held(self) -> bool:
+        return self.forecast.p10 <= self.actual <= self.forecast.p90
+
+    # accuracy() reads these.
+    @property
+    def p10(self) -> Decimal:
+        return self.forecast.p10
+
+    @property
+    def p50(self) -> Decimal:
+        return self.forecast.p50
+
+    @property
+    def p90(self) -> Decimal:
+        return self.forecast.p90
+
+
+def backtest(
+    first: dt.date,
+    last: dt.date,
+    *,
+    scopes: list[tuple[str, int]] | None = None,
+    assume_close_dates: bool = False,
+    progress=None,
+    today: dt.date | None = None,
+) -> list[BacktestRow]:
+    """Replay the forecast made at the start of every month from `first` to
+    `last` (and of every quarter starting in it) with the history as it
+    stood that morning: deals closed before it to learn from, deals open
+    then in the stage they stood in (stage history). Scored against the
+    revenue the period really made."""
+    if scopes is None:
+        scopes = [(COMPANY, 0)] + [(TEAM, pk) for pk in Team.objects.values_list("pk", flat=True)]
+    from crm.models import today as company_today
+
+    today = today or company_today()
+    months = _month_list(first, last)
+    out: list[BacktestRow] = []
+    for i, month in enumerate(months, start=1):
+        granularities = [MONTH] + ([QUARTER] if month.month in (1, 4, 7, 10) else [])
+        deals = open_deals_on(month, assume_close_dates=assume_close_dates)
+        rates = learn(month, include_today=False)
+        forecasts = forecast_all(
+            month, deals=deals, rates=rates, scopes=scopes, granularities=granularities, horizon=1,
+            won_so_far=False,
+        )  # fmt: skip
+        end = max(period_end(f.period_start, f.granularity) for f in forecasts)
+        won = _won(month, end)
+        for f in forecasts:
+            if period_end(f.period_start, f.granularity) >= today:
+                continue  # not over yet: nothing to score against
+            actual = _sum_won(
+                won, f.scope_type, f.scope_id, f.period_start, period_end(f.period_start, f.granularity)
+            )
+            out.append(BacktestRow(f, actual))
+        if progress:
+            progress(i, len(months), month, len(deals))
+    return out
+
+
+def store_backtest(rows: list[BacktestRow]) -> int:
+    """Save replayed forecasts as the "start" forecast of periods that have
+    none (marked backfilled), so the accuracy chart has a history."""
+    from kpis.models import ForecastSnapshot
+
+    now = timezone.now()
+    objs = [
+        _row(r.forecast, "start", r.forecast.period_start, now, actual=r.actual, backfilled=True)
+        for r in rows
+    ]
+    before = ForecastSnapshot.objects.count()
+    ForecastSnapshot.objects.bulk_create(objs, batch_size=500, ignore_conflicts=True)
+    return ForecastSnapshot.objects.count() - before
