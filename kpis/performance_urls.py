@@ -1,5 +1,6 @@
 from django.urls import path
 
+from kpis import forecast_views
 from kpis import performance_views as views
 
 urlpatterns = [
@@ -8,4 +9,5 @@ urlpatterns = [
     path("team/", views.team_page, name="team_page"),
     path("dashboard/", views.dashboard, name="dashboard"),
     path("dashboard/edit/", views.dashboard_edit, name="dashboard_edit"),
+    path("forecast/", forecast_views.forecast_page, name="forecast"),
 ]
