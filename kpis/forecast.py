@@ -547,9 +547,15 @@ def store(as_of: dt.date, *, dirty_months: Iterable[dt.date] = (), all_actuals: 
     """
     from django.db import transaction
 
+    from crm.models import today as company_today
     from kpis.models import ForecastSnapshot
 
-    forecasts = forecast_all(as_of)
+    # A run "as of" a past day (recompute_kpis --today) must not forecast
+    # from today's pipeline: it replays the deals open at that day's end, in
+    # the stage they stood in, and marks what it keeps as replayed.
+    replay = as_of < company_today()
+    deals = open_deals_on(as_of + dt.timedelta(days=1)) if replay else None
+    forecasts = forecast_all(as_of, deals=deals)
     now = timezone.now()
     starts = {f.period_start for f in forecasts}
     kept = set(
@@ -560,9 +566,9 @@ def store(as_of: dt.date, *, dirty_months: Iterable[dt.date] = (), all_actuals: 
         latest.append(_row(f, "latest", as_of, now))
         key = (f.scope_type, f.scope_id, f.granularity, f.period_start)
         if f.period_start <= as_of and (*key, "start") not in kept:
-            once.append(_row(f, "start", as_of, now))
+            once.append(_row(f, "start", as_of, now, backfilled=replay))
         if as_of >= _midpoint(f.period_start, f.granularity) and (*key, "mid") not in kept:
-            once.append(_row(f, "mid", as_of, now))
+            once.append(_row(f, "mid", as_of, now, backfilled=replay))
     with transaction.atomic():
         ForecastSnapshot.objects.bulk_create(
             latest, batch_size=500, update_conflicts=True, unique_fields=KEY, update_fields=UPDATED

@@ -5,6 +5,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+import time_machine
 
 from crm.models import Stage
 from kpis import forecast as fc
@@ -12,7 +13,7 @@ from kpis.definitions import COMPANY, MONTH, QUARTER, REP
 from kpis.models import ForecastSnapshot, RecomputeRun
 from kpis.tasks import run_recorded
 from tests.kpis.factories import open_deal, won
-from tests.kpis.forecast_fixtures import history
+from tests.kpis.forecast_fixtures import at, history
 
 pytestmark = pytest.mark.django_db
 
@@ -25,10 +26,16 @@ def rows(kind, granularity=MONTH, start=JUNE, scope=(COMPANY, 0)):
     )
 
 
+def store_on(day, **kwargs):
+    """The nightly run of `day`, on that day."""
+    with time_machine.travel(dt.datetime.combine(day, dt.time(2, 0), tzinfo=dt.UTC), tick=False):
+        return fc.store(day, **kwargs)
+
+
 def test_start_and_mid_forecasts_are_kept_latest_is_rewritten():
     w = history()
     deal = open_deal(w["a"], "1000", opened_on=dt.date(2025, 5, 25), expected_close_on=dt.date(2025, 6, 20))
-    fc.store(JUNE)
+    store_on(JUNE)
     start = rows("start").get()
     assert (start.made_on, start.open_deals, start.expected) == (JUNE, 1, Decimal("416.67"))
     assert not rows("mid").exists()
@@ -37,15 +44,15 @@ def test_start_and_mid_forecasts_are_kept_latest_is_rewritten():
     assert not rows("start", start=dt.date(2025, 7, 1)).exists()
 
     open_deal(w["b"], "5000", opened_on=dt.date(2025, 6, 5), expected_close_on=dt.date(2025, 6, 25))
-    fc.store(dt.date(2025, 6, 10))
+    store_on(dt.date(2025, 6, 10))
     assert rows("start").get().computed_at == start.computed_at  # kept
     assert rows("latest").get().open_deals == 2
     assert not rows("mid").exists()
 
-    fc.store(dt.date(2025, 6, 16))  # June's middle: 16 June
+    store_on(dt.date(2025, 6, 16))  # June's middle: 16 June
     assert rows("mid").get().made_on == dt.date(2025, 6, 16)
     deal.mark_won(Decimal("1000"), closed_on=dt.date(2025, 6, 17))
-    fc.store(dt.date(2025, 6, 20))
+    store_on(dt.date(2025, 6, 20))
     assert rows("mid").get().made_on == dt.date(2025, 6, 16)
     assert rows("latest").get().won_so_far == Decimal("1000")
     # Quarters: Q2's start forecast was made on 1 June (the first run in it).
@@ -56,17 +63,17 @@ def test_start_and_mid_forecasts_are_kept_latest_is_rewritten():
 def test_closed_period_gets_its_actual_and_corrections_reach_it():
     w = history()
     late = won(w["a"], "700", dt.date(2025, 5, 1), dt.date(2025, 6, 5))
-    fc.store(JUNE)
+    store_on(JUNE)
     assert rows("start").get().actual is None
-    fc.store(dt.date(2025, 7, 1))
+    store_on(dt.date(2025, 7, 1))
     assert rows("start").get().actual == Decimal("700")
     assert rows("start", scope=(REP, w["a"].pk)).get().actual == Decimal("700")
     # A correction: the June deal is re-dated into May.
     late.closed_on = dt.date(2025, 5, 30)
     late.save()
-    fc.store(dt.date(2025, 7, 2))  # not marked dirty: unchanged
+    store_on(dt.date(2025, 7, 2))  # not marked dirty: unchanged
     assert rows("start").get().actual == Decimal("700")
-    fc.store(dt.date(2025, 7, 3), dirty_months=[dt.date(2025, 5, 1), JUNE])
+    store_on(dt.date(2025, 7, 3), dirty_months=[dt.date(2025, 5, 1), JUNE])
     assert rows("start").get().actual == Decimal("0")
 
 
@@ -86,6 +93,21 @@ def test_accuracy_is_coverage_and_mean_absolute_percentage_error():
     assert result.mape == Decimal("29.5")  # (9.09 + 50) / 2
     empty = fc.accuracy([])
     assert (empty.coverage, empty.mape) == (None, None)
+
+
+def test_a_run_as_of_a_past_day_replays_that_day_and_marks_it(world_day=dt.date(2025, 6, 10)):
+    w = history()
+    # Today it stands in Negotiation; on 10 June it was in Proposal.
+    deal = open_deal(w["a"], "1000", stage=Stage.NEGOTIATION, opened_on=dt.date(2025, 6, 1))
+    deal.stage_changes.update(to_stage=Stage.PROPOSAL, changed_at=at(dt.date(2025, 6, 1)))
+    deal.stage_changes.create(
+        from_stage=Stage.PROPOSAL, to_stage=Stage.NEGOTIATION, changed_at=at(dt.date(2025, 6, 20))
+    )
+    fc.store(world_day)  # real today is later
+    start = rows("start", scope=(REP, w["a"].pk)).get()
+    assert start.backfilled
+    assert [d["stage"] for d in start.details["deals"]] == [Stage.PROPOSAL]
+    assert start.details["deals"][0]["probability"] == 0.5  # A's own Proposal rate
 
 
 def test_the_nightly_run_writes_forecasts(world_day=dt.date(2025, 6, 10)):
