@@ -268,7 +268,10 @@ def simulate(amounts: np.ndarray, probabilities: np.ndarray, seed: int, draws: i
         return np.clip(rng.normal(mean, sd, draws), 0, float(amounts.sum()))
     chunk = max(1, CHUNK_CELLS // draws)
     for i in range(0, n, chunk):
-        wins = rng.random((draws, min(chunk, n - i))) < probabilities[i : i + chunk]
+        # Uniforms in float32 (twice as fast, and precise enough to compare
+        # with a probability); the sums stay float64, exact to the cent.
+        uniforms = rng.random((draws, min(chunk, n - i)), dtype=np.float32)
+        wins = uniforms < probabilities[i : i + chunk].astype(np.float32)
         totals += wins.astype(np.float64) @ amounts[i : i + chunk]
     return totals
 
@@ -434,6 +437,7 @@ def _one(scope_type, scope_id, g, start, end, as_of, chosen, targets, won) -> Fo
     # databases and test runs.
     totals = simulate(amounts, probs, _seed(scope_type, g, start.isoformat(), as_of.isoformat()))
     base = _sum_won(won, scope_type, scope_id, start, min(end, as_of)) if start <= as_of else Decimal(0)
+    base = base.quantize(Decimal("0.01"))
     p10, p50, p90 = percentiles(totals)
     target = None
     if scope_type in (COMPANY, TEAM, REP):
