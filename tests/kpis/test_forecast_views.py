@@ -169,3 +169,10 @@ def test_forecast_page_query_count_is_constant(world, login, django_assert_max_n
     with django_assert_max_num_queries(6):
         response = client.get(reverse("forecast"))
     assert response.status_code == 200
+
+
+def test_django_admin_lists_forecasts_read_only(world, login):
+    forecast(COMPANY, 0, QUARTER, Q1)
+    client = login(world.admin)
+    assert client.get(reverse("admin:kpis_forecastsnapshot_changelist")).status_code == 200
+    assert client.get(reverse("admin:kpis_forecastsnapshot_add")).status_code == 403
