@@ -122,3 +122,18 @@ def test_the_nightly_run_writes_forecasts(world_day=dt.date(2025, 6, 10)):
     # Twice: an upsert, never a duplicate.
     run_recorded(RecomputeRun.Kind.NIGHTLY, today=world_day)
     assert latest.count() == 36
+
+
+def test_a_correction_reaches_a_closed_periods_actual_through_the_nightly_run():
+    w = history()
+    deal = won(w["a"], "700", dt.date(2025, 5, 1), dt.date(2025, 6, 5))
+    store_on(JUNE)
+    with time_machine.travel(dt.datetime(2025, 7, 2, 2, tzinfo=dt.UTC), tick=False):
+        run_recorded(RecomputeRun.Kind.NIGHTLY, today=dt.date(2025, 7, 2))
+        assert rows("start").get().actual == Decimal("700")
+        # Corrected through the ORM: the triggers mark May and June dirty.
+        deal.amount = Decimal("750")
+        deal.save()
+        run_recorded(RecomputeRun.Kind.NIGHTLY, today=dt.date(2025, 7, 2))
+    assert rows("start").get().actual == Decimal("750")
+    assert rows("start").get().made_on == JUNE  # the forecast itself stays
