@@ -565,10 +565,17 @@ def store(as_of: dt.date, *, dirty_months: Iterable[dt.date] = (), all_actuals: 
     kept = set(
         ForecastSnapshot.objects.filter(period_start__in=starts, kind__in=["start", "mid"]).values_list(*KEY)
     )
+    # A run as of a past day never replaces a forecast made on a later day.
+    newer = set(
+        ForecastSnapshot.objects.filter(
+            period_start__in=starts, kind="latest", made_on__gt=as_of
+        ).values_list("scope_type", "scope_id", "granularity", "period_start")
+    )
     latest, once = [], []
     for f in forecasts:
-        latest.append(_row(f, "latest", as_of, now))
         key = (f.scope_type, f.scope_id, f.granularity, f.period_start)
+        if key not in newer:
+            latest.append(_row(f, "latest", as_of, now))
         if f.period_start <= as_of and (*key, "start") not in kept:
             once.append(_row(f, "start", as_of, now, backfilled=replay))
         if as_of >= _midpoint(f.period_start, f.granularity) and (*key, "mid") not in kept:

@@ -137,3 +137,12 @@ def test_a_correction_reaches_a_closed_periods_actual_through_the_nightly_run():
         run_recorded(RecomputeRun.Kind.NIGHTLY, today=dt.date(2025, 7, 2))
     assert rows("start").get().actual == Decimal("750")
     assert rows("start").get().made_on == JUNE  # the forecast itself stays
+
+
+def test_a_run_as_of_an_earlier_day_keeps_the_later_latest_forecast():
+    w = history()
+    open_deal(w["a"], "1000", opened_on=dt.date(2025, 6, 1), expected_close_on=dt.date(2025, 6, 25))
+    store_on(dt.date(2025, 6, 20))
+    store_on(dt.date(2025, 6, 12))  # e.g. recompute_kpis --today 2025-06-12 afterwards
+    latest = rows("latest").get()
+    assert (latest.made_on, latest.open_deals) == (dt.date(2025, 6, 20), 1)
