@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from kpis.models import KpiSnapshot, RecomputeRun
+from kpis.models import ForecastSnapshot, KpiSnapshot, RecomputeRun
 
 
 @admin.register(KpiSnapshot)
@@ -25,6 +25,22 @@ class RecomputeRunAdmin(admin.ModelAdmin):
                     "finished_at"]  # fmt: skip
     list_filter = ["status"]
     list_select_related = ["requested_by"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(ForecastSnapshot)
+class ForecastSnapshotAdmin(admin.ModelAdmin):
+    """Read-only: forecasts are written by the nightly run (kpis.forecast)."""
+
+    list_display = ["scope_type", "scope_id", "granularity", "period_start", "kind", "made_on", "p10", "p50",
+                    "p90", "actual", "backfilled"]  # fmt: skip
+    list_filter = ["scope_type", "granularity", "kind", "backfilled"]
+    date_hierarchy = "period_start"
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -366,3 +366,69 @@ class FactMonth(models.Model):
 
     def __str__(self) -> str:
         return f"{self.month:%Y-%m} v{self.version}"
+
+
+class ForecastQuerySet(models.QuerySet):
+    def for_scope(self, scope_type: str, scope_id: int = 0):
+        return self.filter(scope_type=scope_type, scope_id=scope_id)
+
+
+class ForecastSnapshot(models.Model):
+    """One revenue forecast of one scope and period (kpis.forecast).
+
+    Kept, not overwritten: the nightly run rewrites the "latest" row of the
+    current and next periods, but the first forecast made on or after a
+    period's start ("start") and after its middle ("mid") are written once
+    and stay, so a closed period shows what was forecast against what
+    happened (`actual`, refreshed when the period's months are corrected).
+    """
+
+    class Kind(models.TextChoices):
+        START = "start", _("At the period's start")
+        MID = "mid", _("Mid-period")
+        LATEST = "latest", _("Latest")
+
+    scope_type = models.CharField(max_length=10, choices=ScopeType.choices)
+    scope_id = models.PositiveBigIntegerField(default=0)
+    granularity = models.CharField(max_length=10, choices=Granularity.choices)
+    period_start = models.DateField()
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    # The day the forecast was made "as of".
+    made_on = models.DateField()
+    won_so_far = models.DecimalField(max_digits=24, decimal_places=2)
+    p10 = models.DecimalField(max_digits=24, decimal_places=2)
+    p50 = models.DecimalField(max_digits=24, decimal_places=2)
+    p90 = models.DecimalField(max_digits=24, decimal_places=2)
+    expected = models.DecimalField(max_digits=24, decimal_places=2)
+    target = models.DecimalField(max_digits=24, decimal_places=2, null=True, blank=True)
+    # Percentage of the simulated outcomes that reach the target, 0–100.
+    chance_of_target = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True)
+    open_deals = models.PositiveIntegerField(default=0)
+    # The revenue the period really made, once it is over.
+    actual = models.DecimalField(max_digits=24, decimal_places=2, null=True, blank=True)
+    # The deals simulated (the ones that move it most first) and the
+    # historical rates used, for "Explain this number".
+    details = models.JSONField(default=dict, blank=True)
+    # Written by `backtest_forecast --store` from the history, not on the day.
+    backfilled = models.BooleanField(default=False)
+    formula_version = models.PositiveSmallIntegerField(default=1)
+    computed_at = models.DateTimeField()
+
+    objects = ForecastQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("revenue forecast")
+        verbose_name_plural = _("revenue forecasts")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["scope_type", "scope_id", "granularity", "period_start", "kind"],
+                name="forecast_unique_row",
+            ),
+        ]
+        # The unique index serves the forecast page and cards: one scope's
+        # rows (scope_type, scope_id, …).
+
+    def __str__(self) -> str:
+        return (
+            f"forecast {self.kind} {self.scope_type}:{self.scope_id} {self.granularity} {self.period_start}"
+        )

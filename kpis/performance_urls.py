@@ -1,6 +1,6 @@
 from django.urls import path
 
-from kpis import breakdown_views
+from kpis import breakdown_views, forecast_views
 from kpis import performance_views as views
 
 urlpatterns = [
@@ -10,4 +10,5 @@ urlpatterns = [
     path("dashboard/", views.dashboard, name="dashboard"),
     path("dashboard/edit/", views.dashboard_edit, name="dashboard_edit"),
     path("what-changed/", breakdown_views.what_changed, name="what_changed"),
+    path("forecast/", forecast_views.forecast_page, name="forecast"),
 ]

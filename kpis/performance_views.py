@@ -313,7 +313,11 @@ def team_page(request: HttpRequest) -> HttpResponse:
     pipeline = sc.pipeline_by_stage(team)  # 1 query, on snapshots
     expiring = team_expiring_certifications(team)  # 1 query (team/views.py)
     keep = {"team": team.pk if user.is_admin_role else None}
+    from kpis.forecast_views import quarter_card  # the forecast views import this module
+
     context = {
+        "forecast": quarter_card(sc.Scope(TEAM, team.pk, str(team))),  # 1 query
+        "forecast_url": reverse("forecast") + _query(scope=f"{TEAM}-{team.pk}"),
         "team": team,
         "teams": list(Team.objects.all()) if user.is_admin_role else [],  # 1 query, admins
         "table": table,
@@ -348,7 +352,11 @@ def _dashboard_context(request: HttpRequest, kpis: list[str], customised: bool, 
     rows = sc.scorecard_snapshots(scope, period, [*kpis, "quota_attainment"])  # 1 query
     cards = sc.build_cards(scope, period, kpis, rows)
     available = [d for d in for_scope(scope.type) if d.key not in kpis]
+    from kpis.forecast_views import quarter_card  # the forecast views import this module
+
     return {
+        "forecast": quarter_card(scope),  # 1 query
+        "forecast_url": reverse("forecast"),
         "scope": scope,
         "cards": cards,
         "available": available,

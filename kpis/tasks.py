@@ -14,7 +14,8 @@ from django.db import DatabaseError
 from kombu.exceptions import OperationalError as BrokerError
 
 from crm.models import today as company_today
-from kpis.compute import recompute, refresh
+from kpis import forecast
+from kpis.compute import pending_months, recompute, refresh
 from kpis.models import RUN_STALE_AFTER, JobLock, RecomputeRun
 
 logger = logging.getLogger(__name__)
@@ -56,11 +57,17 @@ def run_nightly(
     try:
         run.start()
         RecomputeRun.objects.filter(pk=run.pk).update(as_of=today)
-        if full or start or end or granularities:
+        # Read before the recompute consumes them: closed periods they touch
+        # get their forecast's actual revenue again.
+        dirty = pending_months()
+        everything = bool(full or start or end or granularities)
+        if everything:
             kwargs = {"granularities": tuple(granularities)} if granularities else {}
             result = recompute(start, end, today=today, progress=run.report, **kwargs)
         else:
             result = refresh(today=today, progress=run.report)
+        # Forecasts are their own rows (ForecastSnapshot), not counted here.
+        forecast.store(today, dirty_months=dirty, all_actuals=everything)
         run.finish(result.rows, result.churned, result.message)
         return result.rows
     finally:
