@@ -30,7 +30,7 @@ from schemathesis.specs.openapi.checks import (
 from alerts.models import Alert, Rule
 from api.models import ApiToken
 from crm.models import SalesCost, Stage
-from kpis.models import KpiSnapshot
+from kpis.models import ForecastSnapshot, KpiSnapshot
 from tests.factories import (
     ActivityFactory,
     CampaignFactory,
@@ -97,6 +97,13 @@ def token(world, settings):
     )  # fmt: skip
     TrainingFactory(created_by=world.ann, confirmed_by=None, confirmed_at=None, people=[world.ann])
     CertificationFactory(user=world.ann, confirmed_by=None, confirmed_at=None)
+    ForecastSnapshot.objects.create(
+        scope_type="team", scope_id=world.north.pk, granularity="quarter", period_start=dt.date(2025, 1, 1),
+        kind="start", made_on=dt.date(2025, 1, 1), won_so_far=0, p10=100, p50=200, p90=300, expected=210,
+        target=250, chance_of_target=Decimal("40.0"), actual=190,
+        computed_at=dt.datetime(2025, 1, 2, tzinfo=dt.UTC),
+        details={"deals": [], "rates": [], "draws": 10000, "seed": 1},
+    )  # fmt: skip
     _token, raw = ApiToken.issue(world.admin, "fuzz")
     return raw
 
