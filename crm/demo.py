@@ -29,6 +29,7 @@ from .models import (
     Deal,
     DealStageChange,
     Language,
+    LostReason,
     Product,
     Prospect,
     Role,
@@ -172,7 +173,17 @@ LAST_NAMES = [
     "Henry",
 ]
 SECTORS = ["Industrie", "Santé", "Retail", "Finance", "Logistique", "Services", "Éducation", "Énergie"]
-LOST_REASONS = ["Price", "Chose a competitor", "No budget", "No decision", "Timing"]
+# (lost reason code, note): price and competitors lose most deals.
+LOST_REASONS = [
+    ("price", ""),
+    ("price", "No budget this year"),
+    ("competitor", "Chose a competitor"),
+    ("competitor", ""),
+    ("no_decision", ""),
+    ("timing", "Maybe next quarter"),
+    ("product_fit", "Needed an integration we lack"),
+    ("other", "Company was acquired"),
+]
 PROSPECT_LOST_REASONS = ["Not a fit", "No budget", "Unreachable", "Already equipped"]
 
 
@@ -221,6 +232,13 @@ class DemoBuilder:
         self.rng = random.Random(seed)
         self.progress = progress or (lambda done, total: None)
         self.start = month_start(today, -(MONTHS - 1))
+        LostReason.resolve(LostReason.OTHER)  # "other" exists even in a flushed database
+        self.lost_reasons = {r.code: r for r in LostReason.objects.all()}
+        for code, _note in LOST_REASONS:
+            if code not in self.lost_reasons:
+                name = code.replace("_", " ").capitalize()
+                reason, _created = LostReason.objects.get_or_create(code=code, defaults={"name": name})
+                self.lost_reasons[code] = reason
 
     # People, products, campaigns --------------------------------------------
 
@@ -529,7 +547,8 @@ class DemoBuilder:
             deal.closed_on = closes_on
             deal.expected_close_on = None
             if not win:
-                deal.lost_reason = rng.choice(LOST_REASONS)
+                code, deal.lost_note = rng.choice(LOST_REASONS)
+                deal.lost_reason = self.lost_reasons[code]
         else:
             progress = (today - opened_on).days / cycle
             open_stages = Stage.open_stages()

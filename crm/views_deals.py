@@ -22,7 +22,7 @@ from crm.forms import (
     DealWonForm,
     apply_validation_error,
 )
-from crm.models import Customer, Deal, Prospect, Stage
+from crm.models import Customer, Deal, LostReason, Prospect, Stage
 from crm.pagination import capped_totals
 from crm.views_common import (
     csv_response,
@@ -57,11 +57,13 @@ def deal_csv(qs) -> HttpResponse:
 
     Columns: id, title, stage, amount, currency-free decimal, opened_on,
     expected_close_on, closed_on (YYYY-MM-DD or empty), owner (username),
-    team, customer, prospect, product, lost_reason.
+    team, customer, prospect, product, lost_reason (the reason's code),
+    lost_note.
     """
+    reasons = dict(LostReason.objects.values_list("pk", "code"))
     header = [
         "id", "title", "stage", "amount", "opened_on", "expected_close_on", "closed_on",
-        "owner", "team", "customer", "prospect", "product", "lost_reason",
+        "owner", "team", "customer", "prospect", "product", "lost_reason", "lost_note",
     ]  # fmt: skip
 
     def row(d: Deal) -> list:
@@ -69,7 +71,7 @@ def deal_csv(qs) -> HttpResponse:
             d.pk, d.title, d.stage, d.amount, d.opened_on, d.expected_close_on or "",
             d.closed_on or "", d.owner.username, d.team.name if d.team else "",
             d.customer.name if d.customer else "", d.prospect.name if d.prospect else "",
-            d.product.name if d.product else "", d.lost_reason,
+            d.product.name if d.product else "", reasons.get(d.lost_reason_id, ""), d.lost_note,
         ]  # fmt: skip
 
     return csv_response("deals.csv", header, qs.iterator(chunk_size=500), row)
@@ -266,7 +268,7 @@ def deal_won(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def deal_lost(request: HttpRequest, pk: int) -> HttpResponse:
     def action(deal, data):
-        deal.mark_lost(data["reason"], closed_on=data["closed_on"], by=request.user)
+        deal.mark_lost(data["reason"], closed_on=data["closed_on"], by=request.user, note=data["note"])
 
     return _deal_verb(request, pk, DealLostForm, action, _("Deal marked lost."))
 

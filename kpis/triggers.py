@@ -142,7 +142,7 @@ SOURCES: tuple[Source, ...] = (
             "customer_id",
             "product_id",
             "prospect_id",
-            "lost_reason",
+            "lost_reason_id",
         ),  # fmt: skip
         marks=(
             Mark("r.opened_on"),  # deals opened (the funnel), pipeline from that day
