@@ -1,6 +1,7 @@
 from django.urls import path
 
 from kpis import performance_views as views
+from kpis import process_views
 
 urlpatterns = [
     path("scorecard/", views.scorecard, name="scorecard"),
@@ -8,4 +9,6 @@ urlpatterns = [
     path("team/", views.team_page, name="team_page"),
     path("dashboard/", views.dashboard, name="dashboard"),
     path("dashboard/edit/", views.dashboard_edit, name="dashboard_edit"),
+    path("process/", process_views.process_page, name="process_page"),
+    path("process/deals/", process_views.process_deals, name="process_deals"),
 ]
