@@ -294,3 +294,67 @@ def stalled(today: dt.date, min_sample: int) -> tuple[dict, dict]:
             by = counts.setdefault(key, {})
             by[stage] = by.get(stage, 0) + n
     return counts, thresholds
+
+
+# --- what the board and the deal page show -------------------------------------
+
+
+def current_thresholds(today: dt.date) -> dict[str, dict[str, Decimal]]:
+    """The stalled thresholds of the latest computation (the company's
+    stalled_deals snapshot of the month under way): {team id or "0": {stage:
+    days}}. One query; {} before any computation."""
+    from kpis.models import KpiSnapshot
+
+    details = (
+        KpiSnapshot.objects.filter(
+            kpi="stalled_deals", scope_type=COMPANY, scope_id=0, granularity="month",
+            period_start=today.replace(day=1),
+        )
+        .values_list("details", flat=True)
+        .first()
+    )  # fmt: skip
+    thresholds = (details or {}).get("thresholds") or {}
+    return {team: {s: Decimal(v) for s, v in by.items() if v is not None} for team, by in thresholds.items()}
+
+
+def mark_board(deals, today: dt.date) -> None:
+    """Days in stage and the stalled mark of the board's cards (each annotated
+    with `entered_at`, the time of its latest stage entry): one query."""
+    from django.utils import timezone
+
+    thresholds = current_thresholds(today)
+    for deal in deals:
+        entered = timezone.localtime(deal.entered_at).date() if deal.entered_at else deal.opened_on
+        deal.days_in_stage = (today - entered).days
+        by_team = thresholds.get(str(deal.team_id)) or thresholds.get("0") or {}
+        limit = by_team.get(deal.stage)
+        deal.is_stalled = limit is not None and deal.days_in_stage > limit
+
+
+def stage_days(changes: list[DealStageChange], today: dt.date, is_open: bool) -> list[dict]:
+    """A deal's time in each open stage, from its stage history (the engine's
+    reading: a stay runs from an entry to the next; the one under way until
+    today). Sums repeated stays; stages it never stood in are left out."""
+    from django.utils import timezone
+
+    ordered = sorted(changes, key=lambda c: (c.changed_at, c.pk))
+    totals: dict[str, int] = {}
+    visits: dict[str, int] = {}
+    for i, change in enumerate(ordered):
+        if change.to_stage not in OPEN_STAGES:
+            continue
+        start = timezone.localtime(change.changed_at).date()
+        if i + 1 < len(ordered):
+            end = timezone.localtime(ordered[i + 1].changed_at).date()
+        elif is_open:
+            end = today
+        else:
+            continue
+        totals[change.to_stage] = totals.get(change.to_stage, 0) + (end - start).days
+        visits[change.to_stage] = visits.get(change.to_stage, 0) + 1
+    current = ordered[-1].to_stage if ordered and is_open else None
+    return [
+        {"stage": Stage(s), "days": totals[s], "visits": visits[s], "current": s == current}
+        for s in OPEN_STAGES
+        if s in totals
+    ]

@@ -316,8 +316,9 @@ def test_list_and_board_queries_are_bounded(world, login, django_assert_max_num_
     with django_assert_max_num_queries(9):
         assert client.get(reverse("deal_list"), {"stage": "open"}).status_code == 200
     # session, user, header team, counts and totals per stage, the top
-    # cards of every column (one ranked query), owner, team, product choices.
-    with django_assert_max_num_queries(8):
+    # cards of every column (one ranked query, with days in stage), the
+    # stalled thresholds (one snapshot), owner, team, product choices.
+    with django_assert_max_num_queries(9):
         assert client.get(reverse("deal_board")).status_code == 200
 
 
@@ -418,3 +419,27 @@ def test_mark_lost_with_free_text_names_a_reason_or_keeps_it_as_the_note_of_othe
     free.mark_lost("Budget frozen until spring", closed_on=dt.date(2025, 6, 10))
     assert (named.lost_reason.code, named.lost_note) == ("no_decision", "")
     assert (free.lost_reason.code, free.lost_note) == ("other", "Budget frozen until spring")
+
+
+def test_board_cards_show_days_in_stage_and_the_stalled_mark(world, login):
+    import datetime as dt_
+
+    import time_machine as tm
+
+    from kpis.compute import recompute
+    from tests.kpis.process_fixture import TODAY, build
+
+    deals = build(world)
+    with tm.travel(dt_.datetime(2025, 6, 15, 10, tzinfo=dt_.UTC), tick=False):
+        recompute(dt_.date(2025, 6, 1), dt_.date(2025, 6, 1), ["month"], today=TODAY)
+        body = login(world.admin).get(reverse("deal_board")).content.decode()
+        detail = login(world.bob).get(deals["D6"].get_absolute_url()).content.decode()
+    card = body.split(f'data-deal="{deals["D6"].pk}"')[0].rsplit("<li", 1)[1]
+    assert "stalled" in card  # D6: 105 days in Qualification, past its 6
+    d6 = body.split(f'data-deal="{deals["D6"].pk}"')[1].split("</li>")[0]
+    assert "105 days in stage" in d6 and "data-stalled" in d6
+    d8 = body.split(f'data-deal="{deals["D8"].pk}"')[1].split("</li>")[0]
+    assert "5 days in stage" in d8 and "data-stalled" not in d8
+    # The deal page: 10 days in Prospecting, 105 in Qualification so far.
+    rows = detail.split('id="stage-days"')[1].split("</table>")[0]
+    assert "Prospecting" in rows and '<td class="num">10</td>' in rows and "105" in rows
