@@ -127,3 +127,15 @@ def test_a_stage_history_correction_reaches_its_months_and_equals_a_full_recompu
         for r in KpiSnapshot.objects.filter(kpi__in=["time_in_stage_days", "stage_conversion_rate"])
     }
     assert after == again
+
+
+def test_renaming_a_reason_code_marks_the_months_of_its_lost_deals(built, snap):
+    from crm.models import LostReason
+
+    world, _ = built
+    DirtyMonth.objects.all().delete()
+    LostReason.objects.filter(code="competitor").update(code="rival")
+    assert MAR in set(DirtyMonth.objects.months())
+    refresh(today=TODAY)
+    row = snap("lost_reasons", "team", world.north.pk, "month", MAR)
+    assert row.details["by_reason"] == {"rival": 1, "price": 1}
