@@ -182,7 +182,8 @@ class DealSerializer(ReadSerializer):
     lost_reason = serializers.SlugRelatedField(
         slug_field="code",
         read_only=True,
-        help_text="The code of the managed lost reason, when the deal is lost.",
+        allow_null=True,
+        help_text="The code of the managed lost reason when the deal is lost, else null.",
     )
 
     class Meta:
