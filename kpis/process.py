@@ -123,10 +123,13 @@ KINDS = f"kinds(st) AS (VALUES ('{COMPANY}'), ('{TEAM}'), ('{REP}'))"
 SCOPE_ID = f"CASE k.st WHEN '{COMPANY}' THEN 0 WHEN '{TEAM}' THEN x.team_id ELSE x.owner_id END"
 
 
-def _stays(sql: _Sql, near: tuple[dt.datetime, dt.datetime] | None = None) -> tuple[str, list]:
+def _stays(
+    sql: _Sql, near: tuple[dt.datetime, dt.datetime] | None = None, won_only: bool = False
+) -> tuple[str, list]:
     """Every ended stay in an open stage: (deal_id, owner_id, team_id, stage,
     s, e, days, moved_on), s and e the company-zone days it started and ended.
-    `near`: only deals with a change between these instants."""
+    `near`: only deals with a change between these instants; `won_only`: only
+    won deals' stays."""
     day, day_params = sql.day("c.changed_at")
     change, deal = DealStageChange._meta.db_table, Deal._meta.db_table
     window = "OVER (PARTITION BY c.deal_id ORDER BY c.changed_at, c.id)"
@@ -143,6 +146,10 @@ def _stays(sql: _Sql, near: tuple[dt.datetime, dt.datetime] | None = None) -> tu
             "WHERE c2.changed_at >= %s AND c2.changed_at < %s)"
         )
         params += [sql.ops.adapt_datetimefield_value(near[0]), sql.ops.adapt_datetimefield_value(near[1])]
+    if won_only:
+        # The stalled thresholds: the deal_stage_closed index finds won deals.
+        history += " AND" if near else " WHERE"
+        history += f" c.deal_id IN (SELECT w.id FROM {deal} w WHERE w.stage = 'won')"
     stays = (
         f"SELECT h.deal_id, d.owner_id, d.team_id, h.stage, h.s, h.e, {sql.days('h.e', 'h.s')} AS days, "
         f"CASE WHEN (CASE h.next_stage {order} ELSE 0 END) > (CASE h.stage {order} ELSE 0 END) "
@@ -250,12 +257,11 @@ def stalled(today: dt.date, min_sample: int) -> tuple[dict, dict]:
     sql = _Sql()
     deal, change = Deal._meta.db_table, DealStageChange._meta.db_table
     # The thresholds: P75 of the stays of won deals, per team and company.
-    stays, stay_params = _stays(sql)
+    stays, stay_params = _stays(sql, won_only=True)
     span_cte, span_params = sql.values([(0, EARLIEST_DATE, today)], "spans", "id, lo, hi")
     obs = (
         f"SELECT 0 AS span_id, k.st, {SCOPE_ID} AS sid, x.stage AS k, x.days AS v, 0 AS a "
-        f"FROM ({stays}) x JOIN {deal} w ON w.id = x.deal_id AND w.stage = 'won' "
-        f"CROSS JOIN kinds k WHERE k.st <> '{REP}'"
+        f"FROM ({stays}) x CROSS JOIN kinds k WHERE k.st <> '{REP}'"
     )
     rows = _run(f"WITH {span_cte}, {KINDS} {sql.percentiles(obs)}", [*span_params, *stay_params])
     company = {stage: p75 for _s, st, _sid, stage, n, _p50, p75, _a in rows if st == COMPANY}

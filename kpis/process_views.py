@@ -315,13 +315,21 @@ def _deal_ids(scope: sc.Scope, period: sc.Period, stage: str, what: str) -> list
     hi_sql, hi = sql.date(period.end)
     who = {TEAM: "x.team_id = %s", REP: "x.owner_id = %s"}.get(scope.type)
     who_params = [scope.id] if who else []
+    # A day either side of the period covers every time zone; the company-zone
+    # day is then compared exactly. Bounded by the period's stage changes.
+    near = (
+        process._utc_midnight(period.start - dt.timedelta(days=1)),
+        process._utc_midnight(period.end + dt.timedelta(days=2)),
+    )
+    instants = [sql.ops.adapt_datetimefield_value(t) for t in near]
     if what == "entered":
         day, day_params = sql.day("c.changed_at")
         query = (
             f"SELECT DISTINCT x.id FROM {DealStageChange._meta.db_table} c JOIN {Deal._meta.db_table} x "
-            f"ON x.id = c.deal_id WHERE c.to_stage = %s AND {day} >= {lo_sql} AND {day} <= {hi_sql}"
+            f"ON x.id = c.deal_id WHERE c.to_stage = %s AND c.changed_at >= %s AND c.changed_at < %s "
+            f"AND {day} >= {lo_sql} AND {day} <= {hi_sql}"
         )
-        params = [stage, *day_params, lo, *day_params, hi]
+        params = [stage, *instants, *day_params, lo, *day_params, hi]
     elif what == "lost":
         ids = (
             Deal.objects.lost()
@@ -341,7 +349,7 @@ def _deal_ids(scope: sc.Scope, period: sc.Period, stage: str, what: str) -> list
             ids = ids.filter(owner_id=scope.id)
         return list(ids.values_list("pk", flat=True)[: DEALS_LIMIT + 1])
     else:
-        stays, stay_params = process._stays(sql)
+        stays, stay_params = process._stays(sql, near)
         moved = {"moved_on": " AND x.moved_on = 1", "dropped": " AND x.moved_on = 0"}.get(what, "")
         query = (
             f"SELECT DISTINCT x.deal_id FROM ({stays}) x WHERE x.stage = %s "
