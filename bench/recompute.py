@@ -60,6 +60,9 @@ def _close(a: Decimal | None, b: Decimal | None) -> bool:
 FLOOR_PENDING = frozenset({
     "lead_conversion_rate", "open_pipeline_value", "weighted_pipeline_value", "pipeline_velocity",
     "sales_cost", "paid_cac",
+    # Issue 12's internal-process KPIs (stage stays, percentiles, stalled deals).
+    "time_in_stage_days", "stage_conversion_rate", "lead_response_hours", "stalled_deals",
+    "activities_per_won_deal", "lost_reasons",
 })  # fmt: skip
 
 
