@@ -200,7 +200,8 @@ def process_page(request: HttpRequest) -> HttpResponse:
     lost = get("lost_reasons")
     lost_by_reason = (lost.details.get("by_reason") if lost else None) or {}
     lost_by_stage = (lost.details.get("by_stage") if lost else None) or {}
-    reason_codes = [c for c in reasons if any(c in by for by in [lost_by_reason])] or list(reasons)
+    # The chart's series: the reasons that occur (all of them when none does).
+    reason_codes = [c for c in reasons if c in lost_by_reason] or list(reasons)
     stage_labels = {**{s.value: s.label for s in OPEN_STAGES}, "": _("Not recorded")}
     reps = []
     for person in people:
