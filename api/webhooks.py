@@ -227,12 +227,13 @@ def sample_data(event: str) -> dict:
         "id": 0, "external_ref": "bsl-test", "title": "Test deal", "stage": "won", "amount": "1000.00",
         "owner": 0, "team": None, "customer": None, "prospect": None, "product": None,
         "opened_on": "2025-01-01", "expected_close_on": None, "closed_on": "2025-02-01",
-        "lost_reason": "", "created_at": "2025-01-01T09:00:00Z", "updated_at": "2025-02-01T09:00:00Z",
+        "lost_reason": None, "lost_note": "",
+        "created_at": "2025-01-01T09:00:00Z", "updated_at": "2025-02-01T09:00:00Z",
     }  # fmt: skip
     if event in (Event.DEAL_WON, Event.DEAL_LOST, Event.DEAL_STAGE_CHANGED):
         stage = {"deal.won": "won", "deal.lost": "lost"}.get(event, "proposal")
         return {
-            "deal": {**deal, "stage": stage, "lost_reason": "Price" if stage == "lost" else ""},
+            "deal": {**deal, "stage": stage, "lost_reason": "price" if stage == "lost" else None},
             "from_stage": "negotiation" if stage != "proposal" else "qualification",
             "to_stage": stage,
             "changed_by": None,
