@@ -16,6 +16,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db.models import Q
 
+from crm.models import Stage
 from kpis.definitions import KPIS, MONTH, REP, TEAM
 from kpis.models import KpiSnapshot
 from kpis.periods import add_months
@@ -73,29 +74,26 @@ def training_window(
     return Window(k, before, before_n, after, after_n)
 
 
-def _stage_rows(rep_snap: KpiSnapshot | None, team_snap: KpiSnapshot | None) -> list[dict]:
-    """Per stage: the rep's and the team's figure and sample, from `details`
-    (read defensively: the other change owns its exact shape)."""
+def _stage_rows(kpi: str, rep_snap: KpiSnapshot | None, team_snap: KpiSnapshot | None) -> list[dict]:
+    """Per open stage: the rep's and the team's figure and sample, from the
+    snapshot's details["by_stage"] (kpis.compute: a stage's median days for
+    time in stage, its rate for stage conversion; `count` = deals that left it)."""
+    field = "median" if kpi == "time_in_stage_days" else "rate"
 
     def per_stage(snap):
-        details = (snap.details if snap else None) or {}
-        stages = details.get("stages", details) if isinstance(details, dict) else {}
-        out = {}
-        for stage, data in stages.items() if isinstance(stages, dict) else ():
-            if isinstance(data, dict):
-                value = next((data[k] for k in ("rate", "median", "value") if data.get(k) is not None), None)
-                count = next((data[k] for k in ("count", "left", "n", "denominator") if k in data), None)
-                out[stage] = (value, count)
-        return out
+        stages = ((snap.details if snap else None) or {}).get("by_stage") or {}
+        return {stage: (data.get(field), data.get("count")) for stage, data in stages.items()}
 
     mine, theirs = per_stage(rep_snap), per_stage(team_snap)
     rows = []
-    for stage in list(dict.fromkeys([*mine, *theirs])):
-        value, count = mine.get(stage, (None, None))
-        team_value, team_count = theirs.get(stage, (None, None))
+    for stage in Stage.open_stages():
+        value, count = mine.get(stage.value, (None, None))
+        team_value, team_count = theirs.get(stage.value, (None, None))
+        if value is None and team_value is None and not count and not team_count:
+            continue
         low = count is None or _as_int(count) < settings.KPI_MIN_SAMPLE
-        rows.append({"stage": stage, "rep": value, "rep_n": count, "team": team_value, "team_n": team_count,
-                     "low": low})  # fmt: skip
+        rows.append({"stage": stage.label, "rep": value, "rep_n": count,
+                     "team": team_value, "team_n": team_count, "low": low})  # fmt: skip
     return rows
 
 
@@ -150,7 +148,7 @@ def coaching_figures(rep, current: dt.date) -> dict:
             "label": KPIS[kpi].label,
             "rep": rows.get((kpi, REP, last)),
             "team": rows.get((kpi, TEAM, last)),
-            "stages": _stage_rows(rows.get((kpi, REP, last)), rows.get((kpi, TEAM, last))),
+            "stages": _stage_rows(kpi, rows.get((kpi, REP, last)), rows.get((kpi, TEAM, last))),
         }
         for kpi in process
     }

@@ -1,10 +1,25 @@
 """Shared fixtures: one small "world" every test can lean on."""
 
+import importlib
 from types import SimpleNamespace
 
 import pytest
+from django.apps import apps as django_apps
 
 from tests.factories import AdminFactory, ManagerFactory, TeamFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _seeded_lost_reasons(request):
+    """The lost reasons a data migration seeds, back after a transactional
+    test (a browser test, say) flushed every table."""
+    if request.node.get_closest_marker("django_db") is None:
+        return
+    from crm.models import LostReason
+
+    if not LostReason.objects.exists():
+        seed = importlib.import_module("crm.migrations.0011_lost_reasons")
+        seed.seed_reasons(django_apps, None)
 
 
 @pytest.fixture(autouse=True)

@@ -114,24 +114,18 @@ class TestFigures:
         assert "not proof" in page
 
     def test_stage_section_only_when_the_process_kpis_exist(self, world, login, monkeypatch):
-        assert "Pipeline stages" not in _page(login(world.nina), world.ann).content.decode()
-        fake = definitions.KpiDefinition(
-            "stage_conversion_rate",
-            "Stage conversion",
-            "percent",
-            "up",
-            definitions.PEOPLE,
-            "x",
-            is_rate=True,
-        )
-        monkeypatch.setitem(definitions.KPIS, "stage_conversion_rate", fake)
+        with monkeypatch.context() as patch:
+            patch.delitem(definitions.KPIS, "stage_conversion_rate")
+            patch.delitem(definitions.KPIS, "time_in_stage_days")
+            assert "Pipeline stages" not in _page(login(world.nina), world.ann).content.decode()
         may = dt.date(2025, 5, 1)
-        _snap("stage_conversion_rate", "rep", world.ann.pk, may, 1, 3,
-              details={"qualification": {"rate": 33.3, "count": 3}})  # fmt: skip
-        _snap("stage_conversion_rate", "team", world.north.pk, may, 10, 20,
-              details={"qualification": {"rate": 50, "count": 20}})  # fmt: skip
+        mine = {"by_stage": {"qualification": {"rate": "33.3", "median": "4.0", "count": 3}}}
+        team = {"by_stage": {"qualification": {"rate": "50.0", "median": "3.0", "count": 20}}}
+        _snap("stage_conversion_rate", "rep", world.ann.pk, may, 1, 3, details=mine)
+        _snap("stage_conversion_rate", "team", world.north.pk, may, 10, 20, details=team)
         page = _page(login(world.nina), world.ann).content.decode()
-        assert "Pipeline stages" in page and "qualification" in page and "low sample" in page
+        assert "Pipeline stages" in page and "Qualification" in page and "low sample" in page
+        assert "33.3" in page and "50.0" in page
 
     @pytest.mark.parametrize("n", [1, 8])
     def test_query_count_is_constant(self, world, login, n):
