@@ -126,6 +126,7 @@ def context_for(user: User, base: str, today: dt.date | None = None) -> dict:
     ctx["alerts"] = [
         {"title": text.title(a), "why": text.why(a), "url": _abs(base, text.link(a))} for a in alerts
     ]
+    ctx["forecast"] = _forecast(scope, base, today)
     if scope.type in (TEAM, COMPANY):
         ctx["movers"] = _movers(user, scope, period, base, today)
         ctx["detractors"] = _detractors(user, base, today)
@@ -190,6 +191,31 @@ def _attainment(scope, period, base) -> dict | None:
     return {
         "value": sc.format_value(snap.value, "percent"), "target": sc.format_value(snap.denominator, "money"),
         "url": _abs(base, reverse("team_page")),
+    }  # fmt: skip
+
+
+def _forecast(scope, base, today) -> dict | None:
+    """The current quarter's latest forecast: P50 and the chance of target (1 query)."""
+    from kpis.definitions import QUARTER
+    from kpis.models import ForecastSnapshot
+    from kpis.periods import period_start
+
+    start = period_start(today, QUARTER)
+    row = (
+        ForecastSnapshot.objects.for_scope(scope.type, scope.id)
+        .filter(kind=ForecastSnapshot.Kind.LATEST, granularity=QUARTER, period_start=start)
+        .defer("details")
+        .first()
+    )
+    if row is None:
+        return None
+    chance = row.chance_of_target
+    return {
+        "period": sc.Period(QUARTER, start).label, "p50": sc.format_value(row.p50, "money"),
+        "p10": sc.format_value(row.p10, "money"), "p90": sc.format_value(row.p90, "money"),
+        "target": sc.format_value(row.target, "money") if row.target is not None else None,
+        "chance": sc.format_value(chance, "percent") if chance is not None else None,
+        "url": _abs(base, text.forecast_url(scope)),
     }  # fmt: skip
 
 

@@ -24,9 +24,9 @@ from django.utils import timezone
 from alerts.models import Alert, Rule
 from crm.models import Product, Team, User
 from crm.models import today as company_today
-from kpis.definitions import COMPANY, KPIS, MONTH, REP, TEAM
-from kpis.models import KpiSnapshot
-from kpis.periods import add_months
+from kpis.definitions import COMPANY, KPIS, MONTH, QUARTER, REP, TEAM
+from kpis.models import ForecastSnapshot, KpiSnapshot
+from kpis.periods import add_months, period_start
 from surveys.models import Response
 
 # The KPIs watched for leaving their band: a month's figure against the
@@ -54,6 +54,7 @@ class Finding:
     scope_id: int
     period_start: dt.date
     kpi: str = ""
+    granularity: str = MONTH
     team_id: int | None = None
     user_id: int | None = None
     product_id: int | None = None
@@ -279,7 +280,40 @@ def response_rate_findings(today: dt.date, names: _Names) -> list[Finding]:
     return found
 
 
-RULES = (band_findings, coverage_findings, detractor_findings, response_rate_findings)
+def forecast_findings(today: dt.date, names: _Names) -> list[Finding]:
+    """A target of the current month or quarter (company, team, salesperson)
+    whose latest forecast gives it less than ALERT_FORECAST_MIN_CHANCE %
+    chance (1 query). One alert per scope and period: next month's risk is a
+    new alert, this month's is resolved once the month is over."""
+    threshold = settings.ALERT_FORECAST_MIN_CHANCE
+    current = Q()
+    for g in (MONTH, QUARTER):
+        current |= Q(granularity=g, period_start=period_start(today, g))
+    rows = (
+        ForecastSnapshot.objects.filter(current, kind=ForecastSnapshot.Kind.LATEST)
+        .filter(scope_type__in=[COMPANY, TEAM, REP], target__isnull=False, chance_of_target__lt=threshold)
+        .only("scope_type", "scope_id", "granularity", "period_start", "made_on", "won_so_far", "p10", "p50",
+              "p90", "target", "chance_of_target")
+        .order_by()
+    )  # fmt: skip
+    found = []
+    for r in rows:
+        who = names.scope(r.scope_type, r.scope_id)
+        if who is None or not r.target:
+            continue
+        subject, team_id, user_id = who
+        found.append(Finding(
+            Rule.FORECAST, f"forecast:{r.granularity}:{r.period_start:%Y-%m-%d}:{r.scope_type}:{r.scope_id}",
+            subject, r.scope_type, r.scope_id, r.period_start, granularity=r.granularity, team_id=team_id,
+            user_id=user_id,
+            why={"chance": str(r.chance_of_target), "threshold": str(threshold), "p50": str(r.p50),
+                 "p10": str(r.p10), "p90": str(r.p90), "target": str(r.target), "won": str(r.won_so_far),
+                 "gap": str(r.target - r.p50), "made_on": r.made_on.isoformat()},
+        ))  # fmt: skip
+    return found
+
+
+RULES = (band_findings, coverage_findings, detractor_findings, response_rate_findings, forecast_findings)
 
 
 def raise_alerts(today: dt.date | None = None) -> dict[str, int]:
@@ -297,7 +331,8 @@ def raise_alerts(today: dt.date | None = None) -> dict[str, int]:
             alert = open_alerts.get(key)
             if alert is None:
                 fresh.append(Alert(
-                    rule=f.rule, key=key, kpi=f.kpi, scope_type=f.scope_type, scope_id=f.scope_id,
+                    rule=f.rule, key=key, kpi=f.kpi, granularity=f.granularity, scope_type=f.scope_type,
+                    scope_id=f.scope_id,
                     team_id=f.team_id, user_id=f.user_id, product_id=f.product_id, subject=f.subject[:200],
                     period_start=f.period_start, why=f.why, first_seen=now, last_seen=now,
                 ))  # fmt: skip

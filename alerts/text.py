@@ -24,6 +24,9 @@ def title(alert: Alert) -> str:
         return _("%(who)s: pipeline too thin for the target") % {"who": who}
     if alert.rule == Rule.DETRACTORS:
         return _("%(who)s: a cluster of detractors") % {"who": who}
+    if alert.rule == Rule.FORECAST:
+        period = sc.Period(alert.granularity, alert.period_start).label
+        return _("%(who)s: %(period)s's target at risk from the forecast") % {"who": who, "period": period}
     return _("%(who)s: survey response rate falling") % {"who": who}
 
 
@@ -53,6 +56,17 @@ def why(alert: Alert) -> str:
             "count": w.get("count"),
             "days": w.get("days"),
         }
+    if alert.rule == Rule.FORECAST:
+        text = _("%(chance)s chance of reaching the %(target)s target of %(period)s (alert below "
+                 "%(threshold)s): the median forecast (P50) is %(p50)s, %(gap)s short, with %(won)s won "
+                 "so far (P10–P90: %(p10)s – %(p90)s).")  # fmt: skip
+        return text % {
+            "chance": _value(w.get("chance"), "percent"), "target": _value(w.get("target"), "money"),
+            "period": period, "threshold": _value(w.get("threshold"), "percent"),
+            "p50": _value(w.get("p50"), "money"), "gap": _value(w.get("gap"), "money"),
+            "won": _value(w.get("won"), "money"), "p10": _value(w.get("p10"), "money"),
+            "p90": _value(w.get("p90"), "money"),
+        }  # fmt: skip
     values = " → ".join(_value(v, "percent") for v in w.get("values", []))
     return _("Fell three months running, to %(period)s: %(values)s.") % {"period": period, "values": values}
 
@@ -61,9 +75,20 @@ def link(alert: Alert) -> str:
     """Where to look: the KPI's "What changed" page, or the survey results."""
     from django.urls import reverse
 
+    if alert.rule == Rule.FORECAST:
+        return forecast_url(sc.Scope(alert.scope_type, alert.scope_id, alert.subject))
     if alert.rule in (Rule.DETRACTORS, Rule.RESPONSE_RATE):
         who = {"rep": "rep", "team": "team"}.get(alert.scope_type)
         return reverse("survey_results") + (f"?{who}={alert.scope_id}" if who else "")
     scope = sc.Scope(alert.scope_type, alert.scope_id, alert.subject)
     url = sc.breakdown_url(alert.kpi, scope, sc.Period(alert.granularity, alert.period_start))
     return url or reverse("scorecard")
+
+
+def forecast_url(scope: sc.Scope) -> str:
+    """The Forecast page of a scope."""
+    from urllib.parse import urlencode
+
+    from django.urls import reverse
+
+    return reverse("forecast") + "?" + urlencode(scope.params())
