@@ -22,6 +22,7 @@ from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from alerts.models import Alert, Rule
+from api.signals import alerts_raised
 from crm.models import Product, Team, User
 from crm.models import today as company_today
 from kpis.definitions import COMPANY, KPIS, MONTH, QUARTER, REP, TEAM
@@ -340,6 +341,8 @@ def raise_alerts(today: dt.date | None = None) -> dict[str, int]:
                 alert.why, alert.period_start, alert.last_seen = f.why, f.period_start, now
                 kept.append(alert)
         Alert.objects.bulk_create(fresh)
+        # alert.raised webhooks, sent once this transaction commits.
+        alerts_raised(fresh)
         Alert.objects.bulk_update(kept, ["why", "period_start", "last_seen"])
         gone = [a.pk for key, a in open_alerts.items() if key not in findings]
         Alert.objects.filter(pk__in=gone).update(resolved_at=now)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.db import models
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -24,6 +25,7 @@ from crm.models import (
     Deal,
     DealStageChange,
     Language,
+    LostReason,
     Product,
     Prospect,
     SalesCost,
@@ -177,12 +179,19 @@ class ChurnInput(serializers.Serializer):
 
 
 class DealSerializer(ReadSerializer):
+    lost_reason = serializers.SlugRelatedField(
+        slug_field="code",
+        read_only=True,
+        allow_null=True,
+        help_text="The code of the managed lost reason when the deal is lost, else null.",
+    )
+
     class Meta:
         model = Deal
         fields = [
             "id", "external_ref", "title", "stage", "amount", "owner", "team", "customer", "prospect",
-            "product", "opened_on", "expected_close_on", "closed_on", "lost_reason", "created_at",
-            "updated_at",
+            "product", "opened_on", "expected_close_on", "closed_on", "lost_reason", "lost_note",
+            "created_at", "updated_at",
         ]  # fmt: skip
 
 
@@ -216,10 +225,34 @@ class DealWonInput(serializers.Serializer):
 
 
 class DealLostInput(serializers.Serializer):
-    # Issue 12 adds a managed list of reasons: a `reason_code` field joins
-    # here and `reason` becomes its optional note.
-    reason = text(200, help_text="Why the deal was lost.")
+    reason_code = serializers.SlugField(
+        max_length=40,
+        required=False,
+        help_text="The managed lost reason: price, timing, competitor, no_decision, product_fit, other "
+        "(or any code an admin added).",
+    )
+    reason = text(
+        200,
+        required=False,
+        allow_blank=True,
+        help_text="An optional note. Without reason_code, a reason's code or name here names it, and any "
+        'other text is kept as the note of the reason "other".',
+    )
     closed_on = serializers.DateField()
+
+    def validate(self, attrs):
+        code, text_ = attrs.get("reason_code"), (attrs.get("reason") or "").strip()
+        if code:
+            reason = LostReason.objects.active().filter(code=code).first()
+            if reason is None:
+                raise serializers.ValidationError({"reason_code": [_("Unknown lost reason.")]})
+            note = text_
+        else:
+            reason, note = LostReason.resolve(text_)
+            if reason is None:
+                raise serializers.ValidationError({"reason_code": [_("Say why the deal was lost.")]})
+        attrs["lost_reason"], attrs["note"] = reason, note
+        return attrs
 
 
 class DealReopenInput(serializers.Serializer):

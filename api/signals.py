@@ -4,11 +4,12 @@ history in bulk (no signals), so they fire none."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
 from api.models import Event
-from api.webhooks import emit, subscribers_of
+from api.webhooks import emit, emit_many, subscribers, subscribers_of
 from crm.models import DealStageChange, Stage
 from surveys.models import Response
 
@@ -56,3 +57,24 @@ def prospect_converted(prospect, deal) -> None:
         Event.PROSPECT_CONVERTED,
         {"prospect": ProspectSerializer(prospect).data, "customer": prospect.customer_id, "deal": deal.pk},
     )
+
+
+def alert_payload(alert) -> dict:
+    """alert.raised's `data`: the alert as /api/v1/alerts/ shows it, its
+    sentences in the site's language, and where to open it in Boussole."""
+    from django.utils import translation
+
+    from api.views_alerts import AlertSerializer
+
+    with translation.override(settings.LANGUAGE_CODE):
+        data = AlertSerializer(alert).data
+    return {"alert": data, "url": settings.SITE_URL + data["link"]}
+
+
+def alerts_raised(alerts) -> None:
+    """Called by alerts.rules.raise_alerts, in its transaction, with the alerts
+    it has just created (refreshed ones are not new): one alert.raised each,
+    sent once the run commits."""
+    webhooks = subscribers(Event.ALERT_RAISED)  # 1 query
+    if webhooks and alerts:
+        emit_many(Event.ALERT_RAISED, [alert_payload(a) for a in alerts], webhooks=webhooks)

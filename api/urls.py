@@ -4,7 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
-from api import views, views_kpis
+from api import views, views_alerts, views_forecast, views_kpis, views_team
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = True
@@ -20,9 +20,13 @@ router.register("survey-invitations", views.InvitationViewSet, basename="api-inv
 router.register("survey-responses", views.SurveyResponseViewSet, basename="api-response")
 router.register("kpi-snapshots", views_kpis.KpiSnapshotViewSet, basename="api-kpi-snapshot")
 router.register("kpis", views_kpis.KpiDefinitionViewSet, basename="api-kpi")
+router.register("forecasts", views_forecast.ForecastViewSet, basename="api-forecast")
 router.register("teams", views.TeamViewSet, basename="api-team")
 router.register("users", views.UserViewSet, basename="api-user")
 router.register("products", views.ProductViewSet, basename="api-product")
+router.register("alerts", views_alerts.AlertViewSet, basename="api-alert")
+router.register("training-sessions", views_team.TrainingSessionViewSet, basename="api-training-session")
+router.register("certifications", views_team.CertificationViewSet, basename="api-certification")
 
 urlpatterns = [
     path("v1/me/", views_kpis.MeView.as_view(), name="api-me"),

@@ -311,7 +311,7 @@ class DealViewSet(ReadWrite):
     ]
 
     def base_queryset(self):
-        return Deal.objects.order_by()
+        return Deal.objects.select_related("lost_reason").order_by()
 
     def create(self, request):
         data = self.owner_rule(self.input(s.DealInput))
@@ -376,11 +376,19 @@ class DealViewSet(ReadWrite):
     @extend_schema(request=s.DealLostInput, responses=s.DealSerializer)
     @action(detail=True, methods=["post"])
     def lost(self, request, pk=None):
-        return self._verb(
-            DealLostForm,
-            s.DealLostInput,
-            lambda deal, data: deal.mark_lost(data["reason"], closed_on=data["closed_on"], by=request.user),
-        )
+        """Lose an open deal for a managed reason (`reason_code`), with an optional note (`reason`)."""
+        deal = self.get_object()
+        data = self.input(s.DealLostInput)
+        fields = {"reason": data["lost_reason"], "note": data["note"], "closed_on": data["closed_on"]}
+        form = valid(DealLostForm(form_data(fields), deal=deal))
+        with transaction.atomic():
+            deal.mark_lost(
+                form.cleaned_data["reason"],
+                closed_on=form.cleaned_data["closed_on"],
+                by=request.user,
+                note=form.cleaned_data["note"],
+            )
+        return self.output(deal)
 
     @extend_schema(request=s.DealReopenInput, responses=s.DealSerializer)
     @action(detail=True, methods=["post"])

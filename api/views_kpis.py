@@ -18,13 +18,18 @@ from kpis.models import KpiSnapshot, ScopeType
 
 
 def visible_snapshots(user):
-    """The snapshots the performance pages would show this user.
+    """The snapshots the performance pages would show this user."""
+    return visible_scopes(KpiSnapshot.objects.order_by(), user)
+
+
+def visible_scopes(snapshots, user):
+    """Rows per (scope_type, scope_id) that the performance pages (the
+    scorecards, the Forecast page) would show this user.
 
     An admin reads every scope; a manager their team's and its people's
     scorecards; anyone else their own. Company and campaign figures are
     admins' (only their pages show them).
     """
-    snapshots = KpiSnapshot.objects.order_by()
     if user.is_admin_role:
         return snapshots
     own = Q(scope_type=ScopeType.REP, scope_id=user.pk)
@@ -38,17 +43,8 @@ def visible_snapshots(user):
     return snapshots.filter(own)
 
 
-@extend_schema(tags=["kpis"])
-class KpiSnapshotViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
-    """KPI values as stored by the nightly recompute: the columns and filters
-    of `manage.py export_kpis`. Values are exact decimals as strings; null
-    means n/a (see /api/v1/kpis/ for each KPI's unit)."""
-
-    serializer_class = s.KpiSnapshotSerializer
-    filter_serializer = filters.KpiSnapshotFilters
-
-    def get_queryset(self):
-        return visible_snapshots(self.request.user)
+class ScopeNames:
+    """Gives the serializer `scope_names` for the rows it shows."""
 
     def get_serializer(self, *args, **kwargs):
         # Scope names for this page only: one small query per scope type present.
@@ -72,6 +68,19 @@ class KpiSnapshotViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiVi
                 names[(ScopeType.CAMPAIGN, pk)] = name
         kwargs["context"] = {**self.get_serializer_context(), "scope_names": names}
         return self.serializer_class(*args, **kwargs)
+
+
+@extend_schema(tags=["kpis"])
+class KpiSnapshotViewSet(ScopeNames, mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
+    """KPI values as stored by the nightly recompute: the columns and filters
+    of `manage.py export_kpis`. Values are exact decimals as strings; null
+    means n/a (see /api/v1/kpis/ for each KPI's unit)."""
+
+    serializer_class = s.KpiSnapshotSerializer
+    filter_serializer = filters.KpiSnapshotFilters
+
+    def get_queryset(self):
+        return visible_snapshots(self.request.user)
 
 
 def _definition(defn) -> dict:

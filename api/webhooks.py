@@ -78,26 +78,35 @@ def emit(event: str, data, *, webhooks: list[Webhook] | None = None, is_test: bo
     """Record a delivery of `event` for each active webhook that wants it, and
     send them after the current transaction commits. `data` may be a callable,
     called only when some webhook wants the event."""
+    return emit_many(event, [data], webhooks=webhooks, is_test=is_test)
+
+
+def emit_many(
+    event: str, items: list, *, webhooks: list[Webhook] | None = None, is_test: bool = False
+) -> list:
+    """emit() for several occurrences of one event at once (e.g. the alerts a
+    nightly run raised): one delivery per occurrence and webhook, written in
+    one query."""
     if webhooks is None:
         webhooks = subscribers(event)
-    if not webhooks:
+    if not webhooks or not items:
         return []
-    if callable(data):
-        data = data()
     now = timezone.now()
     deliveries = []
-    for webhook in webhooks:
-        delivery = WebhookDelivery(
-            webhook=webhook, event=event, is_test=is_test, next_attempt_at=now, created_at=now
-        )
-        delivery.payload = {
-            "id": str(delivery.uuid),
-            "event": event,
-            "created_at": now.isoformat(),
-            "test": is_test,
-            "data": _json(data),
-        }
-        deliveries.append(delivery)
+    for data in items:
+        body = _json(data() if callable(data) else data)
+        for webhook in webhooks:
+            delivery = WebhookDelivery(
+                webhook=webhook, event=event, is_test=is_test, next_attempt_at=now, created_at=now
+            )
+            delivery.payload = {
+                "id": str(delivery.uuid),
+                "event": event,
+                "created_at": now.isoformat(),
+                "test": is_test,
+                "data": body,
+            }
+            deliveries.append(delivery)
     WebhookDelivery.objects.bulk_create(deliveries)
     ids = [d.pk for d in deliveries]
 
@@ -218,12 +227,13 @@ def sample_data(event: str) -> dict:
         "id": 0, "external_ref": "bsl-test", "title": "Test deal", "stage": "won", "amount": "1000.00",
         "owner": 0, "team": None, "customer": None, "prospect": None, "product": None,
         "opened_on": "2025-01-01", "expected_close_on": None, "closed_on": "2025-02-01",
-        "lost_reason": "", "created_at": "2025-01-01T09:00:00Z", "updated_at": "2025-02-01T09:00:00Z",
+        "lost_reason": None, "lost_note": "",
+        "created_at": "2025-01-01T09:00:00Z", "updated_at": "2025-02-01T09:00:00Z",
     }  # fmt: skip
     if event in (Event.DEAL_WON, Event.DEAL_LOST, Event.DEAL_STAGE_CHANGED):
         stage = {"deal.won": "won", "deal.lost": "lost"}.get(event, "proposal")
         return {
-            "deal": {**deal, "stage": stage, "lost_reason": "Price" if stage == "lost" else ""},
+            "deal": {**deal, "stage": stage, "lost_reason": "price" if stage == "lost" else None},
             "from_stage": "negotiation" if stage != "proposal" else "qualification",
             "to_stage": stage,
             "changed_by": None,
@@ -236,6 +246,19 @@ def sample_data(event: str) -> dict:
         }
     if event == Event.SURVEY_RESPONSE_RECEIVED:
         return {"response": {"id": 0, "customer": 0, "deal": None, "nps_score": 9, "csat_score": 5}}
-    return {
-        "alert": {"id": 0, "kpi": "win_rate", "scope_type": "team", "scope_id": 0, "message": "Test alert"}
-    }
+    return sample_alert()
+
+
+def sample_alert() -> dict:
+    """alert.raised's test payload: a made-up alert through the real payload code."""
+    from alerts.models import Alert, Rule
+    from api.signals import alert_payload
+
+    night = dt.datetime(2025, 2, 1, 2, 0, tzinfo=dt.UTC)
+    alert = Alert(
+        id=0, rule=Rule.BAND, key="test", kpi="win_rate", scope_type="team", scope_id=0, subject="Test team",
+        granularity="month", period_start=dt.date(2025, 1, 1),
+        why={"value": "12.5", "low": "30", "high": "55", "median": "42", "points": 12, "direction": "down"},
+        first_seen=night, last_seen=night,
+    )  # fmt: skip
+    return alert_payload(alert)

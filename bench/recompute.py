@@ -63,6 +63,9 @@ FLOOR_PENDING = frozenset({
     # The team's KPIs (issue 13, team/kpis.py): tested against hand-computed
     # fixtures in tests/team/test_team_kpis.py; the floor does not have them.
     "training_hours", "certified_share", "enps", "active_selling_days",
+    # Issue 12's internal-process KPIs (stage stays, percentiles, stalled deals).
+    "time_in_stage_days", "stage_conversion_rate", "lead_response_hours", "stalled_deals",
+    "activities_per_won_deal", "lost_reasons",
 })  # fmt: skip
 
 

@@ -321,7 +321,8 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Boussole API",
-    "DESCRIPTION": "Prospects, customers, deals, activities, campaigns, costs, targets, surveys and KPIs. "
+    "DESCRIPTION": "Prospects, customers, deals, activities, campaigns, costs, targets, surveys, KPIs, "
+    "forecasts, alerts, training sessions and certifications. "
     "Guide and curl examples: docs/api.md.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
@@ -337,6 +338,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "StageEnum": "crm.models.Stage",
         "OpenStageEnum": ["prospecting", "qualification", "proposal", "negotiation"],
+        "ActivityKindEnum": "crm.models.Activity.Kind",
+        "TrainingKindEnum": "team.models.TrainingSession.Kind",
     },
 }
 

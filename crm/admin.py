@@ -9,6 +9,7 @@ from .models import (
     Customer,
     Deal,
     DealStageChange,
+    LostReason,
     Product,
     Prospect,
     SalesCost,
@@ -110,12 +111,23 @@ class DealAdmin(admin.ModelAdmin):
         "closed_on",
         "external_ref",
     ]
-    list_filter = ["stage", "team", "product"]
+    list_filter = ["stage", "team", "product", "lost_reason"]
     list_select_related = ["owner", "team"]
     search_fields = ["title", "external_ref", "customer__name"]
     date_hierarchy = "opened_on"
     raw_id_fields = ["owner", "customer", "prospect"]
     inlines = [DealStageChangeInline]
+
+
+@admin.register(LostReason)
+class LostReasonAdmin(admin.ModelAdmin):
+    """The managed list of lost reasons (kpi-spec lost_reasons). A reason in
+    use cannot be deleted (its deals protect it): untick "active" to retire it
+    from the lost form."""
+
+    list_display = ["code", "name", "name_fr", "position", "is_active"]
+    list_editable = ["name", "name_fr", "position", "is_active"]
+    search_fields = ["code", "name", "name_fr"]
 
 
 @admin.register(DealStageChange)

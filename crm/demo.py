@@ -30,6 +30,7 @@ from .models import (
     Deal,
     DealStageChange,
     Language,
+    LostReason,
     Product,
     Prospect,
     Role,
@@ -173,7 +174,19 @@ LAST_NAMES = [
     "Henry",
 ]
 SECTORS = ["Industrie", "Santé", "Retail", "Finance", "Logistique", "Services", "Éducation", "Énergie"]
-LOST_REASONS = ["Price", "Chose a competitor", "No budget", "No decision", "Timing"]
+# (lost reason code, note): price and competitors lose most deals.
+LOST_REASONS = [
+    ("price", ""),
+    ("price", "No budget this year"),
+    ("competitor", "Chose a competitor"),
+    ("competitor", ""),
+    ("no_decision", ""),
+    ("timing", "Maybe next quarter"),
+    ("product_fit", "Needed an integration we lack"),
+    ("other", "Company was acquired"),
+]
+# How long deals usually sit in each stage, relative to one another.
+STAGE_WEIGHT = {"prospecting": 0.6, "qualification": 1.0, "proposal": 1.8, "negotiation": 1.3}
 PROSPECT_LOST_REASONS = ["Not a fit", "No budget", "Unreachable", "Already equipped"]
 
 
@@ -223,6 +236,13 @@ class DemoBuilder:
         self.rng = random.Random(seed)
         self.progress = progress or (lambda done, total: None)
         self.start = month_start(today, -(MONTHS - 1))
+        LostReason.resolve(LostReason.OTHER)  # "other" exists even in a flushed database
+        self.lost_reasons = {r.code: r for r in LostReason.objects.all()}
+        for code, _note in LOST_REASONS:
+            if code not in self.lost_reasons:
+                name = code.replace("_", " ").capitalize()
+                reason, _created = LostReason.objects.get_or_create(code=code, defaults={"name": name})
+                self.lost_reasons[code] = reason
 
     # People, products, campaigns --------------------------------------------
 
@@ -417,10 +437,8 @@ class DemoBuilder:
         for deal in deals:
             path = self.stage_path(deal)
             span = max(((deal.closed_on or today) - deal.opened_on).days, 1)
-            for step, (before, after) in enumerate(zip([""] + path[:-1], path, strict=True)):
-                day = deal.opened_on + dt.timedelta(days=span * step // max(len(path) - 1, 1))
-                if after == deal.stage and deal.closed_on:
-                    day = deal.closed_on
+            entries = self.entry_days(deal, path, span)
+            for day, before, after in zip(entries, [""] + path[:-1], path, strict=True):
                 changes.append(
                     DealStageChange(
                         deal=deal,
@@ -450,7 +468,9 @@ class DemoBuilder:
                 or rng.random() < 0.3
             ):
                 kind = rng.choice([Activity.Kind.CALL, Activity.Kind.EMAIL])
-                day = min(prospect.created_on + dt.timedelta(days=rng.randint(0, 10)), today)
+                # Each rep answers leads at their own pace (lead response).
+                wait = rng.randint(0, 2 + (prospect.owner_id % 4) * 3)
+                day = min(prospect.created_on + dt.timedelta(days=wait), today)
                 activities.append(
                     Activity(
                         kind=kind,
@@ -531,7 +551,8 @@ class DemoBuilder:
             deal.closed_on = closes_on
             deal.expected_close_on = None
             if not win:
-                deal.lost_reason = rng.choice(LOST_REASONS)
+                code, deal.lost_note = rng.choice(LOST_REASONS)
+                deal.lost_reason = self.lost_reasons[code]
         else:
             progress = (today - opened_on).days / cycle
             open_stages = Stage.open_stages()
@@ -539,12 +560,45 @@ class DemoBuilder:
         return deal
 
     def stage_path(self, deal: Deal) -> list[str]:
+        """The stages a deal went through: most in order, some skipping
+        Qualification (a warm lead) or Negotiation (signed as proposed), a
+        few sent back from Proposal to Qualification (the Process page's
+        funnel and conversion have something to show)."""
+        rng = self.rng
         open_stages = [s.value for s in Stage.open_stages()]
         if deal.stage in open_stages:
-            return open_stages[: open_stages.index(deal.stage) + 1]
-        if deal.stage == Stage.WON:
-            return open_stages + [Stage.WON.value]
-        return open_stages[: self.rng.randint(1, len(open_stages))] + [Stage.LOST.value]
+            path = open_stages[: open_stages.index(deal.stage) + 1]
+        elif deal.stage == Stage.WON:
+            path = open_stages + [Stage.WON.value]
+        else:
+            path = open_stages[: rng.randint(1, len(open_stages))] + [Stage.LOST.value]
+        if "qualification" in path[:-1] and rng.random() < 0.15:
+            path.remove("qualification")
+        if deal.stage == Stage.WON and rng.random() < 0.12:
+            path.remove("negotiation")
+        if "proposal" in path[:-1] and "qualification" in path and rng.random() < 0.07:
+            at = path.index("proposal") + 1
+            path[at:at] = ["qualification", "proposal"]
+        return path
+
+    def entry_days(self, deal: Deal, path: list[str], span: int) -> list[dt.date]:
+        """The day the deal entered each stage of its path: proposals and
+        negotiations take longest, each rep has a pace, and about a fifth of
+        the open deals have sat in their stage far longer than usual (stalled)."""
+        rng, today = self.rng, self.today
+        pace = 0.7 + (deal.owner_id % 5) * 0.15
+        weights = [STAGE_WEIGHT.get(s, 1.0) * pace * rng.uniform(0.5, 1.6) for s in path[:-1]]
+        if deal.closed_on is None:
+            stalled = rng.random() < 0.2
+            weights.append(rng.uniform(3.0, 6.0) if stalled else rng.uniform(0.2, 1.0))
+        total = sum(weights) or 1.0
+        days, elapsed = [deal.opened_on], 0.0
+        for weight in weights[: len(path) - 1]:
+            elapsed += weight
+            days.append(deal.opened_on + dt.timedelta(days=int(span * elapsed / total)))
+        if deal.closed_on:
+            days[-1] = deal.closed_on
+        return [min(day, today) for day in days]
 
     def activity_subject(self, kind: str, about: str) -> str:
         verbs = {

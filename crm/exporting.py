@@ -28,6 +28,7 @@ from crm.models import (
     CampaignSpend,
     Customer,
     Deal,
+    LostReason,
     Product,
     Prospect,
     Role,
@@ -134,10 +135,12 @@ class Exporter:
         qs = Deal.objects.select_related("owner", "customer", "prospect", "product").order_by(
             "opened_on", "pk"
         )
+        reasons = dict(LostReason.objects.values_list("pk", "code"))
         for d in self._scoped(qs):
             yield [
                 d.external_ref, d.owner.username, d.stage, d.title, _name(d.customer), _ref(d.prospect),
-                _name(d.product), d.amount, d.opened_on, d.expected_close_on, d.closed_on, d.lost_reason,
+                _name(d.product), d.amount, d.opened_on, d.expected_close_on, d.closed_on,
+                reasons.get(d.lost_reason_id, ""), d.lost_note,
             ]  # fmt: skip
 
     def activities(self):

@@ -24,6 +24,7 @@ from crm.models import (
     CampaignSpend,
     Customer,
     Deal,
+    LostReason,
     Product,
     Prospect,
     SalesCost,
@@ -252,17 +253,23 @@ class DealWonForm(_CloseDealForm):
 
 
 class DealLostForm(_CloseDealForm):
-    reason = forms.CharField(label=_("Why was it lost?"), max_length=200)
+    """Losing a deal: a reason from the managed list (kpi-spec lost_reasons),
+    an optional note, and the close date."""
+
+    reason = forms.ModelChoiceField(
+        label=_("Why was it lost?"),
+        queryset=LostReason.objects.active(),
+        error_messages={"required": _("Say why the deal was lost.")},
+    )
+    note = forms.CharField(label=_("Note"), max_length=200, required=False, strip=True)
     target_stage = Stage.LOST
     future_error = _("A deal cannot be lost in the future.")
     already_error = _("This deal is already lost.")
-    field_order = ["reason", "closed_on"]
+    field_order = ["reason", "note", "closed_on"]
 
-    def clean_reason(self):
-        value = self.cleaned_data["reason"].strip()
-        if not value:
-            raise ValidationError(_("Say why the deal was lost."))
-        return value
+    def __init__(self, *args, deal: Deal, **kwargs):
+        super().__init__(*args, deal=deal, **kwargs)
+        self.fields["reason"].label_from_instance = lambda reason: reason.label
 
 
 def open_stage_choices():

@@ -61,6 +61,7 @@ from crm.models import (
     Deal,
     DealStageChange,
     Language,
+    LostReason,
     Product,
     Prospect,
     Role,
@@ -111,7 +112,7 @@ GENERIC_COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("external_ref", "owner", "stage"),
         (
             "title", "customer", "prospect", "product", "amount", "opened_on", "expected_close_on",
-            "closed_on", "lost_reason",
+            "closed_on", "lost_reason", "lost_note",
         ),
     ),
     "activities": (
@@ -1093,6 +1094,7 @@ class _Planner:
                 "opened_on",
                 "closed_on",
                 "lost_reason",
+                "lost_note",
                 "team_id",
                 "prospect_id",
                 "expected_close_on",
@@ -1101,6 +1103,7 @@ class _Planner:
         seen: dict[str, int] = {}
         touched: dict[int, Customer] = {}
         closed = set(Stage.closed_stages())
+        reasons = list(LostReason.objects.all())
         for row in self.source.rows["deals"]:
             try:
                 ref = _text(row, "external_ref", 100)
@@ -1151,9 +1154,15 @@ class _Planner:
                 else:
                     # An open deal is worth its product's list price.
                     amount = product.list_price if product else Decimal("0.00")
-                lost_reason = _text(row, "lost_reason", 200) if stage == Stage.LOST else ""
-                if stage == Stage.LOST and not lost_reason:
-                    lost_reason = NO_LOST_REASON
+                lost_reason, lost_note = None, ""
+                if stage == Stage.LOST:
+                    # A reason's code or name (English or French) names it; any
+                    # other text is "other" with the text as the note.
+                    lost_reason, lost_note = LostReason.resolve(_text(row, "lost_reason", 200), reasons)
+                    lost_note = _text(row, "lost_note", 200) or lost_note
+                    if lost_reason is None:
+                        lost_reason = LostReason.resolve(LostReason.OTHER, reasons)[0]
+                        lost_note = lost_note or NO_LOST_REASON
                 title = (
                     _text(row, "title", 200)
                     or " – ".join(str(x) for x in (product_name, customer_name) if x)
@@ -1193,6 +1202,7 @@ class _Planner:
                 "opened_on": opened_on,
                 "closed_on": closed_on,
                 "lost_reason": lost_reason,
+                "lost_note": lost_note,
                 **more,
             }
             is_new = deal is None
@@ -1221,7 +1231,6 @@ class _Planner:
             existing[ref] = deal
         self.plan.customers_touched = list(touched.values())
         return existing
-
 
     def plan_campaigns(self) -> None:
         if not self.source.rows["campaigns"]:
@@ -1313,8 +1322,10 @@ class _Planner:
                 if row.has("lost_reason"):
                     values["lost_reason"] = _text(row, "lost_reason", 200)
                 status = values.get("status", prospect.status if prospect else Prospect.Status.NEW)
-                has_customer = values["customer"] is not None if "customer" in values else bool(
-                    prospect and prospect.customer_id
+                has_customer = (
+                    values["customer"] is not None
+                    if "customer" in values
+                    else bool(prospect and prospect.customer_id)
                 )
                 if status == Prospect.Status.CONVERTED and not has_customer:
                     raise RowError(_("a converted prospect needs its customer"))

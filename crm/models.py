@@ -18,7 +18,7 @@ from django.db import models, transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
@@ -604,6 +604,75 @@ class Prospect(models.Model):
         return self.status in (self.Status.CONVERTED, self.Status.LOST)
 
 
+class LostReasonQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(is_active=True)
+
+
+class LostReason(models.Model):
+    """A managed reason a deal was lost (kpi-spec: lost_reasons).
+
+    Seeded by migration with price, timing, competitor, no decision, product
+    fit and other; admins edit the list (and its French labels) in the admin.
+    A reason in use cannot be deleted, only retired (`is_active`).
+    """
+
+    OTHER = "other"
+
+    code = models.SlugField(_("code"), max_length=40, unique=True)
+    name = models.CharField(_("name"), max_length=100)
+    name_fr = models.CharField(_("name in French"), max_length=100, blank=True)
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    objects = LostReasonQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["position", "code"]
+        verbose_name = _("lost reason")
+        verbose_name_plural = _("lost reasons")
+
+    def __str__(self) -> str:
+        return self.label
+
+    @property
+    def label(self) -> str:
+        """The name in the user's language (French when one is set)."""
+        if self.name_fr and (translation.get_language() or "").startswith("fr"):
+            return self.name_fr
+        return self.name
+
+    @staticmethod
+    def _key(text: str) -> str:
+        return " ".join(text.replace("_", " ").replace("-", " ").split()).casefold()
+
+    @classmethod
+    def resolve(cls, text: str, reasons: list[LostReason] | None = None) -> tuple[LostReason | None, str]:
+        """A free-text reason → (managed reason, note).
+
+        A code or a name (English or French, any case) names its reason with
+        no note; any other text is "other" with the text kept as the note
+        (imports, the API's old `reason` field, callers of `mark_lost` with
+        text). Blank text gives (None, "").
+        """
+        text = (text or "").strip()
+        if not text:
+            return None, ""
+        if reasons is None:
+            reasons = list(cls.objects.all())
+        key = cls._key(text)
+        for reason in reasons:
+            if key in {cls._key(reason.code), cls._key(reason.name), cls._key(reason.name_fr or reason.name)}:
+                return reason, ""
+        other = next((r for r in reasons if r.code == cls.OTHER), None)
+        if other is None:
+            # "other" is the catch-all every path relies on (seeded by
+            # migration 0011; a flushed test database may have lost it).
+            other = cls.objects.get_or_create(code=cls.OTHER, defaults={"name": "Other", "name_fr": "Autre",
+                                                                         "position": 50})[0]  # fmt: skip
+        return other, text[:200]
+
+
 class Stage(models.TextChoices):
     PROSPECTING = "prospecting", _("Prospecting")
     QUALIFICATION = "qualification", _("Qualification")
@@ -710,7 +779,17 @@ class Deal(models.Model):
     opened_on = models.DateField(_("opened on"), default=today)
     expected_close_on = models.DateField(_("expected close"), null=True, blank=True)
     closed_on = models.DateField(_("closed on"), null=True, blank=True)
-    lost_reason = models.CharField(_("lost reason"), max_length=200, blank=True)
+    # kpi-spec lost_reasons: why a lost deal was lost, from the managed list,
+    # with an optional note (the free text of earlier versions lives there).
+    lost_reason = models.ForeignKey(
+        LostReason,
+        verbose_name=_("lost reason"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="deals",
+    )
+    lost_note = models.CharField(_("lost note"), max_length=200, blank=True)
     external_ref = external_ref_field(_("The deal's key in the system it was imported from."))
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -739,6 +818,10 @@ class Deal(models.Model):
                 name="deal_stage_known",
             ),
             models.UniqueConstraint(fields=["external_ref"], name="deal_external_ref_unique"),
+            models.CheckConstraint(
+                condition=~Q(stage="lost") | Q(lost_reason__isnull=False),
+                name="deal_lost_has_reason",
+            ),
         ]
         indexes = [
             # revenue, deals_won, win_rate, avg_deal_size, sales_cycle_days:
@@ -817,7 +900,7 @@ class Deal(models.Model):
             errors["closed_on"] = _("An open deal has no close date.")
         if self.closed_on and self.opened_on and self.closed_on < self.opened_on:
             errors["closed_on"] = _("A deal cannot close before it opened.")
-        if self.stage == Stage.LOST and not self.lost_reason.strip():
+        if self.stage == Stage.LOST and not self.lost_reason_id:
             errors["lost_reason"] = _("Say why the deal was lost.")
         loaded = getattr(self, "_loaded_credit", None)
         if loaded and loaded[0] in Stage.closed_stages() and self.stage in Stage.closed_stages():
@@ -844,8 +927,11 @@ class Deal(models.Model):
             self.closed_on = closed_on or today()
         else:
             self.closed_on = None
-            self.lost_reason = ""
-        self.full_clean(exclude=["owner", "team", "customer", "prospect", "product", "external_ref"])
+            self.lost_reason = None
+            self.lost_note = ""
+        self.full_clean(
+            exclude=["owner", "team", "customer", "prospect", "product", "external_ref", "lost_reason"]
+        )
         self.save()
         DealStageChange.objects.create(deal=self, from_stage=previous, to_stage=stage, changed_by=by)
         if self.customer_id and Stage.WON in (previous, stage) and Deal.customer.is_cached(self):
@@ -856,8 +942,17 @@ class Deal(models.Model):
         self.amount = amount
         self.move_to(Stage.WON, by=by, closed_on=closed_on)
 
-    def mark_lost(self, reason: str, closed_on: dt.date | None = None, by=None) -> None:
+    def mark_lost(
+        self, reason: LostReason | str, closed_on: dt.date | None = None, by=None, note: str = ""
+    ) -> None:
+        """Lose the deal for a managed reason (a LostReason, or its code or
+        name), with an optional note. Other text is "other" with the text as
+        the note, so older callers passing free text keep working."""
+        if isinstance(reason, str):
+            reason, text = LostReason.resolve(reason)
+            note = note or text
         self.lost_reason = reason
+        self.lost_note = (note or "").strip()[:200]
         self.move_to(Stage.LOST, by=by, closed_on=closed_on)
 
     def reopen(self, by=None, stage: str = Stage.NEGOTIATION) -> None:

@@ -16,7 +16,9 @@ from crm.pagination import KeysetPage, keyset_page
 
 def get_deal_for(user, pk: int) -> Deal:
     """The deal if `user` may see it, else 404 (never 403: no existence leak)."""
-    return get_object_or_404(Deal.objects.visible_to(user).with_related(), pk=pk)
+    return get_object_or_404(
+        Deal.objects.visible_to(user).with_related().select_related("lost_reason"), pk=pk
+    )
 
 
 def get_prospect_for(user, pk: int) -> Prospect:

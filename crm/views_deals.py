@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.db.models import Count, F, Sum, Window
+from django.db.models import Count, F, OuterRef, Subquery, Sum, Window
 from django.db.models.functions import RowNumber
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -22,7 +22,7 @@ from crm.forms import (
     DealWonForm,
     apply_validation_error,
 )
-from crm.models import Customer, Deal, Prospect, Stage
+from crm.models import Customer, Deal, DealStageChange, LostReason, Prospect, Stage, today
 from crm.pagination import capped_totals
 from crm.views_common import (
     csv_response,
@@ -31,6 +31,7 @@ from crm.views_common import (
     previous_submission,
     remember_submission,
 )
+from kpis import process
 from surveys.models import Response
 
 
@@ -57,11 +58,13 @@ def deal_csv(qs) -> HttpResponse:
 
     Columns: id, title, stage, amount, currency-free decimal, opened_on,
     expected_close_on, closed_on (YYYY-MM-DD or empty), owner (username),
-    team, customer, prospect, product, lost_reason.
+    team, customer, prospect, product, lost_reason (the reason's code),
+    lost_note.
     """
+    reasons = dict(LostReason.objects.values_list("pk", "code"))
     header = [
         "id", "title", "stage", "amount", "opened_on", "expected_close_on", "closed_on",
-        "owner", "team", "customer", "prospect", "product", "lost_reason",
+        "owner", "team", "customer", "prospect", "product", "lost_reason", "lost_note",
     ]  # fmt: skip
 
     def row(d: Deal) -> list:
@@ -69,7 +72,7 @@ def deal_csv(qs) -> HttpResponse:
             d.pk, d.title, d.stage, d.amount, d.opened_on, d.expected_close_on or "",
             d.closed_on or "", d.owner.username, d.team.name if d.team else "",
             d.customer.name if d.customer else "", d.prospect.name if d.prospect else "",
-            d.product.name if d.product else "", d.lost_reason,
+            d.product.name if d.product else "", reasons.get(d.lost_reason_id, ""), d.lost_note,
         ]  # fmt: skip
 
     return csv_response("deals.csv", header, qs.iterator(chunk_size=500), row)
@@ -100,7 +103,19 @@ def _board_context(request: HttpRequest, **extra) -> dict:
         .values_list("pk", "stage", "stage_count", "stage_total")
     )
     totals = {row[1]: {"count": row[2], "total": row[3]} for row in top}
-    ranked = Deal.objects.filter(pk__in=[row[0] for row in top]).with_related().order_by("-amount", "pk")
+    # Each card's latest stage entry (days in stage), in the same query.
+    entered_at = Subquery(
+        DealStageChange.objects.filter(deal=OuterRef("pk"))
+        .order_by("-changed_at", "-pk")
+        .values("changed_at")[:1]
+    )
+    ranked = list(
+        Deal.objects.filter(pk__in=[row[0] for row in top])
+        .with_related()
+        .annotate(entered_at=entered_at)
+        .order_by("-amount", "pk")
+    )
+    process.mark_board(ranked, today())  # 1 query: the stalled thresholds
     by_stage: dict[str, list[Deal]] = {s: [] for s in Stage.open_stages()}
     # Two links per card: reversed once each and filled in, since reverse()
     # per card was a tenth of the page's time at 100 cards.
@@ -200,6 +215,7 @@ def _deal_saved(request: HttpRequest, url: str, deal: Deal | None = None, again=
 def deal_detail(request: HttpRequest, pk: int) -> HttpResponse:
     deal = get_deal_for(request.user, pk)
     changes = list(deal.stage_changes.select_related("changed_by"))
+    stage_days = process.stage_days(changes, today(), deal.is_open)
     activities = list(deal.activities.select_related("owner"))
     timeline = sorted(
         [(c.changed_at.date(), c.changed_at, "stage", c) for c in changes]
@@ -215,6 +231,7 @@ def deal_detail(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "deal": deal,
         "timeline": timeline,
+        "stage_days": stage_days,
         "responses": responses,
         "won_form": DealWonForm(deal=deal),
         "lost_form": DealLostForm(deal=deal),
@@ -266,7 +283,7 @@ def deal_won(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def deal_lost(request: HttpRequest, pk: int) -> HttpResponse:
     def action(deal, data):
-        deal.mark_lost(data["reason"], closed_on=data["closed_on"], by=request.user)
+        deal.mark_lost(data["reason"], closed_on=data["closed_on"], by=request.user, note=data["note"])
 
     return _deal_verb(request, pk, DealLostForm, action, _("Deal marked lost."))
 

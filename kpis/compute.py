@@ -66,12 +66,15 @@ from django.db.models import (
     F,
     Max,
     Min,
+    OuterRef,
     Q,
+    Subquery,
     Sum,
+    Value,
     When,
     Window,
 )
-from django.db.models.functions import Lag, RowNumber, Trunc, TruncMonth, TruncQuarter, TruncYear
+from django.db.models.functions import Coalesce, Lag, RowNumber, Trunc, TruncMonth, TruncQuarter, TruncYear
 from django.utils import timezone
 
 from crm.models import (
@@ -92,6 +95,7 @@ from crm.models import (
     User,
 )
 from crm.models import today as company_today
+from kpis import process
 from kpis.definitions import CAMPAIGN, COMPANY, GRANULARITIES, KPIS, MONTH, QUARTER, REP, TEAM, YEAR
 from kpis.models import DirtyMonth, FactMonth, KpiSnapshot, MonthFact
 from kpis.periods import MONTHS_IN, add_months, month_starts, period_end, period_start, periods_between
@@ -102,9 +106,13 @@ from team.models import Certification, PulseAnswer, TrainingSession
 logger = logging.getLogger(__name__)
 
 # Bump when a fact changes meaning: every month is then read again.
-FACTS_VERSION = 3  # 2: closed deals' sums per product (issue 15); 3: the team's facts (issue 13)
+# 2: closed deals' sums per product (issue 15); 3: the team's facts (issue 13);
+# 4: lost deals per stage and reason, activities on won deals (issue 12).
+FACTS_VERSION = 4
 
 ZERO = Decimal(0)
+# Sales facts "lost|<stage lost at>|<reason code>": lost deals (lost_reasons).
+LOST_PREFIX = "lost|"
 HUNDRED = Decimal(100)
 # Snapshot columns hold 6 decimals; rounding here (not in the database) keeps
 # two runs byte-identical on every backend.
@@ -137,6 +145,8 @@ CUMULATIVE_KPIS = frozenset({
     "certified_share",
 })  # fmt: skip
 COHORT_KPIS = frozenset(k for k, d in KPIS.items() if d.is_cohort)
+# Computed per span from the raw tables (kpis.process), not from monthly facts.
+SPAN_KPIS = frozenset({"time_in_stage_days", "stage_conversion_rate", "lead_response_hours"})
 
 Progress = Callable[[int, int], None]
 ScopeKey = tuple[str, int]
@@ -681,6 +691,42 @@ class _Reader:
 
         # The team: training hours, selling days, pulse answers (team/kpis.py).
         team_kpis.read_sales(self)
+        # activities_per_won_deal: calls, meetings and emails done on the deals
+        # won in the period, credited like the deal.
+        rows = (
+            Activity.objects.filter(
+                self.q("deal__closed_on"), deal__stage=Stage.WON, kind__in=Activity.COUNTED_KINDS, done=True
+            )
+            .order_by()
+            .values(
+                deal_owner=F("deal__owner_id"), deal_team=F("deal__team_id"), **self.period("deal__closed_on")
+            )
+            .annotate(won_acts=Count("pk"))
+        )
+        self.add(self.sales, rows, ["won_acts"], {REP: "deal_owner", TEAM: "deal_team"})
+
+        # lost_reasons: lost deals per reason and per stage they were lost at
+        # (the stage the deal left for "lost", "" when the history does not say).
+        lost_at = Subquery(
+            DealStageChange.objects.filter(deal=OuterRef("pk"), to_stage=Stage.LOST)
+            .order_by("-changed_at", "-pk")
+            .values("from_stage")[:1]
+        )
+        rows = (
+            Deal.objects.filter(self.q("closed_on"), stage=Stage.LOST)
+            .order_by()
+            .values(
+                "owner_id",
+                "team_id",
+                reason=F("lost_reason__code"),
+                at=Coalesce(lost_at, Value("")),
+                **self.period("closed_on"),
+            )  # fmt: skip
+            .annotate(n=Count("pk"))
+        )
+        for row in rows:
+            key = f"{LOST_PREFIX}{row['at'] or ''}|{row['reason'] or ''}"
+            self.add(self.sales, [{**row, key: row["n"]}], [key], people)
 
     # The running-sum facts of customers (company and team: the customer's team).
 
@@ -985,6 +1031,12 @@ class _Engine:
         self.warnings: list[str] = []
         self.progress = progress
         self.steps, self.done = 6, 0
+        # kpis.process: per span (g, start, last day), its stays and leads.
+        self.span_ids: dict[tuple, int] = {}
+        self.stays: dict[tuple, dict] = {}
+        self.leads: dict[tuple, tuple] = {}
+        self.entered: dict[tuple, dict] = {}
+        self.stalled: tuple[dict, dict] | None = None
 
     def tick(self, add: int = 0) -> None:
         self.steps += add
@@ -1116,9 +1168,27 @@ class _Engine:
                 found[st].add(sid)
         return found
 
+    def prepare_process(self, spans: Iterable[_Span]) -> None:
+        """The per-span process figures (kpis.process) of these spans, for all
+        of them at once: two queries."""
+        wanted = {}
+        for span in spans:
+            key = (span.g, span.start, span.last_day)
+            if key not in self.span_ids:
+                self.span_ids[key] = len(self.span_ids) + 1
+                wanted[self.span_ids[key]] = (span.start, span.last_day)
+        if wanted:
+            stays, leads, entered = process.span_stats(wanted)
+            self.stays.update(stays)
+            self.leads.update(leads)
+            self.entered.update(entered)
+
     def emit_all(self, full: dict, partial: dict) -> None:
         spans = [(_Span(g, s, period_end(s, g).replace(day=1)), None) for g in full for s in sorted(full[g])]
         spans += [(_Span(g, s, period_end(s, g).replace(day=1)), kpis) for (g, s), kpis in partial.items()]
+        self.prepare_process(
+            [span for span, only in spans if only is None or only & SPAN_KPIS] + list(self.compare.values())
+        )
         for span, only in spans:
             for st, ids in self.universe(span).items():
                 for sid in sorted(ids):
@@ -1137,6 +1207,11 @@ class _Engine:
 
     def emit_scopes(self, plan: dict[str, list[dt.date]], scopes: set[tuple[str, int]]) -> None:
         """Every KPI of these periods, for these scopes only (new ones)."""
+        self.prepare_process(
+            _Span(g, start, period_end(start, g).replace(day=1))
+            for g, starts in plan.items()
+            for start in starts
+        )
         for g, starts in plan.items():
             for start in starts:
                 span = _Span(g, start, period_end(start, g).replace(day=1))
@@ -1269,6 +1344,79 @@ class _Engine:
         yield "activities", n, n, None, None
 
         yield from team_kpis.kpis(self, st, sid, span, get)
+        if st != CAMPAIGN:
+            yield from self._process_kpis(st, sid, span, s, won)
+
+    def _process_kpis(self, st: str, sid: int, span: _Span, s: dict, won: Decimal):
+        """The internal-process KPIs (kpi-spec: "Internal processes")."""
+        key = self.span_ids.get((span.g, span.start, span.last_day))
+        stays = self.stays.get((key, st, sid), {})
+        entered = self.entered.get((key, st, sid), {})
+        by_stage = {}
+        for stage in OPEN_STAGES:
+            n, median, p75, moved = stays.get(stage, (0, None, None, 0))
+            by_stage[stage] = {
+                "count": n,
+                "entered": entered.get(stage, 0),
+                "median": _text(_round(median)),
+                "p75": _text(_round(p75)),
+                "moved_on": moved,
+                "rate": _text(_round(_ratio(moved, n, HUNDRED))),
+            }
+        medians = [stays[stage][1] for stage in OPEN_STAGES if stage in stays]
+        total = sum(medians, ZERO) if medians else None
+        left = sum((stays[stage][0] for stage in stays), 0)
+        yield "time_in_stage_days", total, total, left or None, {"by_stage": by_stage}
+        rates = [_ratio(stays[stage][3], stays[stage][0]) for stage in OPEN_STAGES if stage in stays]
+        product = None
+        if rates:
+            product = HUNDRED
+            for rate in rates:
+                product *= rate
+        moved = sum((stays[stage][3] for stage in stays), 0)
+        yield "stage_conversion_rate", product, moved or None, left or None, {"by_stage": by_stage}
+
+        prospects = s.get("total", ZERO)
+        touched, median, p75, _n = self.leads.get((key, st, sid), (0, None, None, 0))
+        never = prospects - touched
+        share = _ratio(never, prospects, HUNDRED)
+        yield ("lead_response_hours", median, median, Decimal(touched) or None, {
+            "p75": _text(_round(p75)), "touched": touched, "prospects": int(prospects),
+            "never_touched": int(never), "never_touched_share": _text(_round(share)),
+        })  # fmt: skip
+
+        if span.start <= self.today <= period_end(span.start, span.g) and not span.cut:
+            if self.stalled is None:
+                self.stalled = process.stalled(self.today, self.min_sample)
+            counts, thresholds = self.stalled
+            stalled_by_stage = counts.get((st, sid), {})
+            n = sum(stalled_by_stage.values(), 0)
+            mine = {str(t): {k: _text(_round(v)) for k, v in by.items()} for t, by in thresholds.items()
+                    if st == COMPANY or (st == TEAM and t in (sid, 0))}  # fmt: skip
+            details = {"by_stage": stalled_by_stage, "as_of": self.today.isoformat(), "thresholds": mine}
+            yield "stalled_deals", Decimal(n), Decimal(n), None, details
+
+        won_acts = s.get("won_acts", ZERO)
+        yield "activities_per_won_deal", _ratio(won_acts, won), won_acts, won, None
+
+        by_reason: dict[str, int] = defaultdict(int)
+        lost_at: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for name, value in s.items():
+            if name.startswith(LOST_PREFIX) and value:
+                at, reason = name[len(LOST_PREFIX) :].split("|", 1)
+                by_reason[reason] += int(value)
+                lost_at[at][reason] += int(value)
+        lost = s.get("lost", ZERO)
+        yield (
+            "lost_reasons",
+            lost,
+            lost,
+            None,
+            {
+                "by_reason": dict(by_reason),
+                "by_stage": {at: dict(reasons) for at, reasons in lost_at.items()},
+            },
+        )
 
     def _customer_kpis(self, scope: ScopeKey, span: _Span, cac):
         level = {MONTH: "base_month", QUARTER: "base_quarter", YEAR: "base_year"}[span.g]

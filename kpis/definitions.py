@@ -20,7 +20,7 @@ GRANULARITIES = (MONTH, QUARTER, YEAR)
 class KpiDefinition:
     key: str
     label: str
-    unit: str  # money | percent | count | days | ratio | months | money_per_day | score
+    unit: str  # money | percent | count | days | hours | ratio | months | money_per_day | score
     better: str | None  # "up", "down", or None when neither is better
     scopes: tuple[str, ...]
     description: str
@@ -409,6 +409,84 @@ KPIS: dict[str, KpiDefinition] = {
             ),
             is_rate=True,
             records="activities",
+        ),
+        # Internal processes (kpi-spec: "examine our internal processes"), the Process page.
+        _d(
+            "time_in_stage_days",
+            _("Time in stage"),
+            "days",
+            "down",
+            PEOPLE,
+            _(
+                "For each open stage, the median number of days deals spent in it, over the deals that "
+                "left it in the period (from the stage history); the figure is the sum of the stage "
+                "medians. Each stage's median, 75th percentile and count are kept."
+            ),
+            records="deals",
+        ),
+        _d(
+            "stage_conversion_rate",
+            _("Stage conversion"),
+            "percent",
+            "up",
+            PEOPLE,
+            _(
+                "For each open stage, the deals that left it in the period for a later stage or won ÷ the "
+                "deals that left it in the period; the figure is the product of the stage rates (the "
+                "pipeline's end-to-end rate, over the stages some deal left)."
+            ),
+            records="deals",
+        ),
+        _d(
+            "lead_response_hours",
+            _("Lead response time"),
+            "hours",
+            "down",
+            PEOPLE,
+            _(
+                "Median hours from a prospect's creation to its first call, meeting or email done, over "
+                "the prospects created in the period that have one (days × 24: both are recorded by "
+                "day). The share of those prospects never touched is kept too. Recent periods are "
+                "still maturing."
+            ),
+            is_cohort=True,
+            records="prospects",
+        ),
+        _d(
+            "stalled_deals",
+            _("Stalled deals"),
+            "count",
+            "down",
+            PEOPLE,
+            _(
+                "Deals open today that have sat in their stage longer than the 75th percentile of the "
+                "time won deals spent in that stage (the team's own won deals, the company's when the "
+                "team has fewer than 5). Computed for the period under way only."
+            ),
+            point_in_time=True,
+            records="deals",
+        ),
+        _d(
+            "activities_per_won_deal",
+            _("Activities per won deal"),
+            "ratio",
+            None,
+            PEOPLE,
+            _("Calls, meetings and emails done on the deals won in the period ÷ deals won in the period."),
+            records="deals",
+        ),
+        _d(
+            "lost_reasons",
+            _("Lost deals by reason"),
+            "count",
+            None,
+            PEOPLE,
+            _(
+                "Deals lost with a close date in the period, counted per reason from the managed list "
+                "(price, timing, competitor, no decision, product fit, other) and per stage they were "
+                "lost at."
+            ),
+            records="deals",
         ),
     ]
 }

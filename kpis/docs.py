@@ -23,6 +23,7 @@ UNITS = {
     "ratio": "ratio",
     "months": "months",
     "money_per_day": "money per day",
+    "hours": "hours",
     "score": "score, −100 to 100",
 }
 BETTER = {"up": "higher is better", "down": "lower is better", None: "neither higher nor lower is better"}
@@ -121,6 +122,30 @@ READINGS = """\
   first won deal; a campaign is credited with the customers and prospects it
   brought.
 - Quota attainment sums the monthly targets of a quarter or year.
+- *Time in stage*, *stage conversion* and *stalled deals* read the stage
+  history. A stay in a stage starts with the entry into it and ends with the
+  deal's next entry; its length is the difference of the two (company-zone)
+  days. A stay counts in the period its next entry is dated in; it *moved on*
+  when that entry is a later open stage (skipping stages counts) or won; a
+  move back to an earlier stage, or a loss, does not. A reopened deal starts
+  a new stay in the stage it is reopened at. A deal whose history holds a
+  single entry (an import that recorded only its outcome) has no stay and
+  counts in none of these. Medians and 75th percentiles interpolate between
+  the two middle values (like PostgreSQL's `percentile_cont`).
+- *Stage conversion*'s figure multiplies the rates of the stages some deal
+  left in the period; a stage no deal left is left out (its rate is n/a).
+- *Stalled deals*: the threshold of a stage is the 75th percentile of the
+  stays in it of the team's won deals, or of the company's when the team has
+  fewer than `KPI_MIN_SAMPLE` such stays. A deal's days in stage count from
+  its latest stage entry (its opening day without one) to today.
+- *Lead response* counts whole days (Boussole records the day a prospect was
+  created and the day an activity happened) × 24; a first touch dated before
+  the prospect's creation counts as 0 hours. Planned activities and notes are
+  not a touch.
+- *Lost deals by reason*: the reason from the managed list (Django admin ▸
+  Lost reasons: admins add, rename, translate or retire reasons); the stage
+  lost at is the one the deal left for "lost" (blank for a deal imported as
+  lost).
 
 ## Exporting snapshots
 

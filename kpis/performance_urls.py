@@ -1,6 +1,6 @@
 from django.urls import path
 
-from kpis import breakdown_views, forecast_views
+from kpis import breakdown_views, forecast_views, process_views
 from kpis import performance_views as views
 
 urlpatterns = [
@@ -11,4 +11,6 @@ urlpatterns = [
     path("dashboard/edit/", views.dashboard_edit, name="dashboard_edit"),
     path("what-changed/", breakdown_views.what_changed, name="what_changed"),
     path("forecast/", forecast_views.forecast_page, name="forecast"),
+    path("process/", process_views.process_page, name="process_page"),
+    path("process/deals/", process_views.process_deals, name="process_deals"),
 ]

@@ -233,6 +233,8 @@ def format_value(value: Decimal | None, unit: str) -> str:
         return _("%(n)s days") % {"n": _number(value, 1)}
     if unit == "months":
         return _("%(n)s months") % {"n": _number(value, 1)}
+    if unit == "hours":
+        return _("%(n)s hours") % {"n": _number(value, 1)}
     if unit == "ratio":
         return f"{_number(value, 2)} ×"
     return _number(value, 2)
@@ -453,6 +455,13 @@ def records_link(defn: KpiDefinition, scope: Scope, period: Period) -> tuple[str
     who = {REP: {"owner": scope.id}, TEAM: {"team": scope.id}}.get(scope.type, {})
     start, end = period.start.isoformat(), period.end.isoformat()
     kind = defn.records
+    if defn.key in ("time_in_stage_days", "stage_conversion_rate", "stalled_deals"):
+        # The Process page: its funnel links to the exact deals of each stage.
+        scope_param = {COMPANY: "company"}.get(scope.type, f"{scope.type}-{scope.id}")
+        return _("Stages and stalled deals"), _url("process_page", {"scope": scope_param, **period.params()})
+    if defn.key == "lost_reasons":
+        closed = {"closed_from": start, "closed_to": end, "sort": "-closed_on"}
+        return _("Deals lost in the period"), _url("deal_list", {**who, "stage": "lost", **closed})
     if kind == "deals":
         if defn.point_in_time or defn.key == "pipeline_velocity":
             return _("Open deals"), _url("deal_list", {**who, "stage": "open"})

@@ -142,7 +142,7 @@ SOURCES: tuple[Source, ...] = (
             "customer_id",
             "product_id",
             "prospect_id",
-            "lost_reason",
+            "lost_reason_id",
         ),  # fmt: skip
         marks=(
             Mark("r.opened_on"),  # deals opened (the funnel), pipeline from that day
@@ -183,6 +183,14 @@ SOURCES: tuple[Source, ...] = (
         ),
     ),
     Source("crm.Prospect", marks=(Mark("r.created_on"),)),
+    # lost_reasons stores counts per reason code: a code changed in the admin
+    # moves the months of the deals lost for that reason (names are read by
+    # the pages, not stored).
+    Source(
+        "crm.LostReason",
+        watch=("code",),
+        marks=(Mark("x.closed_on", join="JOIN {Deal} x ON x.lost_reason_id = r.id AND x.stage = 'lost'"),),
+    ),
     Source(
         "crm.Customer",
         marks=(

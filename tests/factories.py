@@ -12,6 +12,7 @@ from crm.models import (
     CampaignSpend,
     Customer,
     Deal,
+    LostReason,
     Product,
     Prospect,
     Role,
@@ -21,6 +22,12 @@ from crm.models import (
     User,
 )
 from surveys.models import Invitation, Response, Survey
+
+
+def lost_reason(code: str) -> LostReason:
+    """A managed lost reason (seeded by migration; a flushed database may lack it)."""
+    name = code.replace("_", " ").capitalize()
+    return LostReason.objects.get_or_create(code=code, defaults={"name": name})[0]
 
 
 class TeamFactory(factory.django.DjangoModelFactory):
@@ -123,7 +130,17 @@ class DealFactory(factory.django.DjangoModelFactory):
     stage = Stage.PROSPECTING
     opened_on = dt.date(2025, 1, 1)
     closed_on = None
-    lost_reason = factory.LazyAttribute(lambda d: "Price" if d.stage == Stage.LOST else "")
+    lost_reason = factory.LazyAttribute(lambda d: lost_reason("price") if d.stage == Stage.LOST else None)
+
+    @classmethod
+    def _adjust_kwargs(cls, **kwargs):
+        # Free text names a managed reason or becomes "other" with a note, as
+        # Deal.mark_lost does.
+        if isinstance(kwargs.get("lost_reason"), str):
+            reason, note = LostReason.resolve(kwargs["lost_reason"])
+            kwargs["lost_reason"] = reason
+            kwargs.setdefault("lost_note", note)
+        return kwargs
 
 
 class ActivityFactory(factory.django.DjangoModelFactory):

@@ -218,7 +218,7 @@ def test_the_deal_verbs_obey_the_pages(world, api_as):
     reopened = client.post(f"{url}/reopen/", {"stage": "negotiation"}).json()
     assert (reopened["stage"], reopened["closed_on"]) == ("negotiation", None)
     lost = client.post(f"{url}/lost/", {"reason": "Price", "closed_on": "2025-02-02"}).json()
-    assert (lost["stage"], lost["lost_reason"]) == ("lost", "Price")
+    assert (lost["stage"], lost["lost_reason"], lost["lost_note"]) == ("lost", "price", "")
     history = client.get(f"{url}/stage-changes/").json()
     assert [(h["from_stage"], h["to_stage"]) for h in history] == [
         ("", "prospecting"),  # its creation
@@ -227,6 +227,25 @@ def test_the_deal_verbs_obey_the_pages(world, api_as):
         ("won", "negotiation"),
         ("negotiation", "lost"),
     ]
+
+
+def test_the_lost_action_takes_a_reason_code_and_an_optional_note(world, api_as):
+    client = api_as(world.ann)
+    coded, free, bad = (DealFactory(owner=world.ann, opened_on=dt.date(2025, 1, 1)) for _ in range(3))
+    body = {"reason_code": "competitor", "reason": "Acme was cheaper", "closed_on": "2025-02-02"}
+    lost = client.post(f"/api/v1/deals/{coded.pk}/lost/", body).json()
+    assert (lost["lost_reason"], lost["lost_note"]) == ("competitor", "Acme was cheaper")
+    # The older form (free text only) still works: it is kept as the note of "other".
+    lost = client.post(
+        f"/api/v1/deals/{free.pk}/lost/", {"reason": "Merger", "closed_on": "2025-02-02"}
+    ).json()
+    assert (lost["lost_reason"], lost["lost_note"]) == ("other", "Merger")
+    unknown = client.post(
+        f"/api/v1/deals/{bad.pk}/lost/", {"reason_code": "weather", "closed_on": "2025-02-02"}
+    )
+    assert unknown.status_code == 400 and "reason_code" in unknown.json()
+    bad.refresh_from_db()
+    assert bad.stage == Stage.PROSPECTING
 
 
 def test_the_models_and_the_databases_refusals_are_400s(world, api_as, monkeypatch):

@@ -27,9 +27,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from alerts.models import Alert, Rule
 from api.models import ApiToken
 from crm.models import SalesCost, Stage
-from kpis.models import KpiSnapshot
+from kpis.models import ForecastSnapshot, KpiSnapshot
 from tests.factories import (
     ActivityFactory,
     CampaignFactory,
@@ -40,6 +41,7 @@ from tests.factories import (
     ResponseFactory,
     TargetFactory,
 )
+from tests.team.factories import CertificationFactory, TrainingFactory
 
 EXAMPLES_PER_OPERATION = 6
 
@@ -87,6 +89,20 @@ def token(world, settings):
         kpi="win_rate", scope_type="team", scope_id=world.north.pk, granularity="month",
         period_start=dt.date(2025, 1, 1), value=Decimal("0.5"), numerator=1, denominator=2,
         computed_at=dt.datetime(2025, 2, 1, tzinfo=dt.UTC),
+    )  # fmt: skip
+    Alert.objects.create(
+        rule=Rule.BAND, key="band:revenue:team", kpi="revenue", scope_type="team", scope_id=world.north.pk,
+        team=world.north, subject="North", period_start=dt.date(2025, 1, 1),
+        why={"value": "1", "low": "2", "high": "3", "median": "2.5", "points": 12, "direction": "down"},
+    )  # fmt: skip
+    TrainingFactory(created_by=world.ann, confirmed_by=None, confirmed_at=None, people=[world.ann])
+    CertificationFactory(user=world.ann, confirmed_by=None, confirmed_at=None)
+    ForecastSnapshot.objects.create(
+        scope_type="team", scope_id=world.north.pk, granularity="quarter", period_start=dt.date(2025, 1, 1),
+        kind="start", made_on=dt.date(2025, 1, 1), won_so_far=0, p10=100, p50=200, p90=300, expected=210,
+        target=250, chance_of_target=Decimal("40.0"), actual=190,
+        computed_at=dt.datetime(2025, 1, 2, tzinfo=dt.UTC),
+        details={"deals": [], "rates": [], "draws": 10000, "seed": 1},
     )  # fmt: skip
     _token, raw = ApiToken.issue(world.admin, "fuzz")
     return raw

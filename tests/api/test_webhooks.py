@@ -17,8 +17,11 @@ import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
+from alerts import rules
+from alerts.models import Alert
 from api import tasks, webhooks
 from api.models import Event, Webhook, WebhookDelivery
+from api.views_alerts import AlertSerializer
 from config.celery import app
 from crm.models import Stage
 from surveys.models import Response
@@ -128,6 +131,94 @@ def test_conversions_and_survey_answers_fire_their_events(
     assert payloads["survey.response_received"]["response"]["id"] == Response.objects.get().pk
 
 
+def _findings(world, *keys):
+    """A rule that finds, today, the given conditions (North's revenue, Ann's…)."""
+    which = {
+        "north": dict(scope_type="team", scope_id=world.north.pk, team_id=world.north.pk, subject="North"),
+        "ann": dict(
+            scope_type="rep",
+            scope_id=world.ann.pk,
+            team_id=world.north.pk,
+            user_id=world.ann.pk,
+            subject="Ann",
+        ),
+    }
+    why = {"value": "10", "low": "900", "high": "1100", "median": "1000", "points": 12, "direction": "down"}
+    return lambda today, names: [
+        rules.Finding(
+            rule="band",
+            key=f"band:revenue:{k}",
+            period_start=dt.date(2026, 11, 1),
+            kpi="revenue",
+            why=why,
+            **which[k],
+        )  # fmt: skip
+        for k in keys
+    ]
+
+
+def test_a_new_alert_is_sent_after_the_nightly_run_commits(
+    world, receiver, eager, django_capture_on_commit_callbacks, monkeypatch, settings
+):
+    settings.SITE_URL = "https://crm.example.com"
+    webhook = hook(receiver, Event.ALERT_RAISED)
+    hook(receiver, Event.DEAL_WON)  # not subscribed: gets nothing
+    monkeypatch.setattr(rules, "RULES", (_findings(world, "north", "ann"),))
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        assert rules.raise_alerts(dt.date(2026, 12, 1))["raised"] == 2
+    assert receiver.requests == []  # nothing leaves before the run commits
+    for callback in callbacks:
+        callback()
+    payloads = receiver.payloads()
+    assert {p["event"] for p in payloads} == {"alert.raised"} and len(payloads) == 2
+    by_key = {p["data"]["alert"]["id"]: p for p in payloads}
+    ann = Alert.objects.get(key="band:revenue:ann")
+    sent = by_key[ann.pk]
+    alert = sent["data"]["alert"]
+    assert (alert["rule"], alert["kpi"], alert["scope_type"], alert["scope_id"]) == (
+        "band", "revenue", "rep", world.ann.pk,
+    )  # fmt: skip
+    assert (alert["team"], alert["user"], alert["is_open"]) == (world.north.pk, world.ann.pk, True)
+    assert "below its usual band" in alert["message"] and "Ann" in alert["title"]
+    assert sent["data"]["url"] == "https://crm.example.com" + alert["link"]
+    assert set(alert) == set(AlertSerializer.Meta.fields)
+    request = next(r for r in receiver.requests if json.loads(r["body"])["id"] == sent["id"])
+    timestamp, signature = (
+        part.split("=", 1)[1] for part in request["headers"]["Boussole-Signature"].split(",")
+    )
+    expected = hmac.new(webhook.secret.encode(), f"{timestamp}.".encode() + request["body"], hashlib.sha256)
+    assert hmac.compare_digest(signature, expected.hexdigest())
+    assert request["headers"]["Boussole-Event"] == "alert.raised"
+    assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {"succeeded"}
+
+
+def test_an_alert_is_sent_once_while_it_holds_and_again_when_it_comes_back(
+    world, receiver, eager, django_capture_on_commit_callbacks, monkeypatch
+):
+    hook(receiver, Event.ALERT_RAISED)
+    today = dt.date(2026, 12, 1)
+
+    def run(*keys):
+        monkeypatch.setattr(rules, "RULES", (_findings(world, *keys),))
+        with django_capture_on_commit_callbacks(execute=True):
+            return rules.raise_alerts(today)
+
+    run("north")
+    run("north", "ann")  # North's still holds (refreshed), Ann's is new
+    run("ann")  # North's is resolved: nothing is sent for that
+    run("north", "ann")  # North's is back: a new alert
+    keys = [Alert.objects.get(pk=p["data"]["alert"]["id"]).key for p in receiver.payloads()]
+    assert keys == ["band:revenue:north", "band:revenue:ann", "band:revenue:north"]
+    assert len({p["data"]["alert"]["id"] for p in receiver.payloads()}) == 3
+
+
+def test_a_run_without_subscribers_writes_no_delivery(world, receiver, monkeypatch):
+    hook(receiver, Event.DEAL_WON)
+    monkeypatch.setattr(rules, "RULES", (_findings(world, "north", "ann"),))
+    rules.raise_alerts(dt.date(2026, 12, 1))
+    assert Alert.objects.count() == 2 and not WebhookDelivery.objects.exists()
+
+
 def test_unsubscribed_and_disabled_webhooks_get_nothing(
     world, receiver, eager, django_capture_on_commit_callbacks
 ):
@@ -223,12 +314,14 @@ def test_the_webhook_page_test_sends_and_shows_every_attempt(
     webhook = Webhook.objects.get()
     receiver.statuses = [500]
     with django_capture_on_commit_callbacks(execute=True):
-        # alert.raised has no emitter yet (issue 15): the test send is how to try it.
         response = client.post(reverse("webhook_test", args=[webhook.pk]), {"event": "alert.raised"})
     assert response.status_code == 302
     (payload,) = receiver.payloads()
     assert (payload["event"], payload["test"]) == ("alert.raised", True)
     assert payload["data"]["alert"]["kpi"] == "win_rate"
+    # A test send has the shape of a real one.
+    assert set(payload["data"]) == {"alert", "url"}
+    assert set(payload["data"]["alert"]) == set(AlertSerializer.Meta.fields)
     delivery = WebhookDelivery.objects.get()
     assert delivery.status == "failed"  # a test send is tried once
     with django_capture_on_commit_callbacks(execute=True):

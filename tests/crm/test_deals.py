@@ -8,7 +8,7 @@ import time_machine
 from django.urls import reverse
 
 from crm.models import Deal, DealStageChange, Stage
-from tests.factories import CustomerFactory, DealFactory, ProductFactory, ProspectFactory
+from tests.factories import CustomerFactory, DealFactory, ProductFactory, ProspectFactory, lost_reason
 
 pytestmark = pytest.mark.django_db
 
@@ -185,12 +185,14 @@ def test_mark_lost_needs_a_reason_then_reopen_clears_the_close(world, login):
     client = login(world.ann)
     response = client.post(reverse("deal_lost", args=[deal.pk]), {"reason": "  ", "closed_on": "2025-06-10"})
     assert "reason" in response.context["form"].errors
-    client.post(reverse("deal_lost", args=[deal.pk]), {"reason": "Price", "closed_on": "2025-06-10"})
+    price = lost_reason("price")
+    form = {"reason": price.pk, "note": " Their budget halved ", "closed_on": "2025-06-10"}
+    client.post(reverse("deal_lost", args=[deal.pk]), form)
     deal.refresh_from_db()
-    assert (deal.stage, deal.lost_reason) == (Stage.LOST, "Price")
+    assert (deal.stage, deal.lost_reason, deal.lost_note) == (Stage.LOST, price, "Their budget halved")
     client.post(reverse("deal_reopen", args=[deal.pk]), {"stage": "proposal"})
     deal.refresh_from_db()
-    assert (deal.stage, deal.closed_on, deal.lost_reason) == (Stage.PROPOSAL, None, "")
+    assert (deal.stage, deal.closed_on, deal.lost_reason, deal.lost_note) == (Stage.PROPOSAL, None, None, "")
     stages = list(deal.stage_changes.values_list("to_stage", flat=True))
     assert stages == ["prospecting", "lost", "proposal"]  # created, lost, reopened
 
@@ -314,8 +316,9 @@ def test_list_and_board_queries_are_bounded(world, login, django_assert_max_num_
     with django_assert_max_num_queries(9):
         assert client.get(reverse("deal_list"), {"stage": "open"}).status_code == 200
     # session, user, header team, counts and totals per stage, the top
-    # cards of every column (one ranked query), owner, team, product choices.
-    with django_assert_max_num_queries(8):
+    # cards of every column (one ranked query, with days in stage), the
+    # stalled thresholds (one snapshot), owner, team, product choices.
+    with django_assert_max_num_queries(9):
         assert client.get(reverse("deal_board")).status_code == 200
 
 
@@ -387,3 +390,56 @@ def test_plain_new_deal_page_posts_normally(world, login):
     # On the full page the form must not target the (closed) header dialog.
     body = login(world.ann).get(reverse("deal_create")).content.decode()
     assert 'hx-post="/deals/new/"' not in body and 'action="/deals/new/"' in body
+
+
+def test_lost_form_offers_only_active_reasons_in_the_users_language(world, login):
+    deal = DealFactory(owner=world.ann)
+    retired = lost_reason("timing")
+    retired.is_active = False
+    retired.save()
+    client = login(world.ann)
+    body = client.get(deal.get_absolute_url(), HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    assert "Prix" in body and "Calendrier" not in body
+    response = client.post(
+        reverse("deal_lost", args=[deal.pk]), {"reason": retired.pk, "closed_on": "2025-06-10"}
+    )
+    assert response.status_code == 400 and "reason" in response.context["form"].errors
+
+
+def test_lost_deal_page_shows_the_reason_and_its_note(world, login):
+    deal = DealFactory(owner=world.ann)
+    deal.mark_lost(lost_reason("competitor"), closed_on=dt.date(2025, 6, 10), note="Went with Acme")
+    body = login(world.ann).get(deal.get_absolute_url()).content.decode()
+    assert "Competitor — Went with Acme" in body
+
+
+def test_mark_lost_with_free_text_names_a_reason_or_keeps_it_as_the_note_of_other(world):
+    named, free = DealFactory(owner=world.ann), DealFactory(owner=world.ann)
+    named.mark_lost("No decision", closed_on=dt.date(2025, 6, 10))
+    free.mark_lost("Budget frozen until spring", closed_on=dt.date(2025, 6, 10))
+    assert (named.lost_reason.code, named.lost_note) == ("no_decision", "")
+    assert (free.lost_reason.code, free.lost_note) == ("other", "Budget frozen until spring")
+
+
+def test_board_cards_show_days_in_stage_and_the_stalled_mark(world, login):
+    import datetime as dt_
+
+    import time_machine as tm
+
+    from kpis.compute import recompute
+    from tests.kpis.process_fixture import TODAY, build
+
+    deals = build(world)
+    with tm.travel(dt_.datetime(2025, 6, 15, 10, tzinfo=dt_.UTC), tick=False):
+        recompute(dt_.date(2025, 6, 1), dt_.date(2025, 6, 1), ["month"], today=TODAY)
+        body = login(world.admin).get(reverse("deal_board")).content.decode()
+        detail = login(world.bob).get(deals["D6"].get_absolute_url()).content.decode()
+    card = body.split(f'data-deal="{deals["D6"].pk}"')[0].rsplit("<li", 1)[1]
+    assert "stalled" in card  # D6: 105 days in Qualification, past its 6
+    d6 = body.split(f'data-deal="{deals["D6"].pk}"')[1].split("</li>")[0]
+    assert "105 days in stage" in d6 and "data-stalled" in d6
+    d8 = body.split(f'data-deal="{deals["D8"].pk}"')[1].split("</li>")[0]
+    assert "5 days in stage" in d8 and "data-stalled" not in d8
+    # The deal page: 10 days in Prospecting, 105 in Qualification so far.
+    rows = detail.split('id="stage-days"')[1].split("</table>")[0]
+    assert "Prospecting" in rows and '<td class="num">10</td>' in rows and "105" in rows

@@ -247,7 +247,9 @@ def test_tiny_maven_export_maps_every_column(tmp_path):
         dt.date(2017, 2, 1),
     )
     a3 = Deal.objects.get(external_ref="A3")
-    assert a3.stage == Stage.LOST and a3.lost_reason and a3.amount == 0
+    assert a3.stage == Stage.LOST and a3.amount == 0
+    # Maven records no reason: "other", saying so in the note.
+    assert (a3.lost_reason.code, a3.lost_note) == ("other", "Not recorded in the imported data")
     a4 = Deal.objects.get(external_ref="A4")
     assert (a4.stage, a4.amount, a4.customer, a4.prospect) == (Stage.PROPOSAL, Decimal("4821"), None, None)
     a5 = Deal.objects.get(external_ref="A5")
@@ -478,12 +480,56 @@ def test_generic_files_import_through_a_mapping(tmp_path):
     acme = Customer.objects.get(name="Acme")
     assert (acme.owner.username, acme.country, acme.employees) == ("ann", "France", 12)
     assert acme.acquired_on == dt.date(2025, 2, 3)
-    assert Deal.objects.get(external_ref="D2").lost_reason == "Too expensive"
+    d2 = Deal.objects.get(external_ref="D2")
+    assert (d2.lost_reason.code, d2.lost_note) == ("other", "Too expensive")
     d3 = Deal.objects.get(external_ref="D3")
     assert (d3.stage, d3.amount) == (Stage.NEGOTIATION, Decimal("100"))
 
     again = run("--format", "generic", "--mapping", str(mapping), str(directory))
     assert "0 to create, 0 to update, 8 unchanged" in again
+
+
+@pytest.mark.django_db
+def test_generic_lost_reasons_map_codes_and_names_and_keep_notes(tmp_path):
+    CustomerFactory(name="Globex", owner__username="zoe")
+    (tmp_path / "deals.csv").write_text(
+        "external_ref,owner,customer,stage,amount,opened_on,closed_on,lost_reason,lost_note\n"
+        "L1,zoe,globex,lost,0,2025-01-01,2025-01-02,competitor,Acme\n"
+        "L2,zoe,globex,lost,0,2025-01-01,2025-01-02,Pas de décision,\n"
+        "L3,zoe,globex,lost,0,2025-01-01,2025-01-02,NO_DECISION,\n"
+        "L4,zoe,globex,lost,0,2025-01-01,2025-01-02,Went quiet,\n"
+        "L5,zoe,globex,lost,0,2025-01-01,2025-01-02,,\n"
+        "L6,zoe,globex,proposal,0,2025-01-01,,price,\n"
+    )
+    run("--format", "generic", str(tmp_path))
+    got = {
+        d.external_ref: (d.lost_reason.code if d.lost_reason else None, d.lost_note)
+        for d in Deal.objects.select_related("lost_reason")
+    }
+    assert got == {
+        "L1": ("competitor", "Acme"),
+        "L2": ("no_decision", ""),
+        "L3": ("no_decision", ""),
+        "L4": ("other", "Went quiet"),
+        "L5": ("other", "Not recorded in the imported data"),
+        "L6": (None, ""),  # an open deal has no lost reason
+    }
+    assert "0 to create, 0 to update, 6 unchanged" in run("--format", "generic", str(tmp_path))
+
+
+@pytest.mark.django_db
+def test_exported_lost_reasons_import_back_unchanged(tmp_path):
+    CustomerFactory(name="Globex", owner__username="zoe")
+    (tmp_path / "deals.csv").write_text(
+        "external_ref,owner,customer,stage,amount,opened_on,closed_on,lost_reason,lost_note\n"
+        "L1,zoe,globex,lost,0,2025-01-01,2025-01-02,timing,Next year\n"
+    )
+    run("--format", "generic", str(tmp_path))
+    out = tmp_path / "export"
+    call_command("export_crm", "--entity", "deals", str(out), stdout=io.StringIO())
+    exported = (out / "deals.csv").read_text()
+    assert "timing,Next year" in exported
+    assert "0 to create, 0 to update, 1 unchanged" in run("--format", "generic", str(out))
 
 
 @pytest.mark.django_db

@@ -11,7 +11,8 @@ from django.core.management import call_command
 from django.db.models import F
 from django.urls import reverse
 
-from crm.models import Activity, Customer, Deal, Prospect, Stage, Target, Team, User
+from crm.models import Activity, Customer, Deal, DealStageChange, Prospect, Stage, Target, Team, User
+from kpis.models import KpiSnapshot
 
 pytestmark = pytest.mark.django_db
 
@@ -68,6 +69,19 @@ def test_seed_is_realistic():
     assert Target.objects.filter(team__isnull=False).exists()
     # Every won deal's customer has an acquisition date no later than the deal.
     assert not Deal.objects.won().filter(customer__acquired_on__gt=F("closed_on")).exists()
+    # The Process page has a story: every lost deal has a reason, several
+    # reasons occur, some deals skip a stage or go back, and some stall now.
+    assert not Deal.objects.lost().filter(lost_reason__isnull=True).exists()
+    assert Deal.objects.lost().values("lost_reason").distinct().count() >= 5
+    assert DealStageChange.objects.filter(from_stage="prospecting", to_stage="proposal").exists()
+    assert DealStageChange.objects.filter(from_stage="proposal", to_stage="qualification").exists()
+    june = dt.date(2026, 6, 1)
+    stalled = KpiSnapshot.objects.get(kpi="stalled_deals", scope_type="company", granularity="month",
+                                      period_start=june)  # fmt: skip
+    assert 0 < stalled.value < Deal.objects.open().count()
+    times = KpiSnapshot.objects.get(kpi="time_in_stage_days", scope_type="company", granularity="month",
+                                    period_start=dt.date(2026, 5, 1))  # fmt: skip
+    assert times.value and all(v["count"] for v in times.details["by_stage"].values())
 
 
 def test_running_twice_duplicates_nothing():

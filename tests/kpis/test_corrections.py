@@ -441,3 +441,22 @@ def test_people_teams_and_campaigns_that_come_and_go(world, history):
     assert_nightly_equals_from_scratch()
     assert not KpiSnapshot.objects.filter(scope_type="rep", scope_id=world.sue.pk).exists()
     assert KpiSnapshot.objects.filter(scope_type="team", scope_id=east.pk, period_start=JUNE).exists()
+
+
+def test_stage_history_and_lost_reasons(world, history):
+    """Issue 12's tables: a stage change re-dated, added or deleted, a lost
+    deal's reason changed, a reason's code renamed, an activity moved to
+    another deal."""
+    from crm.models import DealStageChange, LostReason
+
+    move = DealStageChange.objects.get(deal=history["open"], to_stage=Stage.NEGOTIATION)
+    DealStageChange.objects.filter(pk=move.pk).update(changed_at=dt.datetime(2026, 3, 15, 9, tzinfo=dt.UTC))
+    DealStageChange.objects.create(
+        deal=history["open"], from_stage="negotiation", to_stage="proposal",
+        changed_at=dt.datetime(2026, 5, 20, 9, tzinfo=dt.UTC),
+    )  # fmt: skip
+    DealStageChange.objects.filter(deal=history["sam"], from_stage="").delete()
+    Deal.objects.filter(pk=history["lost"].pk).update(lost_reason=LostReason.objects.get(code="timing"))
+    LostReason.objects.filter(code="timing").update(code="later")
+    Activity.objects.update(deal=history["early"])
+    assert_nightly_equals_from_scratch()

@@ -32,13 +32,18 @@ SENT = dt.datetime(2025, 3, 10, 9, tzinfo=dt.UTC)
 #  22  the span of the data: first and last date of each fact table (index
 #      probes), and whether any date lies outside the plausible range
 #   2  the dirty months waiting, and the months whose facts are stored
-#  16  the months read from the raw tables, one GROUP BY each (by month):
-#      10 period sums (closed deals, deals opened, prospects, new customers,
-#      spend, sales cost, answers, invitations, targets, activities),
+#  18  the months read from the raw tables, one GROUP BY each (by month):
+#      12 period sums (closed deals, deals opened, prospects, new customers,
+#      spend, sales cost, answers, invitations, targets, activities,
+#      activities on won deals, lost deals by stage and reason),
 #      5 running-sum facts of customers (acquired, churned, repeat, ARPA
 #      revenue, ARPA's customer-months) and 1 of the pipeline (stage history)
-#  48  the same 16 for the first days of a month, for each like-for-like
+#  54  the same 18 for the first days of a month, for each like-for-like
 #      comparison of a period under way (month, quarter and year: 3)
+#   3  the process KPIs of every span at once (kpis.process): stays left,
+#      lead responses, stage entries
+#   2  stalled deals: the thresholds (won deals' stays), and the open deals
+#      past them counted per owner, team and stage
 #   2  stored monthly facts (period sums; running sums)
 #   3  the scopes that get rows: teams, sales staff, campaigns
 #   2  the scopes that have rows, and those with stored facts (a scope that
@@ -47,7 +52,7 @@ SENT = dt.datetime(2025, 3, 10, 9, tzinfo=dt.UTC)
 #      certifications, pulse answers), 3 more GROUP BYs per read (training
 #      hours, selling days, pulse answers) × 4 reads, and the salespeople and
 #      confirmed certifications once per run
-READS = 115
+READS = 128
 
 
 def _dataset(size: int) -> None:

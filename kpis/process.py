@@ -1,0 +1,366 @@
+"""The internal-process KPIs that do not add up over months (kpi-spec:
+"Internal processes"): medians and 75th percentiles of time in stage and of
+lead response, stage conversion, and the deals stalled today.
+
+Each is computed per *span* (a period, or a like-for-like span) from the raw
+tables, in one set-based query for every span a run writes: the spans are a
+small VALUES table joined on their date ranges (a day belongs to its month,
+quarter and year at once), each row is counted for the company, its team and
+its rep (a three-row `kinds` table), and the percentiles are taken per group
+in the database — PostgreSQL's `percentile_cont`, and on SQLite the same
+linear interpolation written with window functions, so both give the same
+numbers.
+
+Readings of the spec (also in docs/kpis.md):
+- a *stay* in a stage starts with a stage-history entry into it and ends with
+  the deal's next entry; its days are the company-zone dates' difference. A
+  deal's stays come from its recorded history only: a deal imported with a
+  single entry (straight into won or lost) has no stay, so it counts in no
+  stage's time or conversion;
+- a stay *left* in P is one whose next entry is dated in P; it *moved on*
+  when that entry is a later open stage (skipping stages counts) or won; a
+  move back, a loss, or a move to an earlier stage does not;
+- lead response counts whole days (a prospect records its creation day, an
+  activity the day it happened) × 24; a first touch dated before the
+  prospect's creation counts as 0;
+- a deal is stalled when the days since its latest stage entry exceed the
+  75th percentile of the stays in that stage of won deals of its team (the
+  company's when the team has fewer than KPI_MIN_SAMPLE such stays).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import connection
+
+from crm.models import EARLIEST_DATE, Activity, Deal, DealStageChange, Prospect, Stage
+
+COMPANY, TEAM, REP = "company", "team", "rep"
+OPEN_STAGES = [s.value for s in Stage.open_stages()]
+# The order deals move through: a stay "moved on" when its next stage is later.
+ORDER = {**{s: i + 1 for i, s in enumerate(OPEN_STAGES)}, Stage.WON.value: len(OPEN_STAGES) + 1}
+
+SpanKey = tuple[str, dt.date, dt.date | None]  # (granularity, start, cut or last day)
+Stat = tuple[int, Decimal | None, Decimal | None, int]  # (count, median, p75, moved on)
+
+
+def _decimal(value) -> Decimal | None:
+    if value is None:
+        return None
+    return Decimal(repr(float(value))) if not isinstance(value, Decimal) else value
+
+
+class _Sql:
+    """The few expressions PostgreSQL and SQLite write differently."""
+
+    def __init__(self) -> None:
+        self.pg = connection.vendor == "postgresql"
+        self.ops = connection.ops
+
+    def date(self, value: dt.date) -> tuple[str, object]:
+        return ("%s::date" if self.pg else "%s"), self.ops.adapt_datefield_value(value)
+
+    def day(self, column: str) -> tuple[str, list]:
+        """A timestamp's company-zone date."""
+        sql, params = self.ops.datetime_cast_date_sql(column, [], settings.TIME_ZONE)
+        return sql, list(params)
+
+    def days(self, later: str, earlier: str) -> str:
+        if self.pg:
+            return f"({later} - {earlier})"
+        return f"CAST(julianday({later}) - julianday({earlier}) AS INTEGER)"
+
+    def values(self, rows: list[tuple], name: str, columns: str) -> tuple[str, list]:
+        """A CTE of literal rows, typed (dates) on PostgreSQL."""
+        parts, params = [], []
+        for row in rows:
+            cells = []
+            for cell in row:
+                if isinstance(cell, dt.date):
+                    sql, value = self.date(cell)
+                    cells.append(sql)
+                    params.append(value)
+                elif cell is None:
+                    cells.append("NULL")
+                else:
+                    cells.append("%s")
+                    params.append(cell)
+            parts.append("(" + ", ".join(cells) + ")")
+        return f"{name}({columns}) AS (VALUES {', '.join(parts)})", params
+
+    def percentiles(self, obs: str) -> str:
+        """Per (span, scope, key) of `obs` (span_id, st, sid, k, v, a): the count,
+        median and 75th percentile of v (linear interpolation), and Σ a."""
+        group = "span_id, st, sid, k"
+        if self.pg:
+            return (
+                f"SELECT {group}, COUNT(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY v), "
+                f"percentile_cont(0.75) WITHIN GROUP (ORDER BY v), SUM(a) FROM ({obs}) o GROUP BY {group}"
+            )
+
+        def pick(p: float) -> str:
+            # percentile_cont: position h = (n − 1) × p from 0; the value there,
+            # interpolated between the rows either side.
+            h = f"((n - 1) * {p})"
+            lo = f"CAST({h} AS INTEGER)"
+            frac = f"({h} - {lo})"
+            return (
+                f"SUM(CASE WHEN rn = {lo} + 1 THEN v * (1 - {frac}) "
+                f"WHEN rn = {lo} + 2 THEN v * {frac} ELSE 0 END)"
+            )
+
+        ranked = (
+            f"SELECT o.*, ROW_NUMBER() OVER (PARTITION BY {group} ORDER BY v) AS rn, "
+            f"COUNT(*) OVER (PARTITION BY {group}) AS n FROM ({obs}) o"
+        )
+        return f"SELECT {group}, MAX(n), {pick(0.5)}, {pick(0.75)}, SUM(a) FROM ({ranked}) r GROUP BY {group}"
+
+
+KINDS = f"kinds(st) AS (VALUES ('{COMPANY}'), ('{TEAM}'), ('{REP}'))"
+SCOPE_ID = f"CASE k.st WHEN '{COMPANY}' THEN 0 WHEN '{TEAM}' THEN x.team_id ELSE x.owner_id END"
+
+
+def _stays(
+    sql: _Sql, near: tuple[dt.datetime, dt.datetime] | None = None, won_only: bool = False
+) -> tuple[str, list]:
+    """Every ended stay in an open stage: (deal_id, owner_id, team_id, stage,
+    s, e, days, moved_on), s and e the company-zone days it started and ended.
+    `near`: only deals with a change between these instants; `won_only`: only
+    won deals' stays."""
+    day, day_params = sql.day("c.changed_at")
+    change, deal = DealStageChange._meta.db_table, Deal._meta.db_table
+    window = "OVER (PARTITION BY c.deal_id ORDER BY c.changed_at, c.id)"
+    order = " ".join(f"WHEN '{s}' THEN {n}" for s, n in ORDER.items())
+    open_list = ", ".join(f"'{s}'" for s in OPEN_STAGES)
+    params = [*day_params, *day_params]
+    history = (
+        f"SELECT c.deal_id, c.to_stage AS stage, {day} AS s, LEAD({day}) {window} AS e, "
+        f"LEAD(c.to_stage) {window} AS next_stage FROM {change} c"
+    )
+    if near:
+        history += (
+            f" WHERE c.deal_id IN (SELECT c2.deal_id FROM {change} c2 "
+            "WHERE c2.changed_at >= %s AND c2.changed_at < %s)"
+        )
+        params += [sql.ops.adapt_datetimefield_value(near[0]), sql.ops.adapt_datetimefield_value(near[1])]
+    if won_only:
+        # The stalled thresholds: the deal_stage_closed index finds won deals.
+        history += " AND" if near else " WHERE"
+        history += f" c.deal_id IN (SELECT w.id FROM {deal} w WHERE w.stage = 'won')"
+    stays = (
+        f"SELECT h.deal_id, d.owner_id, d.team_id, h.stage, h.s, h.e, {sql.days('h.e', 'h.s')} AS days, "
+        f"CASE WHEN (CASE h.next_stage {order} ELSE 0 END) > (CASE h.stage {order} ELSE 0 END) "
+        f"THEN 1 ELSE 0 END AS moved_on "
+        f"FROM ({history}) h JOIN {deal} d ON d.id = h.deal_id "
+        f"WHERE h.stage IN ({open_list}) AND h.e IS NOT NULL"
+    )
+    return stays, params
+
+
+def _run(query: str, params: list) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(query, params)
+        return cursor.fetchall()
+
+
+def _utc_midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
+
+
+def span_stats(spans: dict[int, tuple[dt.date, dt.date]]) -> tuple[dict, dict, dict]:
+    """For each span id → (first day, last day): the stays left in it per
+    scope and stage, the lead responses of the prospects created in it, and
+    the deals that entered each stage in it (the funnel).
+
+    Returns ({(span_id, st, sid): {stage: Stat}}, {(span_id, st, sid): Stat},
+    {(span_id, st, sid): {stage: deals}}). Three queries, whatever the number
+    of spans.
+    """
+    if not spans:
+        return {}, {}, {}
+    sql = _Sql()
+    span_cte, span_params = sql.values([(i, lo, hi) for i, (lo, hi) in spans.items()], "spans", "id, lo, hi")
+    lo_all, hi_all = min(lo for lo, _ in spans.values()), max(hi for _, hi in spans.values())
+
+    # Stays left in a span: only deals with a change near the spans' overall
+    # range (a day either side covers every time zone; the join is exact).
+    near = (_utc_midnight(lo_all - dt.timedelta(days=1)), _utc_midnight(hi_all + dt.timedelta(days=2)))
+    stays, stay_params = _stays(sql, near)
+    obs = (
+        f"SELECT sp.id AS span_id, k.st, {SCOPE_ID} AS sid, x.stage AS k, x.days AS v, x.moved_on AS a "
+        f"FROM ({stays}) x JOIN spans sp ON x.e >= sp.lo AND x.e <= sp.hi CROSS JOIN kinds k"
+    )
+    rows = _run(f"WITH {span_cte}, {KINDS} {sql.percentiles(obs)}", [*span_params, *stay_params])
+    stays_out: dict[tuple, dict[str, Stat]] = {}
+    for span_id, st, sid, stage, n, p50, p75, moved in rows:
+        if sid is not None:
+            stays_out.setdefault((span_id, st, sid), {})[stage] = (
+                int(n),
+                _decimal(p50),
+                _decimal(p75),
+                int(moved),
+            )
+
+    # Lead response: prospects created in a span with a done call, meeting or email.
+    prospect, activity = Prospect._meta.db_table, Activity._meta.db_table
+    kinds = ", ".join(f"'{k}'" for k in Activity.COUNTED_KINDS)
+    lo_sql, lo_p = sql.date(lo_all)
+    hi_sql, hi_p = sql.date(hi_all)
+    first = (
+        f"SELECT a.prospect_id, MIN(a.occurred_on) AS first_day FROM {activity} a "
+        f"JOIN {prospect} p ON p.id = a.prospect_id WHERE a.done = %s AND a.kind IN ({kinds}) "
+        f"AND p.created_on >= {lo_sql} AND p.created_on <= {hi_sql} GROUP BY a.prospect_id"
+    )
+    hours = (
+        f"CASE WHEN f.first_day < x.created_on THEN 0 ELSE {sql.days('f.first_day', 'x.created_on')} * 24 END"
+    )
+    obs = (
+        f"SELECT sp.id AS span_id, k.st, {SCOPE_ID} AS sid, 'hours' AS k, {hours} AS v, 1 AS a "
+        f"FROM {prospect} x JOIN ({first}) f ON f.prospect_id = x.id "
+        f"JOIN spans sp ON x.created_on >= sp.lo AND x.created_on <= sp.hi CROSS JOIN kinds k"
+    )
+    rows = _run(f"WITH {span_cte}, {KINDS} {sql.percentiles(obs)}", [*span_params, True, lo_p, hi_p])
+    leads_out = {}
+    for span_id, st, sid, _k, n, p50, p75, _a in rows:
+        if sid is not None:
+            leads_out[(span_id, st, sid)] = (int(n), _decimal(p50), _decimal(p75), int(n))
+
+    # The funnel: deals that entered each open stage in a span (once per deal).
+    day, day_params = sql.day("c.changed_at")
+    change, deal = DealStageChange._meta.db_table, Deal._meta.db_table
+    open_list = ", ".join(f"'{s}'" for s in OPEN_STAGES)
+    entries = (
+        f"SELECT c.deal_id, c.to_stage AS stage, {day} AS day, d.owner_id, d.team_id FROM {change} c "
+        f"JOIN {deal} d ON d.id = c.deal_id WHERE c.to_stage IN ({open_list}) "
+        "AND c.changed_at >= %s AND c.changed_at < %s"
+    )
+    query = (
+        f"WITH {span_cte}, {KINDS} SELECT sp.id, k.st, {SCOPE_ID} AS sid, x.stage, COUNT(DISTINCT x.deal_id) "
+        f"FROM ({entries}) x JOIN spans sp ON x.day >= sp.lo AND x.day <= sp.hi CROSS JOIN kinds k "
+        "GROUP BY sp.id, k.st, sid, x.stage"
+    )
+    instants = [sql.ops.adapt_datetimefield_value(t) for t in near]
+    entered_out: dict[tuple, dict[str, int]] = {}
+    for span_id, st, sid, stage, n in _run(query, [*span_params, *day_params, *instants]):
+        if sid is not None:
+            entered_out.setdefault((span_id, st, sid), {})[stage] = int(n)
+    return stays_out, leads_out, entered_out
+
+
+def stalled(today: dt.date, min_sample: int) -> tuple[dict, dict]:
+    """The deals open today past their stage's threshold, counted per scope
+    and stage, and the thresholds used: ({(st, sid): {stage: n}},
+    {team id or 0 for the company: {stage: days}}). Two queries."""
+    sql = _Sql()
+    deal, change = Deal._meta.db_table, DealStageChange._meta.db_table
+    # The thresholds: P75 of the stays of won deals, per team and company.
+    stays, stay_params = _stays(sql, won_only=True)
+    span_cte, span_params = sql.values([(0, EARLIEST_DATE, today)], "spans", "id, lo, hi")
+    obs = (
+        f"SELECT 0 AS span_id, k.st, {SCOPE_ID} AS sid, x.stage AS k, x.days AS v, 0 AS a "
+        f"FROM ({stays}) x CROSS JOIN kinds k WHERE k.st <> '{REP}'"
+    )
+    rows = _run(f"WITH {span_cte}, {KINDS} {sql.percentiles(obs)}", [*span_params, *stay_params])
+    company = {stage: p75 for _s, st, _sid, stage, n, _p50, p75, _a in rows if st == COMPANY}
+    teams: dict[int, dict[str, Decimal]] = {}
+    for _s, st, sid, stage, n, _p50, p75, _a in rows:
+        if st == TEAM and sid is not None and n >= min_sample:
+            teams.setdefault(sid, {})[stage] = p75
+    team_ids = {sid for _s, st, sid, *_rest in rows if st == TEAM and sid is not None}
+    thresholds = {0: {s: _decimal(v) for s, v in company.items()}}
+    for team_id in team_ids:
+        thresholds[team_id] = {s: _decimal(teams.get(team_id, {}).get(s, company.get(s))) for s in company}
+    lines = [(t, s, float(v)) for t, by in thresholds.items() for s, v in by.items() if v is not None]
+    if not lines:
+        return {}, thresholds
+    # A team without won history of its own uses the company's (team 0).
+    th_cte, th_params = sql.values(lines, "th", "team_id, stage, p75")
+    day, day_params = sql.day("MAX(c.changed_at)")
+    today_sql, today_p = sql.date(today)
+    open_list = ", ".join(f"'{s}'" for s in OPEN_STAGES)
+    since = f"COALESCE((SELECT {day} FROM {change} c WHERE c.deal_id = d.id), d.opened_on)"
+    current = (
+        f"SELECT d.id, d.owner_id, d.team_id, d.stage, {since} AS since FROM {deal} d "
+        f"WHERE d.stage IN ({open_list})"
+    )
+    query = (
+        f"WITH {th_cte}, cur AS ({current}) "
+        "SELECT cur.owner_id, cur.team_id, cur.stage, COUNT(*) FROM cur "
+        "JOIN th ON th.stage = cur.stage AND th.team_id = CASE WHEN cur.team_id IN "
+        "(SELECT team_id FROM th) THEN cur.team_id ELSE 0 END "
+        f"WHERE {sql.days(today_sql, 'cur.since')} > th.p75 GROUP BY cur.owner_id, cur.team_id, cur.stage"
+    )
+    rows = _run(query, [*th_params, *day_params, today_p])
+    counts: dict[tuple, dict[str, int]] = {}
+    for owner_id, team_id, stage, n in rows:
+        for key in [(COMPANY, 0), (REP, owner_id)] + ([(TEAM, team_id)] if team_id is not None else []):
+            by = counts.setdefault(key, {})
+            by[stage] = by.get(stage, 0) + n
+    return counts, thresholds
+
+
+# --- what the board and the deal page show -------------------------------------
+
+
+def current_thresholds(today: dt.date) -> dict[str, dict[str, Decimal]]:
+    """The stalled thresholds of the latest computation (the company's
+    stalled_deals snapshot of the month under way): {team id or "0": {stage:
+    days}}. One query; {} before any computation."""
+    from kpis.models import KpiSnapshot
+
+    details = (
+        KpiSnapshot.objects.filter(
+            kpi="stalled_deals", scope_type=COMPANY, scope_id=0, granularity="month",
+            period_start=today.replace(day=1),
+        )
+        .values_list("details", flat=True)
+        .first()
+    )  # fmt: skip
+    thresholds = (details or {}).get("thresholds") or {}
+    return {team: {s: Decimal(v) for s, v in by.items() if v is not None} for team, by in thresholds.items()}
+
+
+def mark_board(deals, today: dt.date) -> None:
+    """Days in stage and the stalled mark of the board's cards (each annotated
+    with `entered_at`, the time of its latest stage entry): one query."""
+    from django.utils import timezone
+
+    thresholds = current_thresholds(today)
+    for deal in deals:
+        entered = timezone.localtime(deal.entered_at).date() if deal.entered_at else deal.opened_on
+        deal.days_in_stage = (today - entered).days
+        by_team = thresholds.get(str(deal.team_id)) or thresholds.get("0") or {}
+        limit = by_team.get(deal.stage)
+        deal.is_stalled = limit is not None and deal.days_in_stage > limit
+
+
+def stage_days(changes: list[DealStageChange], today: dt.date, is_open: bool) -> list[dict]:
+    """A deal's time in each open stage, from its stage history (the engine's
+    reading: a stay runs from an entry to the next; the one under way until
+    today). Sums repeated stays; stages it never stood in are left out."""
+    from django.utils import timezone
+
+    ordered = sorted(changes, key=lambda c: (c.changed_at, c.pk))
+    totals: dict[str, int] = {}
+    visits: dict[str, int] = {}
+    for i, change in enumerate(ordered):
+        if change.to_stage not in OPEN_STAGES:
+            continue
+        start = timezone.localtime(change.changed_at).date()
+        if i + 1 < len(ordered):
+            end = timezone.localtime(ordered[i + 1].changed_at).date()
+        elif is_open:
+            end = today
+        else:
+            continue
+        totals[change.to_stage] = totals.get(change.to_stage, 0) + (end - start).days
+        visits[change.to_stage] = visits.get(change.to_stage, 0) + 1
+    current = ordered[-1].to_stage if ordered and is_open else None
+    return [
+        {"stage": Stage(s), "days": totals[s], "visits": visits[s], "current": s == current}
+        for s in OPEN_STAGES
+        if s in totals
+    ]
