@@ -314,7 +314,56 @@ def forecast_findings(today: dt.date, names: _Names) -> list[Finding]:
     return found
 
 
-RULES = (band_findings, coverage_findings, detractor_findings, response_rate_findings, forecast_findings)
+STALLED_OLDEST = 3  # deals named in a stalled alert's reason
+
+
+def _text(value) -> str | None:
+    return None if value is None else str(value)
+
+
+def stalled_findings(today: dt.date, names: _Names) -> list[Finding]:
+    """A team or a salesperson with ALERT_STALLED_MIN deals or more stalled
+    past their stage's threshold today: the count and by stage from the
+    `stalled_deals` KPI of the month under way, the oldest deals from the
+    engine's thresholds (2 queries)."""
+    from alerts import stalled
+
+    month = today.replace(day=1)
+    snaps = KpiSnapshot.objects.filter(
+        kpi=stalled.KPI, granularity=MONTH, period_start=month, scope_type__in=[COMPANY, TEAM, REP]
+    ).only("scope_type", "scope_id", "value", "details")
+    rows = {(s.scope_type, s.scope_id): s for s in snaps}
+    company = rows.pop((COMPANY, 0), None)
+    least = settings.ALERT_STALLED_MIN
+    at_risk = {k: s for k, s in rows.items() if s.value is not None and s.value >= least}
+    if not at_risk:
+        return []
+    thresholds = stalled.thresholds_from(company.details if company else None)
+    oldest = stalled.oldest_per_owner_and_team(thresholds, today, STALLED_OLDEST) if thresholds else []
+    oldest.sort(key=lambda d: (d["since"], d["pk"]))
+    found = []
+    for (st, sid), snap in at_risk.items():
+        who = names.scope(st, sid)
+        if who is None:
+            continue
+        field = "owner_id" if st == REP else "team_id"
+        deals = [d for d in oldest if d[field] == sid][:STALLED_OLDEST]
+        subject, team_id, user_id = who
+        found.append(Finding(
+            Rule.STALLED, f"stalled:{st}:{sid}", subject, st, sid, month, kpi=stalled.KPI, team_id=team_id,
+            user_id=user_id,
+            why={"count": int(snap.value), "by_stage": (snap.details or {}).get("by_stage") or {},
+                 "oldest": [{"id": d["pk"], "title": d["title"], "stage": d["stage"], "days": d["days"],
+                             "limit": _text(stalled.limit_for(thresholds, d["team_id"], d["stage"]))}
+                            for d in deals]},
+        ))  # fmt: skip
+    return found
+
+
+RULES = (
+    band_findings, coverage_findings, detractor_findings, response_rate_findings, forecast_findings,
+    stalled_findings,
+)  # fmt: skip
 
 
 def raise_alerts(today: dt.date | None = None) -> dict[str, int]:

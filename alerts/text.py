@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from alerts.models import Alert, Rule
 from kpis import scorecards as sc
@@ -27,6 +28,8 @@ def title(alert: Alert) -> str:
     if alert.rule == Rule.FORECAST:
         period = sc.Period(alert.granularity, alert.period_start).label
         return _("%(who)s: %(period)s's target at risk from the forecast") % {"who": who, "period": period}
+    if alert.rule == Rule.STALLED:
+        return _("%(who)s: deals stalled past their stage threshold") % {"who": who}
     return _("%(who)s: survey response rate falling") % {"who": who}
 
 
@@ -67,6 +70,8 @@ def why(alert: Alert) -> str:
             "won": _value(w.get("won"), "money"), "p10": _value(w.get("p10"), "money"),
             "p90": _value(w.get("p90"), "money"),
         }  # fmt: skip
+    if alert.rule == Rule.STALLED:
+        return stalled_why(w)
     values = " → ".join(_value(v, "percent") for v in w.get("values", []))
     return _("Fell three months running, to %(period)s: %(values)s.") % {"period": period, "values": values}
 
@@ -75,6 +80,8 @@ def link(alert: Alert) -> str:
     """Where to look: the KPI's "What changed" page, or the survey results."""
     from django.urls import reverse
 
+    if alert.rule == Rule.STALLED:
+        return process_url(sc.Scope(alert.scope_type, alert.scope_id, alert.subject))
     if alert.rule == Rule.FORECAST:
         return forecast_url(sc.Scope(alert.scope_type, alert.scope_id, alert.subject))
     if alert.rule in (Rule.DETRACTORS, Rule.RESPONSE_RATE):
@@ -92,3 +99,36 @@ def forecast_url(scope: sc.Scope) -> str:
     from django.urls import reverse
 
     return reverse("forecast") + "?" + urlencode(scope.params())
+
+
+def stalled_deal(title: str, stage: str, days: int, limit) -> str:
+    from crm.models import Stage
+
+    return _("%(title)s: %(stage)s for %(days)s days (threshold %(limit)s)") % {
+        "title": title, "stage": Stage(stage).label, "days": sc.format_value(Decimal(days), "count"),
+        "limit": _value(limit, "days"),
+    }  # fmt: skip
+
+
+def stalled_why(w: dict) -> str:
+    count = int(w.get("count") or 0)
+    text = ngettext(
+        "%(count)s open deal has sat in its stage longer than the threshold (the time 75 %% of won deals "
+        "took to leave that stage).",
+        "%(count)s open deals have sat in their stage longer than the threshold (the time 75 %% of won deals "
+        "took to leave that stage).",
+        count,
+    ) % {"count": count}
+    oldest = [stalled_deal(d["title"], d["stage"], d["days"], d.get("limit")) for d in w.get("oldest", [])]
+    if oldest:
+        text += " " + _("Oldest: %(deals)s.") % {"deals": "; ".join(oldest)}
+    return text
+
+
+def process_url(scope: sc.Scope) -> str:
+    """The Process page of a scope (its stalled deals)."""
+    from urllib.parse import urlencode
+
+    from django.urls import reverse
+
+    return reverse("process_page") + "?" + urlencode(scope.params())
