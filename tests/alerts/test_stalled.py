@@ -190,3 +190,24 @@ def test_the_alerts_agree_with_the_engines_stalled_deals(world):
         f"stalled:rep:{world.bob.pk}": (1, d6), f"stalled:team:{world.north.pk}": (1, d6),
         f"stalled:rep:{world.sam.pk}": (1, d9), f"stalled:team:{world.south.pk}": (1, d9),
     }  # fmt: skip
+
+
+@time_machine.travel(MONDAY, tick=False)
+def test_the_digests_stalled_section_reads_a_fixed_number_of_queries(stuck, login):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.urls import reverse
+
+    client = login(stuck.nina)
+
+    def count():
+        with CaptureQueriesContext(connection) as q:
+            assert client.get(reverse("digest_preview")).status_code == 200
+        return len(q)
+
+    before = count()
+    for i in range(15):
+        entered(open_deal(stuck.ann if i % 2 else stuck.bob, "100", title=f"Old {i}"), dt.date(2026, 5, 1))
+    assert count() == before
+    section = build_message(stuck.nina).text.split("Stalled deals")[1].split("\n\n")[0]
+    assert section.count("\n- ") == 10  # the ten stalled longest
