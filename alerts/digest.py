@@ -126,6 +126,8 @@ def context_for(user: User, base: str, today: dt.date | None = None) -> dict:
     ctx["alerts"] = [
         {"title": text.title(a), "why": text.why(a), "url": _abs(base, text.link(a))} for a in alerts
     ]
+    ctx["forecast"] = _forecast(scope, base, today)
+    ctx["stalled"] = _stalled(scope, base, today)
     if scope.type in (TEAM, COMPANY):
         ctx["movers"] = _movers(user, scope, period, base, today)
         ctx["detractors"] = _detractors(user, base, today)
@@ -190,6 +192,68 @@ def _attainment(scope, period, base) -> dict | None:
     return {
         "value": sc.format_value(snap.value, "percent"), "target": sc.format_value(snap.denominator, "money"),
         "url": _abs(base, reverse("team_page")),
+    }  # fmt: skip
+
+
+def _forecast(scope, base, today) -> dict | None:
+    """The current quarter's latest forecast: P50 and the chance of target (1 query)."""
+    from kpis.definitions import QUARTER
+    from kpis.models import ForecastSnapshot
+    from kpis.periods import period_start
+
+    start = period_start(today, QUARTER)
+    row = (
+        ForecastSnapshot.objects.for_scope(scope.type, scope.id)
+        .filter(kind=ForecastSnapshot.Kind.LATEST, granularity=QUARTER, period_start=start)
+        .defer("details")
+        .first()
+    )
+    if row is None:
+        return None
+    chance = row.chance_of_target
+    return {
+        "period": sc.Period(QUARTER, start).label, "p50": sc.format_value(row.p50, "money"),
+        "p10": sc.format_value(row.p10, "money"), "p90": sc.format_value(row.p90, "money"),
+        "target": sc.format_value(row.target, "money") if row.target is not None else None,
+        "chance": sc.format_value(chance, "percent") if chance is not None else None,
+        "url": _abs(base, text.forecast_url(scope)),
+    }  # fmt: skip
+
+
+def _stalled(scope, base, today) -> dict | None:
+    """The scope's deals stalled past their stage threshold today, oldest
+    first: the count is the `stalled_deals` KPI's, the list uses the
+    thresholds the engine stored with it (2 queries). None before the KPI
+    has been computed this month."""
+    from alerts import stalled
+    from kpis.models import KpiSnapshot
+
+    rows = {
+        (r.scope_type, r.scope_id): r
+        for r in KpiSnapshot.objects.filter(
+            Q(scope_type=scope.type, scope_id=scope.id) | Q(scope_type=COMPANY, scope_id=0),
+            kpi=stalled.KPI, granularity="month", period_start=today.replace(day=1),
+        ).only("scope_type", "scope_id", "value", "details")
+    }  # fmt: skip
+    mine, company = rows.get((scope.type, scope.id)), rows.get((COMPANY, 0))
+    if mine is None or mine.value is None:
+        return None
+    thresholds = stalled.thresholds_from(company.details if company else None)
+    deals = stalled.stalled_deals(thresholds, today)
+    if scope.type == TEAM:
+        deals = deals.filter(team_id=scope.id)
+    elif scope.type == REP:
+        deals = deals.filter(owner_id=scope.id)
+    listed = deals.order_by("since", "pk").values("pk", "title", "stage", "team_id", "since")[:LIST_LIMIT]
+    return {
+        "count": int(mine.value),
+        "deals": [
+            {"line": text.stalled_deal(d["title"], d["stage"], (today - d["since"]).days,
+                                       stalled.limit_for(thresholds, d["team_id"], d["stage"])),
+             "url": _abs(base, reverse("deal_detail", args=[d["pk"]]))}
+            for d in listed
+        ],
+        "url": _abs(base, text.process_url(scope)),
     }  # fmt: skip
 
 

@@ -19,6 +19,8 @@ class Rule(models.TextChoices):
     COVERAGE = "coverage", _("Pipeline too thin for the target")
     DETRACTORS = "detractors", _("Cluster of detractors")
     RESPONSE_RATE = "response_rate", _("Survey response rate falling")
+    FORECAST = "forecast", _("Target at risk from the forecast")
+    STALLED = "stalled", _("Deals stalled past their stage threshold")
 
 
 class AlertQuerySet(models.QuerySet):

@@ -25,9 +25,9 @@ from alerts.models import Alert, Rule
 from api.signals import alerts_raised
 from crm.models import Product, Team, User
 from crm.models import today as company_today
-from kpis.definitions import COMPANY, KPIS, MONTH, REP, TEAM
-from kpis.models import KpiSnapshot
-from kpis.periods import add_months
+from kpis.definitions import COMPANY, KPIS, MONTH, QUARTER, REP, TEAM
+from kpis.models import ForecastSnapshot, KpiSnapshot
+from kpis.periods import add_months, period_start
 from surveys.models import Response
 
 # The KPIs watched for leaving their band: a month's figure against the
@@ -55,6 +55,7 @@ class Finding:
     scope_id: int
     period_start: dt.date
     kpi: str = ""
+    granularity: str = MONTH
     team_id: int | None = None
     user_id: int | None = None
     product_id: int | None = None
@@ -280,7 +281,89 @@ def response_rate_findings(today: dt.date, names: _Names) -> list[Finding]:
     return found
 
 
-RULES = (band_findings, coverage_findings, detractor_findings, response_rate_findings)
+def forecast_findings(today: dt.date, names: _Names) -> list[Finding]:
+    """A target of the current month or quarter (company, team, salesperson)
+    whose latest forecast gives it less than ALERT_FORECAST_MIN_CHANCE %
+    chance (1 query). One alert per scope and period: next month's risk is a
+    new alert, this month's is resolved once the month is over."""
+    threshold = settings.ALERT_FORECAST_MIN_CHANCE
+    current = Q()
+    for g in (MONTH, QUARTER):
+        current |= Q(granularity=g, period_start=period_start(today, g))
+    rows = (
+        ForecastSnapshot.objects.filter(current, kind=ForecastSnapshot.Kind.LATEST)
+        .filter(scope_type__in=[COMPANY, TEAM, REP], target__isnull=False, chance_of_target__lt=threshold)
+        .only("scope_type", "scope_id", "granularity", "period_start", "made_on", "won_so_far", "p10", "p50",
+              "p90", "target", "chance_of_target")
+        .order_by()
+    )  # fmt: skip
+    found = []
+    for r in rows:
+        who = names.scope(r.scope_type, r.scope_id)
+        if who is None or not r.target:
+            continue
+        subject, team_id, user_id = who
+        found.append(Finding(
+            Rule.FORECAST, f"forecast:{r.granularity}:{r.period_start:%Y-%m-%d}:{r.scope_type}:{r.scope_id}",
+            subject, r.scope_type, r.scope_id, r.period_start, granularity=r.granularity, team_id=team_id,
+            user_id=user_id,
+            why={"chance": str(r.chance_of_target), "threshold": str(threshold), "p50": str(r.p50),
+                 "p10": str(r.p10), "p90": str(r.p90), "target": str(r.target), "won": str(r.won_so_far),
+                 "gap": str(r.target - r.p50), "made_on": r.made_on.isoformat()},
+        ))  # fmt: skip
+    return found
+
+
+STALLED_OLDEST = 3  # deals named in a stalled alert's reason
+
+
+def _text(value) -> str | None:
+    return None if value is None else str(value)
+
+
+def stalled_findings(today: dt.date, names: _Names) -> list[Finding]:
+    """A team or a salesperson with ALERT_STALLED_MIN deals or more stalled
+    past their stage's threshold today: the count and by stage from the
+    `stalled_deals` KPI of the month under way, the oldest deals from the
+    engine's thresholds (2 queries)."""
+    from alerts import stalled
+
+    month = today.replace(day=1)
+    snaps = KpiSnapshot.objects.filter(
+        kpi=stalled.KPI, granularity=MONTH, period_start=month, scope_type__in=[COMPANY, TEAM, REP]
+    ).only("scope_type", "scope_id", "value", "details")
+    rows = {(s.scope_type, s.scope_id): s for s in snaps}
+    company = rows.pop((COMPANY, 0), None)
+    least = settings.ALERT_STALLED_MIN
+    at_risk = {k: s for k, s in rows.items() if s.value is not None and s.value >= least}
+    if not at_risk:
+        return []
+    thresholds = stalled.thresholds_from(company.details if company else None)
+    oldest = stalled.oldest_per_owner_and_team(thresholds, today, STALLED_OLDEST) if thresholds else []
+    oldest.sort(key=lambda d: (d["since"], d["pk"]))
+    found = []
+    for (st, sid), snap in at_risk.items():
+        who = names.scope(st, sid)
+        if who is None:
+            continue
+        field = "owner_id" if st == REP else "team_id"
+        deals = [d for d in oldest if d[field] == sid][:STALLED_OLDEST]
+        subject, team_id, user_id = who
+        found.append(Finding(
+            Rule.STALLED, f"stalled:{st}:{sid}", subject, st, sid, month, kpi=stalled.KPI, team_id=team_id,
+            user_id=user_id,
+            why={"count": int(snap.value), "by_stage": (snap.details or {}).get("by_stage") or {},
+                 "oldest": [{"id": d["pk"], "title": d["title"], "stage": d["stage"], "days": d["days"],
+                             "limit": _text(stalled.limit_for(thresholds, d["team_id"], d["stage"]))}
+                            for d in deals]},
+        ))  # fmt: skip
+    return found
+
+
+RULES = (
+    band_findings, coverage_findings, detractor_findings, response_rate_findings, forecast_findings,
+    stalled_findings,
+)  # fmt: skip
 
 
 def raise_alerts(today: dt.date | None = None) -> dict[str, int]:
@@ -298,7 +381,8 @@ def raise_alerts(today: dt.date | None = None) -> dict[str, int]:
             alert = open_alerts.get(key)
             if alert is None:
                 fresh.append(Alert(
-                    rule=f.rule, key=key, kpi=f.kpi, scope_type=f.scope_type, scope_id=f.scope_id,
+                    rule=f.rule, key=key, kpi=f.kpi, granularity=f.granularity, scope_type=f.scope_type,
+                    scope_id=f.scope_id,
                     team_id=f.team_id, user_id=f.user_id, product_id=f.product_id, subject=f.subject[:200],
                     period_start=f.period_start, why=f.why, first_seen=now, last_seen=now,
                 ))  # fmt: skip

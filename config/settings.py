@@ -271,6 +271,10 @@ KPI_GROSS_MARGIN = env_decimal("KPI_GROSS_MARGIN", "1.0")
 ALERT_BAND_K = float(env_decimal("ALERT_BAND_K", "3"))
 ALERT_DETRACTORS_DAYS = env_int("ALERT_DETRACTORS_DAYS", 30, minimum=1)
 ALERT_DETRACTORS_MIN = env_int("ALERT_DETRACTORS_MIN", 3, minimum=1)
+# A target is at risk when the latest forecast gives it less than this % chance.
+ALERT_FORECAST_MIN_CHANCE = env_decimal("ALERT_FORECAST_MIN_CHANCE", "30")
+# A team or salesperson with this many deals stalled past their stage threshold gets an alert.
+ALERT_STALLED_MIN = env_int("ALERT_STALLED_MIN", 1, minimum=1)
 DIGEST_RATE_LIMIT = env_str("DIGEST_RATE_LIMIT", "30/m")
 
 # Surveys.

@@ -30,3 +30,21 @@ def put_series():
         KpiSnapshot.objects.bulk_create(rows)
 
     return _put
+
+
+@pytest.fixture
+def put_forecast():
+    """put_forecast(scope_type, scope_id, granularity, start, chance, target=1000, p50=600, kind="latest"):
+    one stored forecast (kpis.forecast writes them nightly)."""
+    from kpis.models import ForecastSnapshot
+
+    def _put(scope_type, scope_id, granularity, start, chance, target=1000, p50=600, kind="latest"):
+        p50 = Decimal(p50)
+        return ForecastSnapshot.objects.create(
+            scope_type=scope_type, scope_id=scope_id, granularity=granularity, period_start=start, kind=kind,
+            made_on=start, won_so_far=Decimal(100), p10=p50 - 300, p50=p50, p90=p50 + 300, expected=p50,
+            target=None if target is None else Decimal(target),
+            chance_of_target=None if chance is None else Decimal(str(chance)), computed_at=timezone.now(),
+        )  # fmt: skip
+
+    return _put

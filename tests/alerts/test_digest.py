@@ -183,3 +183,36 @@ def test_the_preview_reads_a_fixed_number_of_queries(week, login):
                              scope_id=week.north.pk, team=week.north, subject="North",
                              period_start=dt.date(2026, 11, 1), why={"value": "1"})  # fmt: skip
     assert count() == before
+
+
+# ---------------------------------------------------------------- the forecast
+
+Q4 = dt.date(2026, 10, 1)
+
+
+@time_machine.travel(MONDAY, tick=False)
+def test_managers_and_salespeople_read_the_quarters_forecast_with_a_link(week, put_forecast):
+    put_forecast("team", week.north.pk, "quarter", Q4, "42.5", target=9000, p50=8000)
+    put_forecast("team", week.north.pk, "month", dt.date(2026, 12, 1), 5)  # the month's: not in the digest
+    put_forecast("rep", week.ann.pk, "quarter", Q4, None, target=None, p50=3000)
+    DigestPreference.objects.create(user=week.ann, weekly_digest=True)
+    nina = build_message(week.nina)
+    line = "Q4 2026: 8,000.00 EUR most likely (P50), 42.5 % chance of reaching the 9,000.00 EUR target."
+    assert "Forecast" in nina.text and line in nina.text
+    assert f"{settings.SITE_URL}/forecast/?team={week.north.pk}" in nina.text
+    assert f'href="{settings.SITE_URL}/forecast/?team={week.north.pk}"' in nina.html
+    ann = build_message(week.ann).text
+    assert "Q4 2026: 3,000.00 EUR most likely (P50) (no target)." in ann
+    assert f"/forecast/?rep={week.ann.pk}" in ann
+    assert "8,000.00" not in ann
+    # No forecast stored yet (the admin's company): no section.
+    assert "most likely (P50)" not in build_message(week.admin).text
+
+
+@time_machine.travel(MONDAY, tick=False)
+def test_the_forecast_is_in_the_persons_language(week, put_forecast):
+    put_forecast("team", week.north.pk, "quarter", Q4, "42.5", target=9000, p50=8000)
+    DigestPreference.objects.create(user=week.nina, language="fr")
+    text = build_message(week.nina).text
+    assert "8 000,00 EUR" in text.replace("\u202f", " ").replace("\xa0", " ")
+    assert "42,5 %" in text

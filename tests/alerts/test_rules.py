@@ -162,3 +162,78 @@ def test_the_command_runs_the_rules(world, put_series):
     out = StringIO()
     call_command("raise_alerts", "--today", "2026-12-01", stdout=out)
     assert out.getvalue().strip() == "1 raised, 0 still holding, 0 resolved."
+
+
+# ---------------------------------------------------------------- targets at risk from the forecast
+
+DEC, Q4 = dt.date(2026, 12, 1), dt.date(2026, 10, 1)
+
+
+@pytest.mark.django_db
+def test_a_target_the_forecast_gives_little_chance_is_raised_once_while_it_holds(world, put_forecast):
+    ann = put_forecast("rep", world.ann.pk, "month", DEC, 12)
+    put_forecast("rep", world.bob.pk, "month", DEC, 55)  # likely enough
+    put_forecast("team", world.north.pk, "quarter", Q4, 20, target=9000, p50=6000)
+    put_forecast("company", 0, "month", DEC, None, target=None)  # no target, no chance
+    put_forecast("rep", world.ann.pk, "month", NOV, 5)  # a closed month
+    put_forecast("rep", world.ann.pk, "month", dt.date(2027, 1, 1), 5)  # next month: not yet
+    put_forecast("team", world.south.pk, "month", DEC, 5, kind="start")  # kept, not the latest
+    assert raise_alerts(TODAY) == {"raised": 2, "refreshed": 0, "resolved": 0}
+    rep = Alert.objects.get(user=world.ann)
+    assert (rep.rule, rep.scope_type, rep.team, rep.granularity, rep.period_start) == (
+        Rule.FORECAST, "rep", world.north, "month", DEC,
+    )  # fmt: skip
+    why = {k: Decimal(rep.why[k]) for k in ("p50", "target", "gap", "threshold", "chance")}
+    assert why == {"p50": 600, "target": 1000, "gap": 400, "threshold": 30, "chance": 12}
+    team = Alert.objects.get(user=None)
+    assert (team.team, team.granularity, team.period_start) == (world.north, "quarter", Q4)
+    # Still at risk the next night: refreshed, not raised again.
+    ann.chance_of_target = Decimal("18.5")
+    ann.save()
+    assert raise_alerts(TODAY) == {"raised": 0, "refreshed": 2, "resolved": 0}
+    assert Decimal(Alert.objects.get(user=world.ann).why["chance"]) == Decimal("18.5")
+    # Back on track: resolved.
+    ann.chance_of_target = Decimal(45)
+    ann.save()
+    assert raise_alerts(TODAY) == {"raised": 0, "refreshed": 1, "resolved": 1}
+
+
+@pytest.mark.django_db
+def test_the_forecast_alert_reads_as_a_sentence_and_links_to_the_forecast(world, put_forecast):
+    from django.utils import translation
+
+    from alerts import text
+
+    put_forecast("rep", world.ann.pk, "month", DEC, 12)
+    raise_alerts(TODAY)
+    alert = Alert.objects.get()
+    assert text.title(alert) == "Ann Rep: December 2026's target at risk from the forecast"
+    assert text.why(alert) == (
+        "12.0 % chance of reaching the 1,000.00 EUR target of December 2026 (alert below 30.0 %): the median "
+        "forecast (P50) is 600.00 EUR, 400.00 EUR short, with 100.00 EUR won so far "
+        "(P10–P90: 300.00 EUR – 900.00 EUR)."
+    )
+    assert text.link(alert) == f"/forecast/?rep={world.ann.pk}"
+    with translation.override("fr"):
+        assert "600,00 EUR" in text.why(alert)
+
+
+@pytest.mark.django_db
+def test_the_forecast_threshold_is_a_setting(world, put_forecast, settings):
+    put_forecast("rep", world.bob.pk, "month", DEC, 45)
+    assert raise_alerts(TODAY)["raised"] == 0
+    settings.ALERT_FORECAST_MIN_CHANCE = Decimal(50)
+    assert raise_alerts(TODAY)["raised"] == 1
+
+
+@pytest.mark.django_db
+def test_the_forecast_rule_reads_one_query_however_many_scopes(world, put_forecast,
+                                                               django_assert_num_queries):  # fmt: skip
+    from alerts.rules import _Names, forecast_findings
+
+    names = _Names()
+    for person in (world.ann, world.bob, world.sam, world.sue):
+        for g, start in (("month", DEC), ("quarter", Q4)):
+            put_forecast("rep", person.pk, g, start, 10)
+    with django_assert_num_queries(1):
+        assert len(forecast_findings(TODAY, names)) == 8
