@@ -94,6 +94,7 @@ INSTALLED_APPS = [
     "kpis",
     "surveys",
     "api",
+    "ui",
 ]
 
 MIDDLEWARE = [
@@ -124,6 +125,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "crm.context_processors.boussole",
+                "ui.context_processors.ui",
             ],
         },
     },
@@ -170,7 +172,12 @@ try:
 except (zoneinfo.ZoneInfoNotFoundError, ValueError):
     raise ImproperlyConfigured(f"TIME_ZONE is not a known time zone (got {TIME_ZONE!r}).") from None
 USE_I18N = True
+# One date format per language (config/formats/<lang>/formats.py).
+FORMAT_MODULE_PATH = ["config.formats"]
 USE_TZ = True
+
+# The company customers see on survey pages and in mails.
+COMPANY_NAME = env_str("COMPANY_NAME", "Boussole")
 
 CURRENCY = env_str("CURRENCY", "EUR").upper()
 if len(CURRENCY) != 3 or not CURRENCY.isalpha():
@@ -264,6 +271,7 @@ SURVEY_EXPIRY_DAYS = env_int("SURVEY_EXPIRY_DAYS", 30, minimum=1)
 # HTTP_X_FORWARDED_FOR); empty means REMOTE_ADDR. See docs/surveys.md.
 SURVEY_RATE_LIMIT_PER_HOUR = env_int("SURVEY_RATE_LIMIT_PER_HOUR", 20, minimum=1)
 SURVEY_CLIENT_IP_HEADER = env_str("SURVEY_CLIENT_IP_HEADER")
+
 
 # The JSON API (api/, docs/api.md): personal access tokens or the session,
 # cursor pagination, a request budget per token (API_RATE_LIMIT, e.g.

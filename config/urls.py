@@ -18,6 +18,7 @@ urlpatterns = [
     path("", include("api.page_urls")),
     path("", include("crm.urls")),
     path("", include("kpis.performance_urls")),
+    path("", include("ui.urls")),
 ]
 
 # JSON errors for API clients (api/errors.py); the usual pages elsewhere.

@@ -1,0 +1,7 @@
+from django.conf import settings
+
+from ui.formatting import currency_symbol
+
+
+def ui(request) -> dict:
+    return {"COMPANY_NAME": settings.COMPANY_NAME, "CURRENCY_SYMBOL": currency_symbol()}
