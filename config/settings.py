@@ -127,6 +127,8 @@ TEMPLATES = [
                 "crm.context_processors.boussole",
                 "ui.context_processors.ui",
             ],
+            # |money, |money_short and |initials in every template, no {% load %}.
+            "builtins": ["ui.templatetags.ui"],
         },
     },
 ]

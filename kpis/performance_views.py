@@ -29,6 +29,7 @@ from crm.models import Deal, Team, User
 from kpis import scorecards as sc
 from kpis.definitions import COMPANY, KPIS, REP, TEAM, for_scope
 from kpis.models import DashboardCard, save_dashboard
+from kpis.sections import group_cards
 
 
 def _render(request: HttpRequest, template: str, context: dict, partial: str = "body") -> HttpResponse:
@@ -162,6 +163,7 @@ def scorecard(request: HttpRequest) -> HttpResponse:
         "scope_value": keep["scope"],
         "scope_choices": _scope_choices(request.user, scope),
         "cards": cards,
+        "sections": group_cards(cards),
         "as_of": sc.computed_at(rows, period),
         "csv_query": _query(**keep, **period.params(), format="csv"),
         **_period_nav(period, **keep),

@@ -18,7 +18,13 @@ from playwright.sync_api import expect
 from api.models import Webhook
 from crm.models import Activity, Stage
 from tests.browser.conftest import log_in
-from tests.factories import ActivityFactory, CampaignFactory, CampaignSpendFactory, DealFactory, ProspectFactory
+from tests.factories import (
+    ActivityFactory,
+    CampaignFactory,
+    CampaignSpendFactory,
+    DealFactory,
+    ProspectFactory,
+)
 from tests.kpis.factories_performance import seed_funnel, seed_realistic
 from tests.surveys.factories import SentInvitationFactory
 
@@ -93,8 +99,12 @@ def ids(world):
     seed_realistic(world, month)
     seed_funnel(world, month)
     today = timezone.localdate()
-    deal = DealFactory(owner=world.ann, title="Annual licence", amount="12278.62", stage=Stage.PROPOSAL, opened_on=today)
-    won = DealFactory(owner=world.ann, customer=deal.customer, stage=Stage.WON, opened_on=today, closed_on=today)
+    deal = DealFactory(
+        owner=world.ann, title="Annual licence", amount="12278.62", stage=Stage.PROPOSAL, opened_on=today
+    )
+    won = DealFactory(
+        owner=world.ann, customer=deal.customer, stage=Stage.WON, opened_on=today, closed_on=today
+    )
     ActivityFactory(owner=world.ann, deal=deal, occurred_on=today - dt.timedelta(days=2), done=False)
     ActivityFactory(owner=world.ann, deal=deal, occurred_on=today, kind=Activity.Kind.MEETING, done=False)
     ActivityFactory(owner=world.ann, deal=deal, occurred_on=today - dt.timedelta(days=1), done=True)
@@ -117,7 +127,8 @@ def _axe(page) -> list[dict]:
     page.add_script_tag(url="/static/vendor/axe-core/axe.min.js")
     return page.evaluate(
         """async () => (await axe.run(document)).violations.map(v => ({
-            id: v.id, help: v.help, nodes: v.nodes.slice(0, 3).map(n => n.target.join(' ') + ' :: ' + n.failureSummary)
+            id: v.id, help: v.help,
+            nodes: v.nodes.slice(0, 3).map(n => n.target.join(' ') + ' :: ' + n.failureSummary)
         }))"""
     )
 
@@ -130,7 +141,10 @@ def test_every_page_has_zero_axe_violations(browser, live_server, ids, screensho
     found = {}
     for who in dict.fromkeys(p.who for p in todo):
         context = browser.new_context(
-            base_url=live_server.url, viewport=VIEWPORTS[size], is_mobile=size == "phone", has_touch=size == "phone"
+            base_url=live_server.url,
+            viewport=VIEWPORTS[size],
+            is_mobile=size == "phone",
+            has_touch=size == "phone",
         )
         context.add_cookies([{"name": "django_language", "value": language, "url": live_server.url}])
         page = context.new_page()
@@ -142,7 +156,7 @@ def test_every_page_has_zero_axe_violations(browser, live_server, ids, screensho
             page.goto(item.path, wait_until="commit")
             # Poll until the document is parsed; no load-event wait.
             page.wait_for_function("document.readyState !== 'loading'")
-            expect(page.locator("h1").first).to_be_visible()
+            expect(page.locator("main")).to_be_visible()
             violations = _axe(page)
             if violations:
                 found[item.name] = violations
