@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.db.models import Count, F, Sum, Window
+from django.db.models import Count, F, OuterRef, Subquery, Sum, Window
 from django.db.models.functions import RowNumber
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -22,7 +22,7 @@ from crm.forms import (
     DealWonForm,
     apply_validation_error,
 )
-from crm.models import Customer, Deal, Prospect, Stage
+from crm.models import Activity, Customer, Deal, Prospect, Stage
 from crm.pagination import capped_totals
 from crm.views_common import (
     csv_response,
@@ -100,7 +100,17 @@ def _board_context(request: HttpRequest, **extra) -> dict:
         .values_list("pk", "stage", "stage_count", "stage_total")
     )
     totals = {row[1]: {"count": row[2], "total": row[3]} for row in top}
-    ranked = Deal.objects.filter(pk__in=[row[0] for row in top]).with_related().order_by("-amount", "pk")
+    # Each card's next to-do, in the same query (two correlated subqueries).
+    todo = Activity.objects.filter(deal=OuterRef("pk"), done=False).order_by("occurred_on", "pk")
+    ranked = (
+        Deal.objects.filter(pk__in=[row[0] for row in top])
+        .with_related()
+        .annotate(
+            next_on=Subquery(todo.values("occurred_on")[:1]),
+            next_subject=Subquery(todo.values("subject")[:1]),
+        )
+        .order_by("-amount", "pk")
+    )
     by_stage: dict[str, list[Deal]] = {s: [] for s in Stage.open_stages()}
     # Two links per card: reversed once each and filled in, since reverse()
     # per card was a tenth of the page's time at 100 cards.

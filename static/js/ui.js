@@ -6,6 +6,7 @@
 // - The narrow-screen navigation toggle.
 // - select[data-autosubmit] submits its form on change (the language select).
 // - Toasts: [data-dismiss] removes its message.
+// - Scrolling tables get a tab stop.
 // - Dialogs: [data-show-dialog=id] opens one, [data-close-dialog] closes it.
 document.documentElement.classList.add("js");
 (function () {
@@ -26,8 +27,13 @@ document.documentElement.classList.add("js");
     closeAll(inside);
     var dismiss = event.target.closest && event.target.closest("[data-dismiss]");
     if (dismiss && dismiss.parentElement) dismiss.parentElement.remove();
+    // Browsers with Invoker Commands open [commandfor] dialogs themselves.
     var opener = event.target.closest && event.target.closest("[data-show-dialog]");
-    if (opener) document.getElementById(opener.getAttribute("data-show-dialog")).showModal();
+    var native = opener && opener.hasAttribute("commandfor") && "command" in HTMLButtonElement.prototype;
+    if (opener && !native) {
+      var target = document.getElementById(opener.getAttribute("data-show-dialog"));
+      if (target && !target.open) target.showModal();
+    }
     var closer = event.target.closest && event.target.closest("[data-close-dialog]");
     if (closer && closer.closest("dialog")) closer.closest("dialog").close();
     var toggle = event.target.closest && event.target.closest(".nav-toggle");
@@ -48,6 +54,39 @@ document.documentElement.classList.add("js");
       if (menu.contains(focused)) menu.querySelector("summary").focus();
     });
   });
+  // A table wider than its box scrolls: make that box reachable by keyboard
+  // (and named, from the table's caption or the section's heading).
+  function markScrollables() {
+    document.querySelectorAll(".table-wrap").forEach(function (box) {
+      var scrolls = box.scrollWidth > box.clientWidth + 1;
+      if (scrolls && !box.hasAttribute("tabindex")) {
+        box.setAttribute("tabindex", "0");
+        box.setAttribute("role", "group");
+        var section = box.closest("section, article");
+        var title = box.querySelector("caption") || (section && section.querySelector("h1, h2, h3"));
+        if (title && title.textContent.trim()) box.setAttribute("aria-label", title.textContent.trim());
+        else box.setAttribute("aria-label", document.title);
+      } else if (!scrolls && box.getAttribute("role") === "group") {
+        box.removeAttribute("tabindex");
+        box.removeAttribute("role");
+        box.removeAttribute("aria-label");
+      }
+    });
+  }
+  document.addEventListener("DOMContentLoaded", markScrollables);
+  // A dialog whose form came back with errors opens again, focus on its first error.
+  document.addEventListener("DOMContentLoaded", function () {
+    // ...and so does the dialog a link named (the board's "Won…" goes to #won-dialog).
+    var named = location.hash.length > 1 && document.getElementById(location.hash.slice(1));
+    var dialog = document.querySelector("dialog[data-open-on-load]") || (named && named.tagName === "DIALOG" && named);
+    if (!dialog) return;
+    dialog.showModal();
+    var bad = dialog.querySelector("[aria-invalid=true], .has-error input, .has-error select, .has-error textarea");
+    if (bad) bad.focus();
+  });
+  document.addEventListener("htmx:afterSettle", markScrollables);
+  window.addEventListener("resize", markScrollables);
+
   document.addEventListener("change", function (event) {
     if (event.target.matches && event.target.matches("select[data-autosubmit]")) event.target.form.submit();
   });

@@ -146,12 +146,13 @@ def test_every_page_has_zero_axe_violations(browser, live_server, ids, screensho
             is_mobile=size == "phone",
             has_touch=size == "phone",
         )
-        context.add_cookies([{"name": "django_language", "value": language, "url": live_server.url}])
         page = context.new_page()
         page.set_default_timeout(15_000)
         if who:
             log_in(page, who, "pw")
             expect(page).not_to_have_url(re.compile(r"/login/"))
+        # The language after logging in: log_in() reads the English labels.
+        context.add_cookies([{"name": "django_language", "value": language, "url": live_server.url}])
         for item in (p for p in todo if p.who == who):
             page.goto(item.path, wait_until="commit")
             # Poll until the document is parsed; no load-event wait.
