@@ -2,7 +2,7 @@
 
 English puts the symbol first ("€12,278.62"), French after, with narrow
 spaces for thousands ("12 278,62 €"). Cards show large amounts without cents
-(`money(x, short=True)`); tables and exports keep full precision.
+(`money(x, short=True)`, whole amounts too); tables and exports keep full precision.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def money(value: Decimal | float | int | None, *, short: bool = False, currency:
     if value is None:
         return ""
     value = Decimal(value)
-    places = 0 if short and abs(value) >= SHORT_FROM else 2
+    places = 0 if short and (abs(value) >= SHORT_FROM or value == value.to_integral_value()) else 2
     digits = number(abs(value), places)
     symbol = currency_symbol(currency)
     sign = "-" if value < 0 else ""

@@ -355,7 +355,7 @@ def test_board_columns_cap_their_cards_but_count_everything(world, login, monkey
     body = login(world.ann).get(reverse("deal_board")).content.decode()
     prospecting = body.split('data-stage="prospecting"')[1].split("</section>")[0]
     assert "D30" in prospecting and "D20" in prospecting and "D10" not in prospecting
-    assert "<span data-count>3</span> · <span data-total>€60.00</span>" in prospecting
+    assert "<span data-count>3</span> · <span data-total>€60</span>" in prospecting
     assert "and 1 more deal, in the list" in prospecting
     assert "P5" in body
 
