@@ -31,6 +31,7 @@ from crm.models import (
     User,
     today,
 )
+from crm.search import make_searchable
 
 # No single deal, spend line or monthly target in this business comes near a
 # billion: anything above is a typo (an extra zero or two), not a number.
@@ -165,6 +166,8 @@ class DealForm(OwnerMixin, SubmitOnceMixin, forms.ModelForm):
             pk=inst.product_id
         )
         self.fields["customer"].help_text = _("A deal is for a customer, a prospect, or both.")
+        make_searchable(self, "customer", "customer")
+        make_searchable(self, "prospect", "prospect")
 
     def clean_opened_on(self):
         value = self.cleaned_data["opened_on"]
@@ -485,6 +488,8 @@ class ActivityForm(SubmitOnceMixin, forms.ModelForm):
         self.fields["prospect"].queryset = Prospect.objects.visible_to(user)
         self.fields["deal"].queryset = Deal.objects.visible_to(user)
         self.fields["customer"].queryset = Customer.objects.visible_to(user)
+        for name in ("prospect", "deal", "customer"):
+            make_searchable(self, name, name)
         self.fields["done"].help_text = _("Untick for a planned activity.")
 
     def clean_occurred_on(self):

@@ -8,8 +8,10 @@ from crm import views_customers as customers
 from crm import views_deals as deals
 from crm import views_prospects as prospects
 from crm import views_sales_costs as sales_costs
+from crm.search import record_search
 
 urlpatterns = [
+    path("search/<str:kind>/", record_search, name="record_search"),
     path("deals/", deals.deal_list, name="deal_list"),
     path("deals/board/", deals.deal_board, name="deal_board"),
     path("deals/new/", deals.deal_create, name="deal_create"),
