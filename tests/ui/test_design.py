@@ -110,3 +110,18 @@ def test_500_is_a_friendly_page(world, production, settings):
     response = client.get("/boom/")
     assert response.status_code == 500
     assert "Something went wrong on our side" in response.content.decode()
+
+
+def test_a_reps_scorecard_offers_no_link_they_would_get_a_403_from(world, login):
+    import datetime as dt
+
+    from tests.kpis.factories_performance import snap
+
+    month = dt.date.today().replace(day=1)
+    snap("nps", world.ann, month, 40)
+    snap("revenue", world.ann, month, 1000)
+    rep_html = login(world.ann).get("/scorecard/").content.decode()
+    assert "/surveys/results/" not in rep_html
+    assert "/deals/?" in rep_html  # the revenue card still explains itself
+    manager_html = login(world.nina).get(f"/scorecard/?scope=rep-{world.ann.pk}").content.decode()
+    assert "/surveys/results/" in manager_html
