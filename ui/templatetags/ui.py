@@ -41,3 +41,19 @@ def initials(user) -> str:
     name = (user.get_full_name() if hasattr(user, "get_full_name") else str(user)) or str(user)
     letters = [part[0] for part in name.split() if part]
     return "".join(letters[:2]).upper() or "?"
+
+
+# A filter bar shows this many fields; the rest wait under "More filters".
+PRIMARY_FILTERS = 4
+
+
+@register.filter
+def split_filters(form, count=PRIMARY_FILTERS) -> dict:
+    """A list's filter fields as {primary, more, more_active} for the filter bar."""
+    fields = list(form.visible_fields())
+    more = fields[count:]
+    return {
+        "primary": fields[:count],
+        "more": more,
+        "more_active": any(f.value() not in (None, "", []) for f in more if f.name != "sort"),
+    }
