@@ -47,7 +47,15 @@ def deal_list(request: HttpRequest) -> HttpResponse:
         return deal_csv(qs)
     page = list_page(request, form, qs)
     totals = capped_totals(qs, "amount")
-    context = {"form": form, "page": page, "totals": totals, "querystring": form.querystring()}
+    from crm.views_bulk import BulkDealForm  # it exports through deal_csv below
+
+    context = {
+        "form": form,
+        "page": page,
+        "totals": totals,
+        "querystring": form.querystring(),
+        "bulk_form": BulkDealForm(user=request.user),
+    }
     template = "crm/deal_list.html#results" if request.htmx else "crm/deal_list.html"
     return render(request, template, context)
 
