@@ -204,11 +204,14 @@ def deal_create(request: HttpRequest) -> HttpResponse:
 
 def _deal_saved(request: HttpRequest, url: str, deal: Deal | None = None, again=False):
     if request.htmx:
-        return render(
+        response = render(
             request,
             "crm/deal_form.html#saved",
             {"url": url, "deal": deal, "again": again},
         )
+        # The board (if that is the page behind the dialog) reloads its columns.
+        response["HX-Trigger"] = "dealSaved"
+        return response
     if not again:
         messages.success(request, _("Deal logged."))
     return redirect(url)

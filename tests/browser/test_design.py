@@ -66,3 +66,29 @@ def test_phone_board_shows_one_stage_at_a_time(phone_page, world, screenshot):
     expect(page.get_by_role("button", name="Proposal", exact=True)).to_have_attribute("aria-pressed", "true")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     screenshot(page, "design-board-phone")
+
+
+def test_a_deal_logged_from_the_board_appears_without_a_reload(page, world):
+    from tests.factories import CustomerFactory
+
+    CustomerFactory(owner=world.ann, name="Zeta SARL")
+    log_in(page, "ann", "pw")
+    page.goto("/deals/board/")
+    page.evaluate("window.__marker = 1")  # lost if the page reloads
+    page.get_by_role("link", name="Log a deal").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Title").fill("Fresh one")
+    customer = dialog.get_by_label("Customer")
+    customer.fill("Zeta")
+    # htmx fills the suggestions as one types: at most 20, each "Name (#id)".
+    expect(page.locator("datalist option")).to_have_count(1)
+    customer.fill("Zeta SARL")
+    dialog.get_by_label("Amount").fill("-1")
+    dialog.get_by_role("button", name="Log the deal").click()
+    # After an invalid submit, focus is on the first field in error, not the page body.
+    expect(dialog.get_by_label("Amount")).to_be_focused()
+    dialog.get_by_label("Amount").fill("900")
+    dialog.get_by_role("button", name="Log the deal").click()
+    expect(dialog).to_contain_text("Deal logged")
+    expect(page.locator("#board").get_by_role("link", name="Fresh one")).to_be_visible()
+    assert page.evaluate("window.__marker") == 1
