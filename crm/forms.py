@@ -31,7 +31,7 @@ from crm.models import (
     User,
     today,
 )
-from crm.search import make_searchable
+from crm.search import make_searchable, searchable_if_long
 
 # No single deal, spend line or monthly target in this business comes near a
 # billion: anything above is a typo (an extra zero or two), not a number.
@@ -109,6 +109,7 @@ class OwnerMixin:
         self.fields["owner"].required = True
         if instance_owner is None:
             self.fields["owner"].initial = user.pk
+        searchable_if_long(self, "owner", "owner")
 
     def chosen_owner(self, current=None):
         if "owner" in self.fields:

@@ -15,6 +15,7 @@ import re
 from django import forms
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -22,20 +23,40 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET
 
-from crm.models import Customer, Deal, Prospect
+from crm.models import Customer, Deal, Prospect, User
 
 SEARCH_LIMIT = 20
+# A choice with more options than this becomes a search (owners: a big company's staff).
+SELECT_LIMIT = 50
 _REF = re.compile(r"\(#(\d+)\)\s*$")
 
 # kind → (model, the field people know it by)
-SEARCHABLE = {"customer": (Customer, "name"), "prospect": (Prospect, "name"), "deal": (Deal, "title")}
+SEARCHABLE = {
+    "customer": (Customer, "name"),
+    "prospect": (Prospect, "name"),
+    "deal": (Deal, "title"),
+    "owner": (User, "username"),
+}
 
 
 def label_for(obj) -> str:
+    if isinstance(obj, User):
+        return f"{obj.get_full_name() or obj.username} (#{obj.pk})"
     return f"{getattr(obj, SEARCHABLE_FIELD[type(obj)])} (#{obj.pk})"
 
 
 SEARCHABLE_FIELD = {model: field for model, field in SEARCHABLE.values()}
+
+
+def _matching(qs, kind: str, text: str):
+    if kind == "owner":
+        words = text.split()
+        for word in words:
+            qs = qs.filter(
+                Q(username__icontains=word) | Q(first_name__icontains=word) | Q(last_name__icontains=word)
+            )
+        return qs
+    return qs.filter(**{f"{SEARCHABLE[kind][1]}__icontains": text})
 
 
 class SearchInput(forms.TextInput):
@@ -124,6 +145,12 @@ class SearchChoiceField(forms.ModelChoiceField):
         return self.prepare_value(initial) != (data or "").strip()
 
 
+def searchable_if_long(form: forms.BaseForm, name: str, kind: str) -> None:
+    """A select while it is short (one count query), a search past SELECT_LIMIT options."""
+    if form.fields[name].queryset.count() > SELECT_LIMIT:
+        make_searchable(form, name, kind)
+
+
 def make_searchable(form: forms.BaseForm, name: str, kind: str) -> None:
     """Swap a form's ModelChoiceField for a SearchChoiceField with the same rules."""
     old = form.fields[name]
@@ -151,8 +178,15 @@ def record_search(request: HttpRequest, kind: str) -> HttpResponse:
     model, field = SEARCHABLE[kind]
     form = SearchForm({"q": request.GET.get(kind, request.GET.get("q", ""))})
     q = form.cleaned_data["q"] if form.is_valid() else ""
-    qs = model.objects.visible_to(request.user)
+    if kind == "owner":
+        from crm.forms import assignable_owners  # crm.forms imports this module
+
+        if request.user.is_salesperson:
+            raise Http404
+        qs = assignable_owners(request.user).distinct()
+    else:
+        qs = model.objects.visible_to(request.user)
     if q:
-        qs = qs.filter(**{f"{field}__icontains": _REF.sub("", q).strip()})
-    rows = list(qs.order_by(field, "pk").values_list("pk", field)[:SEARCH_LIMIT])
+        qs = _matching(qs, kind, _REF.sub("", q).strip())
+    rows = [(obj.pk, label_for(obj).rsplit(" (#", 1)[0]) for obj in qs.order_by(field, "pk")[:SEARCH_LIMIT]]
     return render(request, "crm/_search_options.html", {"rows": rows})
