@@ -127,6 +127,9 @@ class ListFilterForm(forms.Form):
                 label=_("Sort by"), choices=self.sort_choices, required=False, widget=QuickSelect
             )
         for field in self.fields.values():
+            if isinstance(field, forms.ModelChoiceField):
+                # A filter left empty means every value, not "---------".
+                field.empty_label = _("All")
             if type(field.widget) is forms.Select:
                 field.widget = QuickSelect(attrs=field.widget.attrs, choices=field.widget.choices)
 
