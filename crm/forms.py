@@ -167,6 +167,7 @@ class DealForm(OwnerMixin, SubmitOnceMixin, forms.ModelForm):
             pk=inst.product_id
         )
         self.fields["customer"].help_text = _("A deal is for a customer, a prospect, or both.")
+        self.fields["product"].empty_label = "—"
         make_searchable(self, "customer", "customer")
         make_searchable(self, "prospect", "prospect")
 
