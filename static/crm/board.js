@@ -9,13 +9,24 @@
     var card = event.target.closest && event.target.closest(".deal-card");
     if (!card) return;
     dragged = card;
+    document.body.classList.add("dragging-deal");
     event.dataTransfer.effectAllowed = "move";
     event.dataTransfer.setData("text/plain", card.dataset.deal);
   });
+  document.addEventListener("dragend", function () {
+    document.body.classList.remove("dragging-deal");
+  });
   document.addEventListener("dragover", function (event) {
-    if (dragged && event.target.closest(".board-column")) event.preventDefault();
+    if (dragged && event.target.closest(".board-column, [data-drop]")) event.preventDefault();
   });
   document.addEventListener("drop", function (event) {
+    // Won and Lost need more than a column: open the deal with that dialog.
+    var zone = event.target.closest("[data-drop]");
+    if (dragged && zone) {
+      event.preventDefault();
+      window.location.href = dragged.querySelector(".deal-title").getAttribute("href") + "#" + zone.dataset.drop;
+      return;
+    }
     var column = event.target.closest(".board-column");
     if (!dragged || !column) return;
     event.preventDefault();
