@@ -92,3 +92,21 @@ def test_a_deal_logged_from_the_board_appears_without_a_reload(page, world):
     expect(dialog).to_contain_text("Deal logged")
     expect(page.locator("#board").get_by_role("link", name="Fresh one")).to_be_visible()
     assert page.evaluate("window.__marker") == 1
+
+
+def test_bulk_mark_lost_with_confirmation(page, world):
+    for title in ("First", "Second"):
+        DealFactory(owner=world.ann, title=title)
+    log_in(page, "nina", "pw")
+    page.goto("/deals/")
+    reason = page.get_by_label("Why were they lost?")
+    expect(reason).to_be_hidden()  # only "Mark lost" asks for a reason
+    page.get_by_label("Select every deal on this page").check()
+    expect(page.get_by_label("Select First")).to_be_checked()
+    page.get_by_label("With the selected deals").select_option("lost")
+    expect(reason).to_be_visible()
+    reason.fill("Budget cut")
+    page.get_by_role("button", name="Apply…").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Mark 2 deals lost?")
+    page.get_by_role("button", name="Confirm").click()
+    expect(page.locator(".messages")).to_contain_text("2 deals marked lost.")
