@@ -180,6 +180,8 @@ USE_TZ = True
 
 # The company customers see on survey pages and in mails.
 COMPANY_NAME = env_str("COMPANY_NAME", "Boussole")
+# Its logo on those pages: a same-origin URL (e.g. /static/logo.svg); empty shows its initial.
+COMPANY_LOGO_URL = env_str("COMPANY_LOGO_URL")
 
 CURRENCY = env_str("CURRENCY", "EUR").upper()
 if len(CURRENCY) != 3 or not CURRENCY.isalpha():

@@ -125,3 +125,26 @@ def test_a_reps_scorecard_offers_no_link_they_would_get_a_403_from(world, login)
     assert "/deals/?" in rep_html  # the revenue card still explains itself
     manager_html = login(world.nina).get(f"/scorecard/?scope=rep-{world.ann.pk}").content.decode()
     assert "/surveys/results/" in manager_html
+
+
+def test_the_survey_page_names_the_company_and_shows_its_logo(db, client, settings):
+    from tests.surveys.factories import SentInvitationFactory
+
+    settings.COMPANY_NAME = "Acme Conseil"
+    invitation = SentInvitationFactory()
+    html = client.get(f"/s/{invitation.token}/").content.decode()
+    assert "A question from Acme Conseil" in html and 'class="company-mark"' in html
+    settings.COMPANY_LOGO_URL = "/static/favicon.svg"
+    html = client.get(f"/s/{invitation.token}/").content.decode()
+    assert '<img class="company-logo" src="/static/favicon.svg"' in html
+
+
+def test_the_thank_you_page_says_where_the_answer_goes(db, client, settings):
+    from tests.surveys.factories import SentInvitationFactory
+
+    settings.COMPANY_NAME = "Acme Conseil"
+    invitation = SentInvitationFactory()
+    response = client.post(f"/s/{invitation.token}/", {"nps_score": 9, "csat_score": 5})
+    html = response.content.decode()
+    owner = invitation.owner.get_full_name()
+    assert f"Your answer goes to {owner}, your contact at Acme Conseil" in html
