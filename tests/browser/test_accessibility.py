@@ -165,7 +165,8 @@ def test_every_page_has_zero_axe_violations(browser, live_server, ids, screensho
             # Not an axe rule, but the same promise: nothing makes the page scroll sideways.
             overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
             if overflow > 0:
-                violations.append({"id": "horizontal-overflow", "help": f"{overflow}px too wide", "nodes": []})
+                wide = {"id": "horizontal-overflow", "help": f"{overflow}px too wide", "nodes": []}
+                violations.append(wide)
             if violations:
                 found[item.name] = violations
             screenshot(page, f"a11y-{item.name}-{size}-{language}")
