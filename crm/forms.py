@@ -390,6 +390,7 @@ class ConvertForm(SubmitOnceMixin, forms.Form):
         super().__init__(*args, **kwargs)
         self.prospect = prospect
         self.fields["customer"].queryset = Customer.objects.visible_to(user)
+        make_searchable(self, "customer", "customer")
         self.fields["customer_name"].initial = prospect.company or prospect.name
         self.fields["deal_title"].initial = prospect.company or prospect.name
 
