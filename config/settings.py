@@ -96,6 +96,7 @@ INSTALLED_APPS = [
     "team",
     "api",
     "alerts",
+    "ui",
 ]
 
 MIDDLEWARE = [
@@ -126,7 +127,10 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "crm.context_processors.boussole",
+                "ui.context_processors.ui",
             ],
+            # |money, |money_short and |initials in every template, no {% load %}.
+            "builtins": ["ui.templatetags.ui"],
         },
     },
 ]
@@ -172,7 +176,14 @@ try:
 except (zoneinfo.ZoneInfoNotFoundError, ValueError):
     raise ImproperlyConfigured(f"TIME_ZONE is not a known time zone (got {TIME_ZONE!r}).") from None
 USE_I18N = True
+# One date format per language (config/formats/<lang>/formats.py).
+FORMAT_MODULE_PATH = ["config.formats"]
 USE_TZ = True
+
+# The company customers see on survey pages and in mails.
+COMPANY_NAME = env_str("COMPANY_NAME", "Boussole")
+# Its logo on those pages: a same-origin URL (e.g. /static/logo.svg); empty shows its initial.
+COMPANY_LOGO_URL = env_str("COMPANY_LOGO_URL")
 
 CURRENCY = env_str("CURRENCY", "EUR").upper()
 if len(CURRENCY) != 3 or not CURRENCY.isalpha():

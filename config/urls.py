@@ -20,6 +20,7 @@ urlpatterns = [
     path("", include("crm.urls")),
     path("", include("kpis.performance_urls")),
     path("", include("alerts.urls")),
+    path("", include("ui.urls")),
 ]
 
 # JSON errors for API clients (api/errors.py); the usual pages elsewhere.

@@ -19,7 +19,6 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
-from crm.lookups import SearchChoiceField
 from crm.models import (
     NO_DATE,
     Activity,
@@ -33,6 +32,7 @@ from crm.models import (
     owned_scope,
 )
 from crm.pagination import CURSOR_PARAMS, Ordering
+from crm.search import searchable_if_long
 
 # Nullable sort keys sort through COALESCE(key, NO_DATE): rows without a
 # date come last (newest first) and a cursor never holds a NULL. The
@@ -100,7 +100,9 @@ class ListFilterForm(forms.Form):
     """Shared: free text, owner, team, sort. Subclasses list their fields."""
 
     q = forms.CharField(label=_("Search"), required=False, max_length=100)
-    owner = SearchChoiceField(label=_("Owner"), queryset=User.objects.none(), required=False, kind="owner")
+    owner = forms.ModelChoiceField(
+        label=_("Owner"), queryset=User.objects.none(), required=False, widget=QuickSelect
+    )
     team = forms.ModelChoiceField(
         label=_("Team"), queryset=Team.objects.none(), required=False, widget=QuickSelect
     )
@@ -121,11 +123,17 @@ class ListFilterForm(forms.Form):
             # A rep only ever sees their own rows: these filters mean nothing.
             del self.fields["owner"]
             del self.fields["team"]
+        else:
+            # An admin of a big company picks among hundreds: a search then.
+            searchable_if_long(self, "owner", "owner")
         if self.sort_choices:
             self.fields["sort"] = forms.ChoiceField(
                 label=_("Sort by"), choices=self.sort_choices, required=False, widget=QuickSelect
             )
         for field in self.fields.values():
+            if isinstance(field, forms.ModelChoiceField):
+                # A filter left empty means every value, not "---------".
+                field.empty_label = _("All")
             if type(field.widget) is forms.Select:
                 field.widget = QuickSelect(attrs=field.widget.attrs, choices=field.widget.choices)
 

@@ -17,7 +17,6 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils.translation import gettext_lazy as _
 
-from crm.lookups import SearchChoiceField
 from crm.models import (
     Activity,
     Campaign,
@@ -33,6 +32,7 @@ from crm.models import (
     User,
     today,
 )
+from crm.search import make_searchable, searchable_if_long
 
 # No single deal, spend line or monthly target in this business comes near a
 # billion: anything above is a typo (an extra zero or two), not a number.
@@ -110,6 +110,7 @@ class OwnerMixin:
         self.fields["owner"].required = True
         if instance_owner is None:
             self.fields["owner"].initial = user.pk
+        searchable_if_long(self, "owner", "owner")
 
     def chosen_owner(self, current=None):
         if "owner" in self.fields:
@@ -118,13 +119,7 @@ class OwnerMixin:
 
 
 class DealForm(OwnerMixin, SubmitOnceMixin, forms.ModelForm):
-    owner = SearchChoiceField(label=_("Owner"), queryset=User.objects.none(), kind="owner")
-    customer = SearchChoiceField(
-        label=_("Customer"), queryset=Customer.objects.none(), kind="customer", required=False
-    )
-    prospect = SearchChoiceField(
-        label=_("Prospect"), queryset=Prospect.objects.none(), kind="prospect", required=False
-    )
+    owner = forms.ModelChoiceField(label=_("Owner"), queryset=User.objects.none())
     amount = amount_field(_("Amount"), initial=Decimal("0"))
 
     class Meta:
@@ -173,6 +168,9 @@ class DealForm(OwnerMixin, SubmitOnceMixin, forms.ModelForm):
             pk=inst.product_id
         )
         self.fields["customer"].help_text = _("A deal is for a customer, a prospect, or both.")
+        self.fields["product"].empty_label = "—"
+        make_searchable(self, "customer", "customer")
+        make_searchable(self, "prospect", "prospect")
 
     def clean_opened_on(self):
         value = self.cleaned_data["opened_on"]
@@ -310,7 +308,7 @@ class DealMoveForm(forms.Form):
 
 
 class ProspectForm(OwnerMixin, SubmitOnceMixin, forms.ModelForm):
-    owner = SearchChoiceField(label=_("Owner"), queryset=User.objects.none(), kind="owner")
+    owner = forms.ModelChoiceField(label=_("Owner"), queryset=User.objects.none())
 
     class Meta:
         model = Prospect
@@ -385,8 +383,8 @@ class ConvertForm(SubmitOnceMixin, forms.Form):
         initial=NEW,
     )
     customer_name = forms.CharField(label=_("New customer's name"), max_length=200, required=False)
-    customer = SearchChoiceField(
-        label=_("Existing customer"), queryset=Customer.objects.none(), required=False, kind="customer"
+    customer = forms.ModelChoiceField(
+        label=_("Existing customer"), queryset=Customer.objects.none(), required=False
     )
     deal_title = forms.CharField(label=_("Deal title"), max_length=200)
     amount = amount_field(_("Deal amount"), initial=Decimal("0"))
@@ -399,6 +397,7 @@ class ConvertForm(SubmitOnceMixin, forms.Form):
         super().__init__(*args, **kwargs)
         self.prospect = prospect
         self.fields["customer"].queryset = Customer.objects.visible_to(user)
+        make_searchable(self, "customer", "customer")
         self.fields["customer_name"].initial = prospect.company or prospect.name
         self.fields["deal_title"].initial = prospect.company or prospect.name
 
@@ -422,7 +421,7 @@ class ConvertForm(SubmitOnceMixin, forms.Form):
 
 
 class CustomerForm(OwnerMixin, SubmitOnceMixin, forms.ModelForm):
-    owner = SearchChoiceField(label=_("Account owner"), queryset=User.objects.none(), kind="owner")
+    owner = forms.ModelChoiceField(label=_("Account owner"), queryset=User.objects.none())
 
     class Meta:
         model = Customer
@@ -489,14 +488,6 @@ class ChurnForm(forms.Form):
 
 
 class ActivityForm(SubmitOnceMixin, forms.ModelForm):
-    prospect = SearchChoiceField(
-        label=_("Prospect"), queryset=Prospect.objects.none(), kind="prospect", required=False
-    )
-    deal = SearchChoiceField(label=_("Deal"), queryset=Deal.objects.none(), kind="deal", required=False)
-    customer = SearchChoiceField(
-        label=_("Customer"), queryset=Customer.objects.none(), kind="customer", required=False
-    )
-
     class Meta:
         model = Activity
         fields = ["kind", "occurred_on", "subject", "notes", "prospect", "deal", "customer", "done"]
@@ -507,6 +498,8 @@ class ActivityForm(SubmitOnceMixin, forms.ModelForm):
         self.fields["prospect"].queryset = Prospect.objects.visible_to(user)
         self.fields["deal"].queryset = Deal.objects.visible_to(user)
         self.fields["customer"].queryset = Customer.objects.visible_to(user)
+        for name in ("prospect", "deal", "customer"):
+            make_searchable(self, name, name)
         self.fields["done"].help_text = _("Untick for a planned activity.")
 
     def clean_occurred_on(self):

@@ -2,17 +2,19 @@
 
 from django.urls import path
 
-from crm import lookups
 from crm import views_activities as activities
 from crm import views_campaigns as campaigns
 from crm import views_customers as customers
 from crm import views_deals as deals
 from crm import views_prospects as prospects
 from crm import views_sales_costs as sales_costs
+from crm.search import record_search
+from crm.views_bulk import deal_bulk
 
 urlpatterns = [
-    path("lookup/<slug:kind>/", lookups.lookup, name="lookup"),
+    path("search/<str:kind>/", record_search, name="record_search"),
     path("deals/", deals.deal_list, name="deal_list"),
+    path("deals/bulk/", deal_bulk, name="deal_bulk"),
     path("deals/board/", deals.deal_board, name="deal_board"),
     path("deals/new/", deals.deal_create, name="deal_create"),
     path("deals/<int:pk>/", deals.deal_detail, name="deal_detail"),

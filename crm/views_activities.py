@@ -6,6 +6,7 @@ import datetime as dt
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -28,6 +29,7 @@ def activity_list(request: HttpRequest) -> HttpResponse:
     """Defaults to "my week": this Monday to Sunday, my own activities."""
     data = request.GET.copy()
     monday, sunday = week_bounds(today())
+    my_week = not request.GET
     if "from" not in data and "to" not in data:
         data["from"], data["to"] = monday.isoformat(), sunday.isoformat()
         if not request.user.is_salesperson and "owner" not in data:
@@ -47,9 +49,48 @@ def activity_list(request: HttpRequest) -> HttpResponse:
         "prev_week": week_bounds(start - dt.timedelta(days=7)),
         "next_week": week_bounds(start + dt.timedelta(days=7)),
         "this_week": (monday, sunday),
+        "todo": my_week_todo(request.user) if my_week else None,
     }
     template = "crm/activity_list.html#results" if request.htmx else "crm/activity_list.html"
     return render(request, template, context)
+
+
+# A to-do list shows this many items at most; older overdue ones are in the list view.
+TODO_LIMIT = 100
+
+
+def my_week_todo(user) -> list[dict]:
+    """The user's week as a to-do list: overdue, today, the rest of this week, done.
+
+    One query: planned activities up to Sunday (overdue ones from any week)
+    and this week's done ones, bucketed here.
+    """
+    day = today()
+    monday, sunday = week_bounds(day)
+    rows = (
+        Activity.objects.visible_to_indexed(user)
+        .filter(owner=user)
+        .filter(Q(done=False, occurred_on__lte=sunday) | Q(done=True, occurred_on__range=(monday, sunday)))
+        .select_related("deal", "prospect", "customer")
+        .order_by("occurred_on", "pk")[:TODO_LIMIT]
+    )
+    buckets = {
+        "overdue": (_("Overdue"), []),
+        "today": (_("Today"), []),
+        "week": (_("Later this week"), []),
+        "done": (_("Done this week"), []),
+    }
+    for a in rows:
+        if a.done:
+            key = "done"
+        elif a.occurred_on < day:
+            key = "overdue"
+        elif a.occurred_on == day:
+            key = "today"
+        else:
+            key = "week"
+        buckets[key][1].append(a)
+    return [{"key": key, "label": label, "items": items} for key, (label, items) in buckets.items()]
 
 
 @login_required
@@ -84,6 +125,9 @@ def activity_done(request: HttpRequest, pk: int) -> HttpResponse:
         activity.done = True
         activity.save(update_fields=["done"])
     if request.htmx:
+        # The to-do list's items and the table's rows each get their own markup back.
+        if (request.htmx.target or "").startswith("todo-"):
+            return render(request, "crm/activity_list.html#todo-item", {"a": activity, "just_done": True})
         return render(request, "crm/activity_list.html#row", {"a": activity})
     messages.success(request, _("Activity marked done."))
     return redirect("activity_list")

@@ -22,7 +22,7 @@ from crm.forms import (
     DealWonForm,
     apply_validation_error,
 )
-from crm.models import Customer, Deal, DealStageChange, LostReason, Prospect, Stage, today
+from crm.models import Activity, Customer, Deal, DealStageChange, LostReason, Prospect, Stage, today
 from crm.pagination import capped_totals
 from crm.views_common import (
     csv_response,
@@ -48,7 +48,15 @@ def deal_list(request: HttpRequest) -> HttpResponse:
         return deal_csv(qs)
     page = list_page(request, form, qs)
     totals = capped_totals(qs, "amount")
-    context = {"form": form, "page": page, "totals": totals, "querystring": form.querystring()}
+    from crm.views_bulk import BulkDealForm  # it exports through deal_csv below
+
+    context = {
+        "form": form,
+        "page": page,
+        "totals": totals,
+        "querystring": form.querystring(),
+        "bulk_form": BulkDealForm(user=request.user),
+    }
     template = "crm/deal_list.html#results" if request.htmx else "crm/deal_list.html"
     return render(request, template, context)
 
@@ -103,16 +111,22 @@ def _board_context(request: HttpRequest, **extra) -> dict:
         .values_list("pk", "stage", "stage_count", "stage_total")
     )
     totals = {row[1]: {"count": row[2], "total": row[3]} for row in top}
-    # Each card's latest stage entry (days in stage), in the same query.
+    # Each card's latest stage entry (days in stage) and next to-do, in the
+    # same query (correlated subqueries).
     entered_at = Subquery(
         DealStageChange.objects.filter(deal=OuterRef("pk"))
         .order_by("-changed_at", "-pk")
         .values("changed_at")[:1]
     )
+    todo = Activity.objects.filter(deal=OuterRef("pk"), done=False).order_by("occurred_on", "pk")
     ranked = list(
         Deal.objects.filter(pk__in=[row[0] for row in top])
         .with_related()
-        .annotate(entered_at=entered_at)
+        .annotate(
+            entered_at=entered_at,
+            next_on=Subquery(todo.values("occurred_on")[:1]),
+            next_subject=Subquery(todo.values("subject")[:1]),
+        )
         .order_by("-amount", "pk")
     )
     process.mark_board(ranked, today())  # 1 query: the stalled thresholds
@@ -201,11 +215,14 @@ def deal_create(request: HttpRequest) -> HttpResponse:
 
 def _deal_saved(request: HttpRequest, url: str, deal: Deal | None = None, again=False):
     if request.htmx:
-        return render(
+        response = render(
             request,
             "crm/deal_form.html#saved",
             {"url": url, "deal": deal, "again": again},
         )
+        # The board (if that is the page behind the dialog) reloads its columns.
+        response["HX-Trigger"] = "dealSaved"
+        return response
     if not again:
         messages.success(request, _("Deal logged."))
     return redirect(url)

@@ -30,6 +30,7 @@ from kpis import scorecards as sc
 from kpis.definitions import COMPANY, KPIS, REP, TEAM, for_scope
 from kpis.models import DashboardCard, save_dashboard
 from team.views import team_expiring_certifications
+from kpis.sections import group_cards
 
 
 def _render(request: HttpRequest, template: str, context: dict, partial: str = "body") -> HttpResponse:
@@ -154,7 +155,7 @@ def scorecard(request: HttpRequest) -> HttpResponse:
     period = sc.period_from_params(request.GET)
     kpis = [d.key for d in for_scope(scope.type)]
     rows = sc.scorecard_snapshots(scope, period, kpis)  # 1 query
-    cards = sc.build_cards(scope, period, kpis, rows)
+    cards = _reachable_links(request.user, sc.build_cards(scope, period, kpis, rows))
     if request.GET.get("format") == "csv":
         return _scorecard_csv(scope, period, cards)
     keep = {"scope": _scope_value(scope)}
@@ -163,11 +164,26 @@ def scorecard(request: HttpRequest) -> HttpResponse:
         "scope_value": keep["scope"],
         "scope_choices": _scope_choices(request.user, scope),
         "cards": cards,
+        "sections": group_cards(cards),
         "as_of": sc.computed_at(rows, period),
         "csv_query": _query(**keep, **period.params(), format="csv"),
         **_period_nav(period, **keep),
     }
     return _render(request, "kpis/scorecard.html", context)
+
+
+# "Explain this number" links to pages only managers and admins open.
+_MANAGER_PAGES = ("/surveys/results/", "/campaigns/", "/sales-costs/")
+
+
+def _reachable_links(user, cards: list[sc.Card]) -> list[sc.Card]:
+    """Drop the records links a salesperson would get a 403 from."""
+    if user.is_manager or user.is_admin_role:
+        return cards
+    for card in cards:
+        if card.link and card.link[1].startswith(_MANAGER_PAGES):
+            card.link = None
+    return cards
 
 
 def _scorecard_csv(scope: sc.Scope, period: sc.Period, cards: list[sc.Card]) -> HttpResponse:
@@ -350,7 +366,7 @@ def _dashboard_context(request: HttpRequest, kpis: list[str], customised: bool, 
     scope = _dashboard_scope(user)
     period = sc.period_from_params(params)
     rows = sc.scorecard_snapshots(scope, period, [*kpis, "quota_attainment"])  # 1 query
-    cards = sc.build_cards(scope, period, kpis, rows)
+    cards = _reachable_links(request.user, sc.build_cards(scope, period, kpis, rows))
     available = [d for d in for_scope(scope.type) if d.key not in kpis]
     from kpis.forecast_views import quarter_card  # the forecast views import this module
 

@@ -36,6 +36,7 @@ from kpis.definitions import (
     KpiDefinition,
 )
 from kpis.models import KpiSnapshot
+from ui.formatting import money
 
 SPARK_PERIODS = 12
 SPARK_WIDTH, SPARK_HEIGHT = 120, 32
@@ -212,17 +213,15 @@ def _number(value: Decimal | float | int, places: int) -> str:
     return text
 
 
-def format_value(value: Decimal | None, unit: str) -> str:
-    """A KPI value as people read it: money 2 decimals, percentages 1."""
+def format_value(value: Decimal | None, unit: str, *, short: bool = False) -> str:
+    """A KPI value as people read it: money with the language's symbol and
+    2 decimals (none from 1,000 on when `short`, for cards), percentages 1."""
     if value is None:
         return _("n/a")
     if unit == "money":
-        return f"{_number(value, 2)} {settings.CURRENCY}"
+        return money(value, short=short)
     if unit == "money_per_day":
-        return _("%(amount)s %(currency)s/day") % {
-            "amount": _number(value, 2),
-            "currency": settings.CURRENCY,
-        }
+        return _("%(amount)s/day") % {"amount": money(value, short=short)}
     if unit == "percent":
         return f"{_number(value, 1)} %"
     if unit == "score":
@@ -422,6 +421,55 @@ def sparkline(
     return [" ".join(s if len(s) > 1 else s * 2) for s in segments if s]
 
 
+def spark_shape(
+    values: list[Decimal | None], point_in_time: bool, width: int = SPARK_WIDTH, height: int = SPARK_HEIGHT
+) -> dict | None:
+    """What a card's sparkline draws, in SVG coordinates.
+
+    A balance read at a point in time (open pipeline) is bars: a line between
+    month-end balances suggests a flow that never happened. A flow is a line
+    over a light area, with a dot on every known period so a lone month still
+    reads; n/a periods are gaps (no bar, a break in the line), never zeros.
+    """
+    known = [v for v in values if v is not None]
+    if not known:
+        return None
+    n = len(values)
+    if point_in_time:
+        low = min(Decimal(0), min(known))
+        span = (max(known) - low) or Decimal(1)
+        slot = width / n
+        bars = []
+        for i, v in enumerate(values):
+            if v is None:
+                continue
+            h = max(float((v - low) / span) * (height - 2), 1.5)
+            x, w = i * slot + slot * 0.15, slot * 0.7
+            bars.append({"x": f"{x:.1f}", "y": f"{height - h:.1f}", "w": f"{w:.1f}", "h": f"{h:.1f}"})
+        return {"kind": "bars", "bars": bars}
+    low, high = min(known), max(known)
+    span = (high - low) or Decimal(1)
+    step = width / max(n - 1, 1)
+    points: list[tuple[float, float] | None] = [
+        None if v is None else (i * step, height - 3 - float((v - low) / span) * (height - 6))
+        for i, v in enumerate(values)
+    ]
+    segments: list[list[tuple[float, float]]] = [[]]
+    for point in points:
+        if point is None:
+            if segments[-1]:
+                segments.append([])
+        else:
+            segments[-1].append(point)
+    lines, areas = [], []
+    for seg in (s for s in segments if len(s) > 1):
+        line = " ".join(f"{x:.1f},{y:.1f}" for x, y in seg)
+        lines.append(line)
+        areas.append(f"{seg[0][0]:.1f},{height} {line} {seg[-1][0]:.1f},{height}")
+    dots = [{"x": f"{p[0]:.1f}", "y": f"{p[1]:.1f}"} for p in points if p is not None]
+    return {"kind": "line", "lines": lines, "areas": areas, "dots": dots}
+
+
 # ---------------------------------------------------------------- explain links
 
 CONTRACT_PATHS = {
@@ -529,6 +577,7 @@ class Card:
     link: tuple[str, str] | None
     # "What changed" (kpis.breakdown), for the KPIs it can break down.
     breakdown: str = ""
+    shape: dict | None = None
 
     @property
     def key(self) -> str:
@@ -579,7 +628,7 @@ def build_cards(scope: Scope, period: Period, kpis: list[str], rows: list[KpiSna
             attainment_value = quota.value
             attainment = _("%(pct)s of target %(target)s") % {
                 "pct": format_value(quota.value, "percent"),
-                "target": format_value(quota.denominator, "money"),
+                "target": format_value(quota.denominator, "money", short=True),
             }
         values = [series[p.start].value if p.start in series else None for p in history]
         spark_labels = ", ".join(
@@ -590,9 +639,9 @@ def build_cards(scope: Scope, period: Period, kpis: list[str], rows: list[KpiSna
                 defn=defn,
                 period=period,
                 snapshot=snap,
-                display=format_value(value, defn.unit),
+                display=format_value(value, defn.unit, short=True),
                 change=change_between(value, against.value, defn, against.label),
-                previous_display=format_value(against.value, defn.unit),
+                previous_display=format_value(against.value, defn.unit, short=True),
                 compare_label=against.label,
                 attainment=attainment,
                 attainment_value=attainment_value,
@@ -604,6 +653,7 @@ def build_cards(scope: Scope, period: Period, kpis: list[str], rows: list[KpiSna
                 details=(snap.details or {}) if snap else {},
                 link=records_link(defn, scope, period),
                 breakdown=breakdown_url(key, scope, period),
+                shape=spark_shape(values, defn.point_in_time),
             )
         )
     return cards

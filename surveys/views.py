@@ -64,7 +64,7 @@ def survey_answer(request: HttpRequest, token: str) -> HttpResponse:
     well_formed = TOKEN_RE.fullmatch(token) is not None
     invitation = (
         # The customer too: a detractor's follow-up names it (one join, not a query).
-        Invitation.objects.select_related("survey", "response", "customer")
+        Invitation.objects.select_related("survey", "response", "customer", "owner")
         .with_questions()
         .filter(token=token, sent_at__isnull=False)
         .first()
@@ -78,7 +78,7 @@ def survey_answer(request: HttpRequest, token: str) -> HttpResponse:
         if invitation.is_answered:
             # A double submit lands here: it is thanked like the first one.
             page = "thanks.html" if request.method == "POST" else "already_answered.html"
-            return _public(request, page, {})
+            return _public(request, page, {"contact": invitation.owner})
         if invitation.is_expired():
             return _public(request, "expired.html", {}, status=410)
         survey = invitation.survey
@@ -90,7 +90,7 @@ def survey_answer(request: HttpRequest, token: str) -> HttpResponse:
                 comment=form.cleaned_data.get("comment", ""),
                 extra=form.answers(),
             )
-            return _public(request, "thanks.html", {})
+            return _public(request, "thanks.html", {"contact": invitation.owner})
         return _public(request, "answer.html", {"form": form, "survey": survey})
 
 

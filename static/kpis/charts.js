@@ -9,30 +9,23 @@
     return el ? JSON.parse(el.textContent) : null;
   }
 
-  function money(currency) {
-    var fmt = new Intl.NumberFormat(document.documentElement.lang || "en", {
-      style: "currency", currency: currency, maximumFractionDigits: 0,
-    });
-    return function (v) { return fmt.format(v); };
-  }
-
-  function formatter(d) {
-    if (d.unit === "money" || d.unit === "money_per_day") return money(d.currency);
-    if (d.unit === "percent") return function (v) { return v.toFixed(1) + " %"; };
-    return function (v) { return Number(v).toLocaleString(); };
-  }
+  // Formats and colours come from the shared theme (static/js/chart-theme.js).
+  var theme = window.BoussoleCharts;
 
   function draw(id, config) {
     if (charts[id]) { charts[id].destroy(); delete charts[id]; }
     var canvas = document.getElementById(id);
     if (!canvas || typeof Chart === "undefined") return;
+    var box = canvas.parentElement;
+    if (box && box.dataset.height) box.style.height = box.dataset.height + "px";
     charts[id] = new Chart(canvas, config);
   }
 
   function leaderboard() {
     var d = data("leaderboard-data");
     if (!d) return;
-    var fmt = formatter(d);
+    var fmt = theme.formatter(d.unit, false);
+    var axis = theme.formatter(d.unit, true);
     draw("leaderboard-chart", {
       type: "bar",
       data: {
@@ -41,16 +34,15 @@
           label: d.label,
           data: d.values,
           backgroundColor: d.labels.map(function (_, i) {
-            if (d.mine[i]) return "#ffbf47";
-            return d.low[i] ? "#b8c4d9" : "#1f5fbf";
+            if (d.mine[i]) return theme.palette.highlight;
+            return d.low[i] ? theme.palette.soft : theme.palette.accent;
           }),
-          borderRadius: 4,
         }],
       },
       options: {
-        indexAxis: "y", maintainAspectRatio: false, animation: false,
+        indexAxis: "y",
         plugins: { legend: { display: false }, tooltip: { callbacks: { label: function (c) { return fmt(c.parsed.x); } } } },
-        scales: { x: { beginAtZero: true, ticks: { callback: function (v) { return fmt(v); } } } },
+        scales: { x: { beginAtZero: true, ticks: { callback: function (v) { return axis(v); } } } },
       },
     });
   }
@@ -58,20 +50,20 @@
   function trend() {
     var d = data("trend-data");
     if (!d) return;
-    var fmt = money(d.currency);
+    var fmt = theme.formatter("money", false);
+    var axis = theme.formatter("money", true);
     draw("trend-chart", {
       data: {
         labels: d.labels,
         datasets: [
-          { type: "bar", label: d.revenue_label, data: d.revenue, backgroundColor: "#1f5fbf", borderRadius: 4, order: 2 },
-          { type: "line", label: d.target_label, data: d.target, borderColor: "#b42318", backgroundColor: "#b42318",
+          { type: "bar", label: d.revenue_label, data: d.revenue, backgroundColor: theme.palette.accent, order: 2 },
+          { type: "line", label: d.target_label, data: d.target, borderColor: theme.palette.bad, backgroundColor: theme.palette.bad,
             borderDash: [6, 4], pointRadius: 3, spanGaps: false, order: 1 },
         ],
       },
       options: {
-        maintainAspectRatio: false, animation: false,
         plugins: { tooltip: { callbacks: { label: function (c) { return c.dataset.label + ": " + fmt(c.parsed.y); } } } },
-        scales: { y: { beginAtZero: true, ticks: { callback: function (v) { return fmt(v); } } } },
+        scales: { y: { beginAtZero: true, ticks: { callback: function (v) { return axis(v); } } } },
       },
     });
   }

@@ -3,9 +3,11 @@
 (function () {
   "use strict";
   const charts = {};
+  // Colours from the shared theme (static/js/chart-theme.js).
+  const p = window.BoussoleCharts ? window.BoussoleCharts.palette : { good: "#116329", warn: "#7a5200", bad: "#a11a12" };
   const colours = {
-    nps: (i) => (i >= 9 ? "#1a7f37" : i >= 7 ? "#9a6700" : "#b42318"),
-    csat: (i) => (i >= 4 ? "#1a7f37" : i === 3 ? "#9a6700" : "#b42318"),
+    nps: (i) => (i >= 9 ? p.good : i >= 7 ? p.warn : p.bad),
+    csat: (i) => (i >= 4 ? p.good : i === 3 ? p.warn : p.bad),
   };
 
   function draw() {

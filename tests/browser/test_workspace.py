@@ -34,25 +34,30 @@ def test_rep_adds_converts_moves_with_keyboard_and_wins(page, screenshot):
     # Move it across the board with the keyboard only.
     page.get_by_role("link", name="Board", exact=True).click()
     board = page.locator("#board")
-    for column in ("qualification", "proposal", "negotiation"):
-        select = page.get_by_label("Move “Zeta pilot” to")
-        select.focus()
-        page.keyboard.press("ArrowDown")  # next stage
-        page.keyboard.press("Tab")  # to the Move button
+    for column, label in (
+        ("qualification", "Qualification"),
+        ("proposal", "Proposal"),
+        ("negotiation", "Negotiation"),
+    ):
+        menu = page.get_by_text("Move Zeta pilot")  # the card's Move menu button
+        menu.focus()
+        page.keyboard.press("Enter")  # opens the menu
+        item = board.get_by_role("button", name=label, exact=True)
+        item.focus()
         page.keyboard.press("Enter")
         target = board.locator(f'section[data-stage="{column}"]')
         expect(target.get_by_role("link", name="Zeta pilot")).to_be_visible()
         expect(target.locator("[data-count]")).to_have_text("1")
-        expect(target.locator("[data-total]")).to_have_text("4,200.00")
-        # Focus stays on the moved card, so the next move is one key away.
-        expect(page.get_by_label("Move “Zeta pilot” to")).to_be_focused()
+        expect(target.locator("[data-total]")).to_have_text("€4,200")
+        # Focus stays on the moved card's menu, so the next move is one key away.
+        expect(page.locator(".deal-card[data-moved] .move-menu summary")).to_be_focused()
     expect(board.locator('section[data-stage="prospecting"] [data-count]')).to_have_text("0")
     expect(page.locator("#board-status")).to_have_text("Zeta pilot moved to Negotiation.")
     screenshot(page, "workspace-board")
 
     # Mark it won on its page.
     board.get_by_role("link", name="Zeta pilot").click()
-    page.get_by_text("Mark won", exact=True).first.click()
+    page.get_by_role("button", name="Won", exact=True).click()
     page.get_by_label("Amount won").fill("4500")
     page.get_by_role("button", name="Mark won").click()
     expect(page.locator(".messages")).to_contain_text("Deal marked won")
@@ -64,7 +69,7 @@ def test_rep_adds_converts_moves_with_keyboard_and_wins(page, screenshot):
     page.get_by_role("link", name="Deals", exact=True).click()
     row = page.get_by_role("row", name=re.compile("Zeta pilot"))
     expect(row).to_contain_text("Won")
-    expect(row).to_contain_text("4,500.00")
+    expect(row).to_contain_text("€4,500.00")
     screenshot(page, "workspace-deals")
 
 

@@ -99,8 +99,8 @@ def test_week_queries_are_bounded(world, login, django_assert_max_num_queries, r
         ActivityFactory(owner=world.ann, deal=deal, occurred_on=dt.date(2025, 6, 17))
     client = login(world.ann)
     # session, user, header team, count, page (deal, prospect, customer and
-    # owner joined).
-    with django_assert_max_num_queries(5):
+    # owner joined), the to-do list (one query, whatever its length).
+    with django_assert_max_num_queries(6):
         assert client.get(reverse("activity_list")).status_code == 200
 
 
@@ -116,3 +116,48 @@ def test_mark_a_planned_activity_done(world, login):
     sams = ActivityFactory(owner=world.sam, done=False)
     assert client.post(reverse("activity_done", args=[sams.pk])).status_code == 404
     assert client.get(reverse("activity_done", args=[planned.pk])).status_code == 405
+
+
+def test_my_week_is_a_to_do_list(world, login):
+    deal = DealFactory(owner=world.ann)
+    ActivityFactory(
+        owner=world.ann, deal=deal, subject="Old call", occurred_on=dt.date(2025, 5, 2), done=False
+    )
+    ActivityFactory(
+        owner=world.ann, deal=deal, subject="Today's demo", occurred_on=dt.date(2025, 6, 18), done=False
+    )
+    ActivityFactory(
+        owner=world.ann, deal=deal, subject="Friday mail", occurred_on=dt.date(2025, 6, 20), done=False
+    )
+    ActivityFactory(
+        owner=world.ann, deal=deal, subject="Monday visit", occurred_on=dt.date(2025, 6, 16), done=True
+    )
+    ActivityFactory(
+        owner=world.ann, deal=deal, subject="Last week", occurred_on=dt.date(2025, 6, 10), done=True
+    )
+    ActivityFactory(owner=world.bob, subject="Bob's call", occurred_on=dt.date(2025, 6, 18), done=False)
+    todo = login(world.ann).get(reverse("activity_list")).context["todo"]
+    assert [(g["key"], [a.subject for a in g["items"]]) for g in todo] == [
+        ("overdue", ["Old call"]),
+        ("today", ["Today's demo"]),
+        ("week", ["Friday mail"]),
+        ("done", ["Monday visit"]),
+    ]
+
+
+def test_a_filtered_list_is_not_a_to_do_list(world, login):
+    response = login(world.ann).get(reverse("activity_list"), {"from": "2025-06-09", "to": "2025-06-15"})
+    assert response.context["todo"] is None
+
+
+def test_quick_complete_from_the_to_do_list(world, login):
+    planned = ActivityFactory(owner=world.ann, subject="Demo", done=False, occurred_on=dt.date(2025, 6, 18))
+    response = login(world.ann).post(
+        reverse("activity_done", args=[planned.pk]),
+        headers={"HX-Request": "true", "HX-Target": f"todo-{planned.pk}"},
+    )
+    body = response.content.decode()
+    assert body.strip().startswith(f'<li id="todo-{planned.pk}" class="todo-item is-done">')
+    assert "marked done" in body
+    planned.refresh_from_db()
+    assert planned.done

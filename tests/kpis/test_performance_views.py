@@ -48,7 +48,7 @@ def test_a_rep_sees_their_own_scorecard_by_default(world, login):
     response = login(world.ann).get(reverse("scorecard") + P)
     assert response.status_code == 200
     assert response.context["scope"].id == world.ann.pk
-    assert "5,000.00 EUR" in response.content.decode()
+    assert "€5,000" in response.content.decode()
 
 
 def test_a_rep_cannot_open_a_colleagues_scorecard(world, login):
@@ -101,7 +101,7 @@ def test_card_shows_change_attainment_badges_and_explain(world, login):
     snap("lead_conversion_rate", world.ann, MARCH, 20, numerator=2, denominator=10, maturing=True)
     html = login(world.ann).get(reverse("scorecard") + P).content.decode()
     assert "+25.0 %" in html
-    assert "80.0 % of target 6,250.00 EUR" in html
+    assert "80.0 % of target €6,250" in html
     assert 'data-badge="low"' in html and "Based on 4 only" in html
     assert 'data-badge="maturing"' in html
     assert "Explain this number" in html
@@ -147,7 +147,7 @@ def test_scorecard_csv(world, login):
     rows = _csv(response)
     assert rows[0][:3] == ["kpi", "label", "scope"]
     revenue = next(r for r in rows if r[0] == "revenue")
-    assert revenue[5] == "5000.000000" and revenue[7] == "5,000.00 EUR"
+    assert revenue[5] == "5000.000000" and revenue[7] == "€5,000"
 
 
 # ---------------------------------------------------------------- leaderboards
@@ -168,14 +168,14 @@ def test_a_rep_sees_their_teams_ranks_but_not_targets(world, login):
     html = response.content.decode()
     rows = response.context["rows"]
     assert [(r.label, r.rank) for r in rows] == [("Ann Rep", 1), ("Bob Rep", 1)]  # a tie
-    assert "Target" not in html and "2,000.00 EUR" not in html
+    assert "Target" not in html and "€2,000.00" not in html
     assert "Sam" not in html  # another team
 
 
 def test_a_manager_sees_every_column(world, login):
     _board(world)
     html = login(world.nina).get(reverse("leaderboard") + P).content.decode()
-    assert "Target" in html and "2,000.00 EUR" in html and "Attainment" in html
+    assert "Target" in html and "€2,000.00" in html and "Attainment" in html
 
 
 def test_low_sample_rows_are_ranked_last_and_marked(world, login):
@@ -256,11 +256,11 @@ def test_team_page_shows_reps_funnel_pipeline_and_trend(world, login):
         ("Deals won", 2, None),
     ]
     proposal = next(s for s in response.context["pipeline"] if s["stage"] == "proposal")
-    assert (proposal["count"], proposal["amount"]) == (2, "1,000.00 EUR")
+    assert (proposal["count"], proposal["amount"]) == (2, "€1,000.00")
     trend = response.context["trend"]
     assert trend["revenue"][-1] == 9000.0 and trend["target"][-1] == 10000.0
     html = response.content.decode()
-    assert "5,000.00 EUR" in html and '<script id="trend-data"' in html
+    assert "€5,000.00" in html and '<script id="trend-data"' in html
 
 
 # ---------------------------------------------------------------- dashboard

@@ -80,7 +80,8 @@ def test_a_valid_granularity_survives_a_bad_date():
 
 
 def test_format_value_by_unit():
-    assert sc.format_value(D("12345.678"), "money") == "12,345.68 EUR"
+    assert sc.format_value(D("12345.678"), "money") == "€12,345.68"
+    assert sc.format_value(D("12345.678"), "money", short=True) == "€12,346"
     assert sc.format_value(D("45.26"), "percent") == "45.3 %"
     assert sc.format_value(D("7"), "count") == "7"
     assert sc.format_value(D("-12.34"), "score") == "-12.3"
@@ -276,11 +277,11 @@ def test_build_cards_reads_value_change_attainment_and_history(world):
     scope, period = sc.Scope("rep", world.ann.pk, "Ann"), sc.Period("month", march)
     rows = sc.scorecard_snapshots(scope, period, ["revenue", "quota_attainment"])
     (card,) = sc.build_cards(scope, period, ["revenue"], rows)
-    assert card.display == "5,000.00 EUR"
+    assert card.display == "€5,000"
     assert card.change.text == "+25.0 %"
-    assert card.attainment == "80.0 % of target 6,250.00 EUR"
+    assert card.attainment == "80.0 % of target €6,250"
     assert len(card.spark) == 1  # Feb and Mar adjoin: one segment
-    assert "Mar 2026: 5,000.00 EUR" in card.spark_labels
+    assert "Mar 2026: €5,000.00" in card.spark_labels
 
 
 # ---------------------------------------------------------------- dashboard edits
