@@ -29,8 +29,8 @@ from crm.models import Deal, Team, User
 from kpis import scorecards as sc
 from kpis.definitions import COMPANY, KPIS, REP, TEAM, for_scope
 from kpis.models import DashboardCard, save_dashboard
-from team.views import team_expiring_certifications
 from kpis.sections import group_cards
+from team.views import team_expiring_certifications
 
 
 def _render(request: HttpRequest, template: str, context: dict, partial: str = "body") -> HttpResponse:

@@ -17,6 +17,7 @@ from playwright.sync_api import expect
 
 from api.models import Webhook
 from crm.models import Activity, Stage
+from team.models import PulseInvitation, PulseRound
 from tests.browser.conftest import log_in
 from tests.factories import (
     ActivityFactory,
@@ -90,6 +91,22 @@ def pages(ids: dict) -> list[Page]:
         Page("webhook-list", admin, "/webhooks/"),
         Page("webhook-new", admin, "/webhooks/new/"),
         Page("webhook-detail", admin, f"/webhooks/{ids['webhook']}/"),
+        # Issues 12–15: process, team, forecast, what changed, alerts.
+        Page("process", manager, "/process/"),
+        Page("process-deals", manager, "/process/deals/?stage=qualification&what=entered"),
+        Page("forecast", manager, "/forecast/"),
+        Page("what-changed", manager, "/what-changed/?kpi=revenue"),
+        Page("alerts", manager, "/alerts/"),
+        Page("digest-settings", manager, "/digest/"),
+        Page("digest-preview", manager, "/digest/preview/"),
+        Page("training-list", manager, "/team/training/"),
+        Page("training-new", manager, "/team/training/new/"),
+        Page("certification-list", rep, "/team/certifications/"),
+        Page("certification-new", rep, "/team/certifications/new/"),
+        Page("coaching", manager, f"/team/coaching/{ids['rep']}/"),
+        Page("pulse-results", manager, "/team/pulse/"),
+        Page("pulse-schedule", admin, "/team/pulse/schedule/"),
+        Page("pulse-answer", None, f"/team/p/{ids['pulse_token']}/"),
     ]
 
 
@@ -112,7 +129,12 @@ def ids(world):
     CampaignSpendFactory(campaign=campaign)
     invitation = SentInvitationFactory(customer=deal.customer)
     webhook = Webhook.objects.create(url="https://hooks.example.com/boussole", events=["deal.won"])
+    pulse = PulseInvitation.objects.create(
+        round=PulseRound.objects.create(opened_on=today.replace(day=1)), user=world.bob, team=world.north
+    )
     return {
+        "rep": world.ann.pk,
+        "pulse_token": pulse.token,
         "deal": deal.pk,
         "won_deal": won.pk,
         "prospect": ProspectFactory(owner=world.ann).pk,

@@ -99,6 +99,7 @@ _RANGES = {
     "count": (2, 24),
     "percent": (15, 85),
     "days": (18, 60),
+    "hours": (2, 72),
     "score": (-20, 60),
     "ratio": (1, 5),
     "months": (3, 18),
