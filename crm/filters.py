@@ -32,7 +32,7 @@ from crm.models import (
     owned_scope,
 )
 from crm.pagination import CURSOR_PARAMS, Ordering
-from crm.search import searchable_if_long
+from crm.search import SELECT_LIMIT, make_searchable
 
 # Nullable sort keys sort through COALESCE(key, NO_DATE): rows without a
 # date come last (newest first) and a cursor never holds a NULL. The
@@ -123,9 +123,6 @@ class ListFilterForm(forms.Form):
             # A rep only ever sees their own rows: these filters mean nothing.
             del self.fields["owner"]
             del self.fields["team"]
-        else:
-            # An admin of a big company picks among hundreds: a search then.
-            searchable_if_long(self, "owner", "owner")
         if self.sort_choices:
             self.fields["sort"] = forms.ChoiceField(
                 label=_("Sort by"), choices=self.sort_choices, required=False, widget=QuickSelect
@@ -136,6 +133,19 @@ class ListFilterForm(forms.Form):
                 field.empty_label = _("All")
             if type(field.widget) is forms.Select:
                 field.widget = QuickSelect(attrs=field.widget.attrs, choices=field.widget.choices)
+        if "owner" in self.fields:
+            self._owner_select_or_search()
+
+    def _owner_select_or_search(self) -> None:
+        """An admin of a big company picks among hundreds of people: past
+        SELECT_LIMIT the owner filter is a search. The one read that decides
+        also fills the select's options, so rendering them costs no query."""
+        field = self.fields["owner"]
+        staff = list(field.queryset[: SELECT_LIMIT + 1])
+        if len(staff) > SELECT_LIMIT:
+            make_searchable(self, "owner", "owner")
+        else:
+            field.widget.choices = [("", field.empty_label), *((person.pk, str(person)) for person in staff)]
 
     def value(self, name: str):
         """The cleaned value of a filter, None when absent or invalid."""

@@ -106,7 +106,8 @@ class SearchChoiceField(forms.ModelChoiceField):
         super().__init__(**kwargs)
 
     def prepare_value(self, value):
-        if isinstance(value, str):
+        # What was typed stays as typed; an id (a link's ?deal=12) shows its label.
+        if isinstance(value, str) and not (value.isascii() and value.isdigit() and len(value) < 19):
             return value
         obj = value if isinstance(value, SEARCHABLE[self.kind][0]) else None
         if obj is None and value not in (None, ""):

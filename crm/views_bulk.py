@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
 from crm.forms import assignable_owners
-from crm.models import Deal, Stage, User
+from crm.models import Deal, LostReason, Stage, User
 from crm.views_deals import deal_csv
 
 # One screen of the list at most: the selection is this page's rows.
@@ -38,12 +38,16 @@ class BulkDealForm(forms.Form):
     owner = forms.ModelChoiceField(
         label=gettext_lazy("New owner"), queryset=User.objects.none(), required=False
     )
-    reason = forms.CharField(label=gettext_lazy("Why were they lost?"), max_length=200, required=False)
+    reason = forms.ModelChoiceField(
+        label=gettext_lazy("Why were they lost?"), queryset=LostReason.objects.active(), required=False
+    )
+    note = forms.CharField(label=gettext_lazy("Note"), max_length=200, required=False, strip=True)
     confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["deals"].queryset = Deal.objects.visible_to(user).with_related()
+        self.fields["reason"].label_from_instance = lambda reason: reason.label
         self.fields["deals"].error_messages["required"] = _("Select at least one deal.")
         if user.is_salesperson:
             # A rep keeps their own deals: nobody to hand them to.
@@ -62,7 +66,7 @@ class BulkDealForm(forms.Form):
         data = super().clean()
         if data.get("action") == "reassign" and not data.get("owner"):
             self.add_error("owner", _("Choose who gets the deals."))
-        if data.get("action") == "lost" and not data.get("reason", "").strip():
+        if data.get("action") == "lost" and not data.get("reason"):
             self.add_error("reason", _("Say why they were lost."))
         return data
 
@@ -89,7 +93,7 @@ def deal_bulk(request: HttpRequest) -> HttpResponse:
                 deal.team_id = data["owner"].team_id
                 deal.save(by=request.user)
             else:
-                deal.mark_lost(data["reason"].strip(), by=request.user)
+                deal.mark_lost(data["reason"], by=request.user, note=data["note"])
     n = len(open_deals)
     if data["action"] == "reassign":
         text = ngettext("%(n)s deal reassigned to %(owner)s.", "%(n)s deals reassigned to %(owner)s.", n)

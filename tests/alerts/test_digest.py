@@ -59,11 +59,11 @@ def test_a_managers_digest_holds_the_teams_week(week):
     message = build_message(week.nina)
     assert message.subject == "Your week in Boussole: North, December 2026"
     text = message.text
-    assert "North's numbers" in text and "Revenue: 900.00 EUR (+200.0 % vs 1–7 Nov: 300.00 EUR)" in text
-    assert "What changed most" in text and "mostly Ann Rep (+500.00 EUR)" in text
+    assert "North's numbers" in text and "Revenue: €900 (+200.0 % vs 1–7 Nov: €300)" in text
+    assert "What changed most" in text and "mostly Ann Rep (+€500.00)" in text
     assert "Bob Rep: a cluster of detractors" in text
     assert "Grumpy Ltd · 3/10" in text
-    assert "Attainment: 45.0 % of a 2,000.00 EUR target." in text
+    assert "Attainment: 45.0 % of a €2,000.00 target." in text
     assert f"{settings.SITE_URL}/what-changed/?kpi=revenue" in text
     assert "Tasks due" not in text
     assert '<a href="http' in message.html and "<script" not in message.html and "style=" not in message.html
@@ -73,7 +73,7 @@ def test_a_managers_digest_holds_the_teams_week(week):
 def test_a_salespersons_digest_holds_their_own_numbers_rank_tasks_and_deals(week):
     DigestPreference.objects.create(user=week.ann, weekly_digest=True)
     text = build_message(week.ann).text
-    assert "Your numbers" in text and "Revenue: 800.00 EUR" in text
+    assert "Your numbers" in text and "Revenue: €800" in text
     assert "You rank 1 of 2 on revenue in your team." in text
     assert "Call Acme back" in text
     assert "Forgotten deal" in text and "Big one" not in text.split("Deals needing a next step")[1]
@@ -87,7 +87,7 @@ def test_the_digest_is_in_the_persons_language(week):
     message = build_message(week.nina)
     assert message.language == "fr"
     assert "décembre 2026" in message.subject and '<html lang="fr">' in message.html
-    assert "900,00 EUR" in message.text
+    assert "900\xa0€" in message.text
 
 
 @time_machine.travel(MONDAY, tick=False)
@@ -197,12 +197,12 @@ def test_managers_and_salespeople_read_the_quarters_forecast_with_a_link(week, p
     put_forecast("rep", week.ann.pk, "quarter", Q4, None, target=None, p50=3000)
     DigestPreference.objects.create(user=week.ann, weekly_digest=True)
     nina = build_message(week.nina)
-    line = "Q4 2026: 8,000.00 EUR most likely (P50), 42.5 % chance of reaching the 9,000.00 EUR target."
+    line = "Q4 2026: €8,000.00 most likely (P50), 42.5 % chance of reaching the €9,000.00 target."
     assert "Forecast" in nina.text and line in nina.text
     assert f"{settings.SITE_URL}/forecast/?team={week.north.pk}" in nina.text
     assert f'href="{settings.SITE_URL}/forecast/?team={week.north.pk}"' in nina.html
     ann = build_message(week.ann).text
-    assert "Q4 2026: 3,000.00 EUR most likely (P50) (no target)." in ann
+    assert "Q4 2026: €3,000.00 most likely (P50) (no target)." in ann
     assert f"/forecast/?rep={week.ann.pk}" in ann
     assert "8,000.00" not in ann
     # No forecast stored yet (the admin's company): no section.
@@ -214,5 +214,5 @@ def test_the_forecast_is_in_the_persons_language(week, put_forecast):
     put_forecast("team", week.north.pk, "quarter", Q4, "42.5", target=9000, p50=8000)
     DigestPreference.objects.create(user=week.nina, language="fr")
     text = build_message(week.nina).text
-    assert "8 000,00 EUR" in text.replace("\u202f", " ").replace("\xa0", " ")
+    assert "8 000,00 €" in text.replace("\u202f", " ").replace("\xa0", " ")
     assert "42,5 %" in text

@@ -209,13 +209,13 @@ def test_the_forecast_alert_reads_as_a_sentence_and_links_to_the_forecast(world,
     alert = Alert.objects.get()
     assert text.title(alert) == "Ann Rep: December 2026's target at risk from the forecast"
     assert text.why(alert) == (
-        "12.0 % chance of reaching the 1,000.00 EUR target of December 2026 (alert below 30.0 %): the median "
-        "forecast (P50) is 600.00 EUR, 400.00 EUR short, with 100.00 EUR won so far "
-        "(P10–P90: 300.00 EUR – 900.00 EUR)."
+        "12.0 % chance of reaching the €1,000.00 target of December 2026 (alert below 30.0 %): the median "
+        "forecast (P50) is €600.00, €400.00 short, with €100.00 won so far "
+        "(P10–P90: €300.00 – €900.00)."
     )
     assert text.link(alert) == f"/forecast/?rep={world.ann.pk}"
     with translation.override("fr"):
-        assert "600,00 EUR" in text.why(alert)
+        assert "600,00\xa0€" in text.why(alert)
 
 
 @pytest.mark.django_db

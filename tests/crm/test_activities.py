@@ -23,7 +23,7 @@ def test_log_a_call_against_a_deal(world, login):
     deal = DealFactory(owner=world.ann)
     client = login(world.ann)
     field = client.get(reverse("activity_create"), {"deal": deal.pk}).context["form"]["deal"]
-    assert field.value() == f"{deal} (#{deal.pk})"
+    assert field.value() == f"{deal.title} (#{deal.pk})"
     response = client.post(
         reverse("activity_create"),
         {"kind": "call", "occurred_on": "2025-06-18", "subject": "Intro call", "deal": deal.pk, "done": "on"},

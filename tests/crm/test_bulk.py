@@ -7,7 +7,7 @@ from decimal import Decimal
 from django.urls import reverse
 
 from crm.models import Stage
-from tests.factories import DealFactory
+from tests.factories import DealFactory, lost_reason
 
 URL = reverse("deal_bulk")
 
@@ -35,12 +35,13 @@ def test_mark_lost_needs_a_reason_and_a_confirmation(world, login):
     deal = DealFactory(owner=world.ann)
     client = login(world.ann)
     assert client.post(URL, {"action": "lost", "deals": [deal.pk]}).status_code == 400
-    client.post(URL, {"action": "lost", "deals": [deal.pk], "reason": "Budget cut"})
+    data = {"action": "lost", "deals": [deal.pk], "reason": lost_reason("price").pk, "note": "Budget cut"}
+    client.post(URL, data)
     deal.refresh_from_db()
     assert deal.stage == Stage.PROSPECTING
-    client.post(URL, {"action": "lost", "deals": [deal.pk], "reason": "Budget cut", "confirm": "on"})
+    client.post(URL, {**data, "confirm": "on"})
     deal.refresh_from_db()
-    assert (deal.stage, deal.lost_reason) == (Stage.LOST, "Budget cut")
+    assert (deal.stage, deal.lost_reason.code, deal.lost_note) == (Stage.LOST, "price", "Budget cut")
 
 
 def test_export_selected_returns_only_those_rows(world, login):
@@ -59,7 +60,9 @@ def test_a_rep_cannot_reassign_or_touch_another_reps_deal(world, login):
     assert (
         client.post(URL, {"action": "reassign", "deals": [mine.pk], "owner": world.bob.pk}).status_code == 400
     )
-    response = client.post(URL, {"action": "lost", "deals": [theirs.pk], "reason": "x", "confirm": "on"})
+    response = client.post(
+        URL, {"action": "lost", "deals": [theirs.pk], "reason": lost_reason("other").pk, "confirm": "on"}
+    )
     assert response.status_code == 400
     theirs.refresh_from_db()
     assert theirs.stage == Stage.PROSPECTING

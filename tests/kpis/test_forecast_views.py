@@ -73,7 +73,7 @@ def test_a_rep_sees_their_own_forecast_only(world, login):
     response = client.get(reverse("forecast"))
     assert response.status_code == 200
     assert (response.context["scope"].type, response.context["scope"].id) == (REP, world.ann.pk)
-    assert "2,000.00 EUR" in response.content.decode()
+    assert "€2,000.00" in response.content.decode()
     assert client.get(reverse("forecast") + f"?scope=rep-{world.bob.pk}").status_code == 404
     assert client.get(reverse("forecast") + f"?scope=team-{world.north.pk}").status_code == 404
     assert client.get(reverse("forecast") + "?scope=company").status_code == 403
@@ -140,11 +140,11 @@ def test_team_page_and_dashboard_show_the_quarter_card_with_its_explanation(worl
     forecast(TEAM, world.north.pk, QUARTER, Q1, deals=(91,))
     forecast(REP, world.ann.pk, QUARTER, Q1, deals=(93,), p50=1234)
     team = login(world.nina).get(reverse("team_page")).content.decode()
-    assert "Forecast · Q1 2026" in team and "2,000.00 EUR" in team
+    assert "Forecast · Q1 2026" in team and "€2,000.00" in team
     assert reverse("deal_detail", args=[91]) in team
     assert f"{reverse('forecast')}?scope=team-{world.north.pk}" in team
     mine = login(world.ann).get(reverse("dashboard")).content.decode()
-    assert "1,234.00 EUR" in mine and reverse("deal_detail", args=[93]) in mine
+    assert "€1,234.00" in mine and reverse("deal_detail", args=[93]) in mine
     assert "Explain this number" in mine
 
 
