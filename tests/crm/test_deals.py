@@ -313,8 +313,8 @@ def test_list_and_board_queries_are_bounded(world, login, django_assert_max_num_
     # session, user, the header's team name, paginator count, page of deals
     # (customer/prospect/owner/team/product joined), totals aggregate, and
     # the owner, team and product choices of the filter bar, and the bulk
-    # bar's owner choices.
-    with django_assert_max_num_queries(10):
+    # bar's owner choices and lost reasons.
+    with django_assert_max_num_queries(11):
         assert client.get(reverse("deal_list"), {"stage": "open"}).status_code == 200
     # session, user, header team, counts and totals per stage, the top
     # cards of every column (one ranked query, with days in stage), the
