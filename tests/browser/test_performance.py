@@ -25,7 +25,7 @@ def test_rep_scorecard_and_period_switch(page, seeded, screenshot):
     log_in(page, "ann", "pw")
     page.goto("/scorecard/")
     expect_heading = page.get_by_role("heading", name="Scorecard · Ann Rep")
-    expect_heading.wait_for()
+    expect(expect_heading).to_be_visible()
     screenshot(page, "performance-scorecard-rep")
 
 
@@ -51,10 +51,10 @@ def test_period_switch_swaps_cards_and_pushes_url(page, seeded, screenshot):
 def test_leaderboard_metric_switch(page, seeded, screenshot):
     log_in(page, "nina", "pw")
     page.goto("/leaderboard/")
-    page.get_by_role("heading", name="Leaderboard · North").wait_for()
+    expect(page.get_by_role("heading", name="Leaderboard · North")).to_be_visible()
     page.get_by_label("Rank by").select_option("win_rate")
     expect(page).to_have_url(re.compile(r"kpi=win_rate"))
-    page.get_by_role("columnheader", name="Win rate").wait_for()
+    expect(page.get_by_role("columnheader", name="Win rate")).to_be_visible()
     page.wait_for_function("document.getElementById('leaderboard-chart').width > 0")
     screenshot(page, "performance-leaderboard-manager")
 
@@ -62,7 +62,7 @@ def test_leaderboard_metric_switch(page, seeded, screenshot):
 def test_team_page(page, seeded, screenshot):
     log_in(page, "nina", "pw")
     page.goto("/team/")
-    page.get_by_role("heading", name="Funnel").wait_for()
+    expect(page.get_by_role("heading", name="Funnel")).to_be_visible()
     screenshot(page, "performance-team")
 
 
@@ -72,7 +72,7 @@ def test_dashboard_customisation_survives_reload(page, seeded, screenshot):
     page.get_by_text("Customise this dashboard").click()
     page.get_by_label("Add a card").select_option("nps")
     page.get_by_role("button", name="Add", exact=True).click()
-    page.locator("#card-nps").wait_for()
+    expect(page.locator("#card-nps")).to_be_visible()
     page.get_by_role("button", name="Move Net Promoter Score up").click()
     # The moved card's own buttons keep their ids, so focus stays on them.
     page.wait_for_function(
@@ -80,7 +80,7 @@ def test_dashboard_customisation_survives_reload(page, seeded, screenshot):
         "== 'title-nps,title-activities'"
     )
     page.get_by_role("button", name="Remove Activities").click()
-    page.locator("#card-activities").wait_for(state="detached")
+    expect(page.locator("#card-activities")).to_have_count(0)
     page.reload()
     titles = page.locator(".kpi-card h2").all_inner_texts()
     assert "Activities" not in titles
@@ -92,7 +92,7 @@ def test_dashboard_customisation_survives_reload(page, seeded, screenshot):
 def test_rep_leaderboard_hides_targets(page, seeded, screenshot):
     log_in(page, "ann", "pw")
     page.goto("/leaderboard/")
-    page.get_by_role("heading", name="Leaderboard · North").wait_for()
+    expect(page.get_by_role("heading", name="Leaderboard · North")).to_be_visible()
     assert page.get_by_role("columnheader", name="Target").count() == 0
     page.wait_for_function("document.getElementById('leaderboard-chart').width > 0")
     screenshot(page, "performance-leaderboard-rep")
@@ -101,18 +101,18 @@ def test_rep_leaderboard_hides_targets(page, seeded, screenshot):
 def test_admin_company_scorecard_and_board_of_teams(page, seeded, screenshot):
     log_in(page, "admin", "pw")
     page.goto("/scorecard/")
-    page.get_by_role("heading", name="Scorecard · Company").wait_for()
+    expect(page.get_by_role("heading", name="Scorecard · Company")).to_be_visible()
     page.locator("#card-nps summary").click()
     screenshot(page, "performance-scorecard-company")
     page.goto("/leaderboard/")
-    page.get_by_role("heading", name="Leaderboard · Teams").wait_for()
+    expect(page.get_by_role("heading", name="Leaderboard · Teams")).to_be_visible()
     page.get_by_label("Board").select_option("reps")
-    page.get_by_label("Team", exact=True).wait_for()
+    expect(page.get_by_label("Team", exact=True)).to_be_visible()
     screenshot(page, "performance-leaderboard-admin")
 
 
 def test_scorecard_on_a_phone(phone_page, seeded, screenshot):
     log_in(phone_page, "ann", "pw")
     phone_page.goto("/scorecard/")
-    phone_page.locator("#card-revenue").wait_for()
+    expect(phone_page.locator("#card-revenue")).to_be_visible()
     screenshot(phone_page, "performance-scorecard-phone")
