@@ -259,11 +259,14 @@ SURVEY_DELAY_DAYS = env_int("SURVEY_DELAY_DAYS", 3)
 SURVEY_THROTTLE_DAYS = env_int("SURVEY_THROTTLE_DAYS", 90)
 SURVEY_REMINDER_DAYS = env_int("SURVEY_REMINDER_DAYS", 7, minimum=1)
 SURVEY_EXPIRY_DAYS = env_int("SURVEY_EXPIRY_DAYS", 30, minimum=1)
-# Survey answers accepted per client address per hour (surveys.ratelimit), and
-# the header a trusted reverse proxy puts the client address in (e.g.
+# Survey submissions accepted per link per hour, and per client address per
+# hour (a generous ceiling: customers behind one NAT share it) (surveys.ratelimit),
+# and the header a trusted reverse proxy puts the client address in (e.g.
 # HTTP_X_FORWARDED_FOR); empty means REMOTE_ADDR. See docs/surveys.md.
-SURVEY_RATE_LIMIT_PER_HOUR = env_int("SURVEY_RATE_LIMIT_PER_HOUR", 20, minimum=1)
+SURVEY_RATE_LIMIT_PER_TOKEN = env_int("SURVEY_RATE_LIMIT_PER_TOKEN", 10, minimum=1)
+SURVEY_RATE_LIMIT_PER_HOUR = env_int("SURVEY_RATE_LIMIT_PER_HOUR", 300, minimum=1)
 SURVEY_CLIENT_IP_HEADER = env_str("SURVEY_CLIENT_IP_HEADER")
+
 
 # The JSON API (api/, docs/api.md): personal access tokens or the session,
 # cursor pagination, a request budget per token (API_RATE_LIMIT, e.g.
