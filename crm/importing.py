@@ -1222,7 +1222,6 @@ class _Planner:
         self.plan.customers_touched = list(touched.values())
         return existing
 
-
     def plan_campaigns(self) -> None:
         if not self.source.rows["campaigns"]:
             return
@@ -1313,8 +1312,10 @@ class _Planner:
                 if row.has("lost_reason"):
                     values["lost_reason"] = _text(row, "lost_reason", 200)
                 status = values.get("status", prospect.status if prospect else Prospect.Status.NEW)
-                has_customer = values["customer"] is not None if "customer" in values else bool(
-                    prospect and prospect.customer_id
+                has_customer = (
+                    values["customer"] is not None
+                    if "customer" in values
+                    else bool(prospect and prospect.customer_id)
                 )
                 if status == Prospect.Status.CONVERTED and not has_customer:
                     raise RowError(_("a converted prospect needs its customer"))
