@@ -527,6 +527,11 @@ class CampaignForm(forms.ModelForm):
         check_plausible_date(value)
         return value
 
+    def clean_ends_on(self):
+        value = self.cleaned_data["ends_on"]
+        check_plausible_date(value)
+        return value
+
 
 class SpendForm(SubmitOnceMixin, forms.ModelForm):
     amount = amount_field(_("Amount"))

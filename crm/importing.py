@@ -609,7 +609,14 @@ def _decimal(value: str, column: str) -> Decimal:
     # when one comma is followed by one or two digits and there is no dot;
     # otherwise commas separate thousands ("12,500.50").
     head, comma, tail = text.rpartition(",")
-    if comma and "." not in text and head.count(",") == 0 and 1 <= len(tail) <= 2 and tail.isdigit():
+    if (
+        comma
+        and "." not in text
+        and head.count(",") == 0
+        and 1 <= len(tail) <= 2
+        and tail.isascii()
+        and tail.isdigit()
+    ):
         text = f"{head}.{tail}"
     try:
         number = Decimal(text.replace(",", ""))

@@ -185,7 +185,11 @@ def deal_create(request: HttpRequest) -> HttpResponse:
     initial = {}
     for name, model in (("customer", Customer), ("prospect", Prospect)):
         value = request.GET.get(name, "")
-        if value.isdigit() and model.objects.visible_to(request.user).filter(pk=value).exists():
+        if (
+            value.isascii()
+            and value.isdigit()
+            and model.objects.visible_to(request.user).filter(pk=value).exists()
+        ):
             initial[name] = value
     form = DealForm(request.POST or None, user=request.user, initial=initial)
     if request.method == "POST":
