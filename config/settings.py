@@ -5,6 +5,7 @@ filesystem transport, console email). A bad value stops start-up with a
 message that names the variable, so a typo never runs silently.
 """
 
+import datetime as dt
 import os
 import zoneinfo
 from decimal import Decimal, InvalidOperation
@@ -94,6 +95,7 @@ INSTALLED_APPS = [
     "kpis",
     "surveys",
     "api",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -107,6 +109,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last: it turns a locked-out login into the lockout page (crm/auth_backends.py).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -158,7 +162,22 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Login throttling (django-axes, crm/auth_backends.py): LOGIN_FAILURE_LIMIT
+# failed logins for one account, or from one address, lock it for
+# LOGIN_COOLOFF_MINUTES; a success resets the count; an admin unlocks early.
+AUTHENTICATION_BACKENDS = [
+    "crm.auth_backends.ThrottledBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10, minimum=1)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username"], ["ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "crm.auth_backends.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "crm.auth_backends.client_ip"
+AXES_VERBOSE = False
 
 # Internationalisation: English and French; business dates live in TIME_ZONE.
 LANGUAGE_CODE = "en"
