@@ -278,6 +278,9 @@ SURVEY_DELAY_DAYS = env_int("SURVEY_DELAY_DAYS", 3)
 SURVEY_THROTTLE_DAYS = env_int("SURVEY_THROTTLE_DAYS", 90)
 SURVEY_REMINDER_DAYS = env_int("SURVEY_REMINDER_DAYS", 7, minimum=1)
 SURVEY_EXPIRY_DAYS = env_int("SURVEY_EXPIRY_DAYS", 30, minimum=1)
+# Self-grading guard: within this many days of a survey sent to a customer,
+# only a manager may change its contact email (crm.forms.CustomerForm).
+CONTACT_EMAIL_LOCK_DAYS = env_int("CONTACT_EMAIL_LOCK_DAYS", 30)
 # Survey submissions accepted per link per hour, and per client address per
 # hour (a generous ceiling: customers behind one NAT share it) (surveys.ratelimit),
 # and the header a trusted reverse proxy puts the client address in (e.g.
