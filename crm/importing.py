@@ -515,6 +515,8 @@ def parse_mapping(text: str, name: str = "mapping") -> tuple[dict[str, dict[str,
         mapping = json.loads(text)
     except ValueError as exc:
         return {}, [Problem(name, 0, _("not valid JSON (%(error)s)") % {"error": exc})]
+    except RecursionError:  # [[[[… 100,000 deep: the parser's stack, not a 500
+        return {}, [Problem(name, 0, _("not valid JSON (nested too deeply)"))]
     problems = []
     if not isinstance(mapping, dict):
         return {}, [Problem(name, 0, _("must be a JSON object of entities"))]
