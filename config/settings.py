@@ -96,6 +96,7 @@ INSTALLED_APPS = [
     "surveys",
     "api",
     "axes",
+    "csp",
 ]
 
 MIDDLEWARE = [
@@ -110,6 +111,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     # Last: it turns a locked-out login into the lockout page (crm/auth_backends.py).
     "axes.middleware.AxesMiddleware",
@@ -378,7 +380,40 @@ else:
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=True)
     CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", default=True)
+# HTTPS (README, "Configuration"): in production plain HTTP is redirected and
+# browsers are told to use HTTPS only (HSTS). The health checks stay reachable
+# over plain HTTP for a load balancer that probes that way.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz/$", r"^readyz/$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
+# Behind a reverse proxy that terminates TLS and sets X-Forwarded-Proto (and
+# strips any the client sent), TRUST_PROXY=true makes Django believe it;
+# never set it when clients reach Django directly, as they could forge it.
+TRUST_PROXY = env_bool("TRUST_PROXY", default=False)
+if TRUST_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Content-Security-Policy (django-csp): scripts, styles, images, fonts and
+# requests from this site only; no inline script, handler or style attribute
+# (static/js/boussole.js does what they did). htmx's own indicator <style> is
+# turned off in base.html (boussole.css has its rules). The API reference
+# pages add inline styles for their vendored renderers only (api/urls.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 LOGGING = {
     "version": 1,

@@ -55,7 +55,9 @@ def test_leaderboard_metric_switch(page, seeded, screenshot):
     page.get_by_label("Rank by").select_option("win_rate")
     expect(page).to_have_url(re.compile(r"kpi=win_rate"))
     expect(page.get_by_role("columnheader", name="Win rate")).to_be_visible()
-    page.wait_for_function("document.getElementById('leaderboard-chart').width > 0")
+    # Chart.js sized the canvas (its width attribute), polled: no page-side
+    # eval, which the Content-Security-Policy forbids.
+    expect(page.locator("#leaderboard-chart")).to_have_attribute("width", re.compile(r"^[1-9]"))
     screenshot(page, "performance-leaderboard-manager")
 
 
@@ -75,10 +77,9 @@ def test_dashboard_customisation_survives_reload(page, seeded, screenshot):
     expect(page.locator("#card-nps")).to_be_visible()
     page.get_by_role("button", name="Move Net Promoter Score up").click()
     # The moved card's own buttons keep their ids, so focus stays on them.
-    page.wait_for_function(
-        "[...document.querySelectorAll('.kpi-card h2')].map(e => e.id).slice(-2).join() "
-        "== 'title-nps,title-activities'"
-    )
+    headings = page.locator(".kpi-card h2")
+    expect(headings.last).to_have_id("title-activities")
+    expect(headings.nth(headings.count() - 2)).to_have_id("title-nps")
     page.get_by_role("button", name="Remove Activities").click()
     expect(page.locator("#card-activities")).to_have_count(0)
     page.reload()
@@ -94,7 +95,9 @@ def test_rep_leaderboard_hides_targets(page, seeded, screenshot):
     page.goto("/leaderboard/")
     expect(page.get_by_role("heading", name="Leaderboard · North")).to_be_visible()
     assert page.get_by_role("columnheader", name="Target").count() == 0
-    page.wait_for_function("document.getElementById('leaderboard-chart').width > 0")
+    # Chart.js sized the canvas (its width attribute), polled: no page-side
+    # eval, which the Content-Security-Policy forbids.
+    expect(page.locator("#leaderboard-chart")).to_have_attribute("width", re.compile(r"^[1-9]"))
     screenshot(page, "performance-leaderboard-rep")
 
 
