@@ -254,6 +254,9 @@ else:
         # Without this kombu writes its control exchange to ./control.
         "control_folder": str(_celery_dir / "control"),
     }
+# /readyz fails when the last nightly KPI run finished longer ago than this
+# many hours (0: report its age only). config/health.py.
+HEALTH_NIGHTLY_MAX_HOURS = env_int("HEALTH_NIGHTLY_MAX_HOURS", 0)
 # Task progress lives in our own tables (kpis.RecomputeRun), so no result backend.
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = TIME_ZONE
