@@ -97,6 +97,7 @@ INSTALLED_APPS = [
     "api",
     "axes",
     "csp",
+    "auditlog",
 ]
 
 MIDDLEWARE = [
@@ -113,6 +114,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Records who made each audited change (django-auditlog).
+    "auditlog.middleware.AuditlogMiddleware",
     # Last: it turns a locked-out login into the lockout page (crm/auth_backends.py).
     "axes.middleware.AxesMiddleware",
 ]
@@ -177,6 +180,19 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Audit trail (django-auditlog): every change to these records through the
+# ORM's save() and delete() (pages, API, admin, shell) is kept with who, when
+# and old → new, shown on each record's page and in the admin (Log entries).
+# Bulk writes (an import's rows) are not: the import is its own record.
+AUDITLOG_INCLUDE_TRACKING_MODELS = (
+    {"model": "crm.Deal", "exclude_fields": ["updated_at"]},
+    "crm.Prospect",
+    "crm.Customer",
+    "crm.Target",
+    "crm.CampaignSpend",
+    "crm.SalesCost",
+    {"model": "crm.User", "exclude_fields": ["password", "last_login"]},
+)
 # Login throttling (django-axes, crm/auth_backends.py): LOGIN_FAILURE_LIMIT
 # failed logins for one account, or from one address, lock it for
 # LOGIN_COOLOFF_MINUTES; a success resets the count; an admin unlocks early.
