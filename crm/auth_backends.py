@@ -17,12 +17,19 @@ class ThrottledBackend(AxesStandaloneBackend):
         return super().authenticate(request, username=username, password=password, **kwargs)
 
 
-def client_ip(request) -> str:
+def client_ip(request) -> str | None:
     """The address Axes counts: the one the survey rate limit uses too
-    (CLIENT_IP_HEADER behind a trusted proxy, else REMOTE_ADDR)."""
+    (SURVEY_CLIENT_IP_HEADER behind a trusted proxy, else REMOTE_ADDR).
+    None when it is no IP address (Axes stores it in an inet column)."""
+    import ipaddress
+
     from surveys.ratelimit import client_address
 
-    return client_address(request)
+    address = client_address(request)
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return None
 
 
 def lockout_response(request, original_response=None, credentials=None):
