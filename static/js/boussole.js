@@ -3,7 +3,8 @@
 // inline lives here:
 // - data-width="NN" sets a bar's width to NN% and data-height="NN" a box's
 //   height to NN px (style set from script is allowed; style="" is not);
-// - a <select data-autosubmit> submits its form when it changes.
+// - a <select data-autosubmit> submits its form when it changes;
+// - a change made before htmx was ready is sent once it is (see below).
 (function () {
   function size(root) {
     var scope = root && root.querySelectorAll ? root : document;
@@ -21,6 +22,38 @@
   }
   // Content htmx swaps in (a period switch, a filtered list).
   document.addEventListener("htmx:afterSettle", function (event) { size(event.target); });
+  // A choice made before htmx was ready (the scripts are deferred: a fast
+  // hand, or a slow connection) fired its change event into the void. Once
+  // htmx has processed the page (its DOMContentLoaded handler ran before this
+  // one), replay it: a form that htmx sends on change and whose controls no
+  // longer hold their initial values is sent now, so no choice is lost.
+  function differs(el) {
+    if (el.tagName === "SELECT") {
+      if (el.multiple) {
+        return Array.prototype.some.call(el.options, function (o) { return o.selected !== o.defaultSelected; });
+      }
+      var initial = 0;
+      for (var i = 0; i < el.options.length; i++) {
+        if (el.options[i].defaultSelected) { initial = i; break; }
+      }
+      return el.options.length > 0 && el.selectedIndex !== initial;
+    }
+    if (el.type === "checkbox" || el.type === "radio") return el.checked !== el.defaultChecked;
+    if (/^(hidden|submit|button|reset|file)$/.test(el.type)) return false;
+    return typeof el.defaultValue === "string" && el.value !== el.defaultValue;
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("form").forEach(function (form) {
+      var changed = Array.prototype.filter.call(form.elements, differs);
+      if (!changed.length) return;
+      var trigger = form.getAttribute("hx-trigger") || "";
+      if (window.htmx && /(^|[\s,])change\b/.test(trigger)) {
+        window.htmx.trigger(form, "change");
+      } else if (changed.some(function (el) { return el.matches("select[data-autosubmit]"); })) {
+        form.submit();
+      }
+    });
+  });
   document.addEventListener("change", function (event) {
     var select = event.target;
     if (select.matches && select.matches("select[data-autosubmit]") && select.form) select.form.submit();
