@@ -204,7 +204,9 @@ class Invitation(models.Model):
     email = models.EmailField(_("email"))
     # That address belonged to a user of Boussole when the invitation was
     # made: its answer is flagged and counts in no KPI (self-grading guard).
-    to_staff_address = models.BooleanField(_("sent to a staff address"), default=False, editable=False)
+    to_staff_address = models.BooleanField(
+        _("sent to a staff address"), default=False, db_default=False, editable=False
+    )
     language = models.CharField(_("language"), max_length=2, choices=Language.choices, default=Language.EN)
     token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -409,7 +411,7 @@ class Response(models.Model):
     comment = models.TextField(_("comment"), blank=True)
     # The invitation went to a user's own address: kept, shown flagged, and
     # left out of every KPI (kpis.compute filters it).
-    from_staff_address = models.BooleanField(_("from a staff address"), default=False)
+    from_staff_address = models.BooleanField(_("from a staff address"), default=False, db_default=False)
 
     objects = ResponseQuerySet.as_manager()
 
