@@ -22,11 +22,14 @@
   }
   // Content htmx swaps in (a period switch, a filtered list).
   document.addEventListener("htmx:afterSettle", function (event) { size(event.target); });
-  // A choice made before htmx was ready (the scripts are deferred: a fast
-  // hand, or a slow connection) fired its change event into the void. Once
-  // htmx has processed the page (its DOMContentLoaded handler ran before this
-  // one), replay it: a form that htmx sends on change and whose controls no
-  // longer hold their initial values is sent now, so no choice is lost.
+  // A choice made while htmx was not listening fired its change event into
+  // the void: before htmx was ready (the scripts are deferred: a fast hand,
+  // a slow connection), or between an htmx swap and its settle (the new
+  // content is processed ~20 ms after it appears). When htmx has processed
+  // content (htmx:load: the page at start, then each swap), a form in it that
+  // htmx sends on change and whose controls no longer hold their initial
+  // values is sent now, so no choice is lost. Without htmx, a changed
+  // data-autosubmit select submits its form.
   function differs(el) {
     if (el.tagName === "SELECT") {
       if (el.multiple) {
@@ -42,18 +45,23 @@
     if (/^(hidden|submit|button|reset|file)$/.test(el.type)) return false;
     return typeof el.defaultValue === "string" && el.value !== el.defaultValue;
   }
-  document.addEventListener("DOMContentLoaded", function () {
-    document.querySelectorAll("form").forEach(function (form) {
+  function replay(root, withHtmx) {
+    if (!root || !root.querySelectorAll) return;
+    var forms = Array.prototype.slice.call(root.querySelectorAll("form"));
+    if (root.tagName === "FORM") forms.push(root);
+    forms.forEach(function (form) {
       var changed = Array.prototype.filter.call(form.elements, differs);
       if (!changed.length) return;
       var trigger = form.getAttribute("hx-trigger") || "";
-      if (window.htmx && /(^|[\s,])change\b/.test(trigger)) {
+      if (withHtmx && /(^|[\s,])change\b/.test(trigger)) {
         window.htmx.trigger(form, "change");
-      } else if (changed.some(function (el) { return el.matches("select[data-autosubmit]"); })) {
+      } else if (!withHtmx && changed.some(function (el) { return el.matches("select[data-autosubmit]"); })) {
         form.submit();
       }
     });
-  });
+  }
+  document.addEventListener("htmx:load", function (event) { replay(event.target, true); });
+  document.addEventListener("DOMContentLoaded", function () { replay(document, false); });
   document.addEventListener("change", function (event) {
     var select = event.target;
     if (select.matches && select.matches("select[data-autosubmit]") && select.form) select.form.submit();
