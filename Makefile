@@ -14,11 +14,19 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-setup: $(PY)
+# Installs run again only when pyproject.toml changed since the last one (a
+# stamp file in the venv), so `make demo` restarts offline, in seconds.
+$(VENV)/.installed: pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e .
+	touch $@
 
-test-setup: $(PY)
+$(VENV)/.installed-test: pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e ".[test]"
+	touch $@ $(VENV)/.installed
+
+setup: $(VENV)/.installed
+
+test-setup: $(VENV)/.installed-test
 
 migrate: setup
 	$(PY) manage.py migrate --noinput
@@ -73,4 +81,4 @@ bench-report: setup
 	$(PY) -m bench.report
 
 clean:
-	rm -rf var staticfiles
+	rm -rf var staticfiles $(VENV)/.installed $(VENV)/.installed-test

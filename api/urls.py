@@ -1,5 +1,6 @@
 """/api/v1/ (the resources), /api/schema/ (OpenAPI 3) and /api/docs/ (the reference)."""
 
+from csp.decorators import csp_update
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
@@ -28,10 +29,18 @@ router.register("alerts", views_alerts.AlertViewSet, basename="api-alert")
 router.register("training-sessions", views_team.TrainingSessionViewSet, basename="api-training-session")
 router.register("certifications", views_team.CertificationViewSet, basename="api-certification")
 
+# The vendored Redoc and Swagger UI set styles from script (<style> elements):
+# their two pages allow inline styles, still no inline script (settings.py).
+reference_styles = csp_update({"style-src": ["'unsafe-inline'"]})
+
 urlpatterns = [
     path("v1/me/", views_kpis.MeView.as_view(), name="api-me"),
     path("v1/", include(router.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    path(
+        "docs/",
+        reference_styles(SpectacularSwaggerSplitView.as_view(url_name="api-schema")),
+        name="api-docs",
+    ),
+    path("redoc/", reference_styles(SpectacularRedocView.as_view(url_name="api-schema")), name="api-redoc"),
 ]

@@ -5,6 +5,7 @@ filesystem transport, console email). A bad value stops start-up with a
 message that names the variable, so a typo never runs silently.
 """
 
+import datetime as dt
 import os
 import zoneinfo
 from decimal import Decimal, InvalidOperation
@@ -97,10 +98,15 @@ INSTALLED_APPS = [
     "api",
     "alerts",
     "ui",
+    "axes",
+    "csp",
+    "auditlog",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before anything reads the body (CSRF, sessions, views): config/middleware.py.
+    "config.middleware.RequestSizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -109,7 +115,21 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Records who made each audited change (django-auditlog).
+    "auditlog.middleware.AuditlogMiddleware",
+    # Last: it turns a locked-out login into the lockout page (crm/auth_backends.py).
+    "axes.middleware.AxesMiddleware",
+]
+
+# The largest request body accepted (uploads: the import's 50 MB of files plus
+# the form around them), refused on its headers before it is read.
+MAX_REQUEST_BODY_BYTES = env_int("MAX_UPLOAD_MB", 51, minimum=1) * 1024 * 1024
+FILE_UPLOAD_HANDLERS = [
+    "config.middleware.LimitedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -164,7 +184,35 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Audit trail (django-auditlog): every change to these records through the
+# ORM's save() and delete() (pages, API, admin, shell) is kept with who, when
+# and old → new, shown on each record's page and in the admin (Log entries).
+# Bulk writes (an import's rows) are not: the import is its own record.
+AUDITLOG_INCLUDE_TRACKING_MODELS = (
+    {"model": "crm.Deal", "exclude_fields": ["updated_at"]},
+    "crm.Prospect",
+    "crm.Customer",
+    "crm.Target",
+    "crm.CampaignSpend",
+    "crm.SalesCost",
+    {"model": "crm.User", "exclude_fields": ["password", "last_login"]},
+)
+# Login throttling (django-axes, crm/auth_backends.py): LOGIN_FAILURE_LIMIT
+# failed logins for one account, or from one address, lock it for
+# LOGIN_COOLOFF_MINUTES; a success resets the count; an admin unlocks early.
+AUTHENTICATION_BACKENDS = [
+    "crm.auth_backends.ThrottledBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10, minimum=1)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username"], ["ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "crm.auth_backends.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "crm.auth_backends.client_ip"
+AXES_VERBOSE = False
 
 # Internationalisation: English and French; business dates live in TIME_ZONE.
 LANGUAGE_CODE = "en"
@@ -235,6 +283,9 @@ else:
         # Without this kombu writes its control exchange to ./control.
         "control_folder": str(_celery_dir / "control"),
     }
+# /readyz fails when the last nightly KPI run finished longer ago than this
+# many hours (0: report its age only). config/health.py.
+HEALTH_NIGHTLY_MAX_HOURS = env_int("HEALTH_NIGHTLY_MAX_HOURS", 0)
 # Task progress lives in our own tables (kpis.RecomputeRun), so no result backend.
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = TIME_ZONE
@@ -293,10 +344,15 @@ SURVEY_DELAY_DAYS = env_int("SURVEY_DELAY_DAYS", 3)
 SURVEY_THROTTLE_DAYS = env_int("SURVEY_THROTTLE_DAYS", 90)
 SURVEY_REMINDER_DAYS = env_int("SURVEY_REMINDER_DAYS", 7, minimum=1)
 SURVEY_EXPIRY_DAYS = env_int("SURVEY_EXPIRY_DAYS", 30, minimum=1)
-# Survey answers accepted per client address per hour (surveys.ratelimit), and
-# the header a trusted reverse proxy puts the client address in (e.g.
+# Self-grading guard: within this many days of a survey sent to a customer,
+# only a manager may change its contact email (crm.forms.CustomerForm).
+CONTACT_EMAIL_LOCK_DAYS = env_int("CONTACT_EMAIL_LOCK_DAYS", 30)
+# Survey submissions accepted per link per hour, and per client address per
+# hour (a generous ceiling: customers behind one NAT share it) (surveys.ratelimit),
+# and the header a trusted reverse proxy puts the client address in (e.g.
 # HTTP_X_FORWARDED_FOR); empty means REMOTE_ADDR. See docs/surveys.md.
-SURVEY_RATE_LIMIT_PER_HOUR = env_int("SURVEY_RATE_LIMIT_PER_HOUR", 20, minimum=1)
+SURVEY_RATE_LIMIT_PER_TOKEN = env_int("SURVEY_RATE_LIMIT_PER_TOKEN", 10, minimum=1)
+SURVEY_RATE_LIMIT_PER_HOUR = env_int("SURVEY_RATE_LIMIT_PER_HOUR", 300, minimum=1)
 SURVEY_CLIENT_IP_HEADER = env_str("SURVEY_CLIENT_IP_HEADER")
 
 
@@ -327,7 +383,7 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "api.renderers.BrowsableAPIRenderer",
     ],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["api.parsers.SafeJSONParser"],
     "EXCEPTION_HANDLER": "api.errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
@@ -380,12 +436,47 @@ else:
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=True)
     CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", default=True)
+# HTTPS (README, "Configuration"): in production plain HTTP is redirected and
+# browsers are told to use HTTPS only (HSTS). The health checks stay reachable
+# over plain HTTP for a load balancer that probes that way.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz/$", r"^readyz/$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
+# Behind a reverse proxy that terminates TLS and sets X-Forwarded-Proto (and
+# strips any the client sent), TRUST_PROXY=true makes Django believe it;
+# never set it when clients reach Django directly, as they could forge it.
+TRUST_PROXY = env_bool("TRUST_PROXY", default=False)
+if TRUST_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Content-Security-Policy (django-csp): scripts, styles, images, fonts and
+# requests from this site only; no inline script, handler or style attribute
+# (static/js/boussole.js does what they did). htmx's own indicator <style> is
+# turned off in base.html (boussole.css has its rules). The API reference
+# pages add inline styles for their vendored renderers only (api/urls.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # A 403 is logged as one warning line, without a traceback.
+    "filters": {"no_403_traceback": {"()": "config.middleware.PermissionDeniedLogFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["no_403_traceback"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }

@@ -438,6 +438,7 @@ class CustomerForm(OwnerMixin, SubmitOnceMixin, forms.ModelForm):
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
+        self.user = user
         creating = self.instance.pk is None
         self.setup_owner(user, None if creating else self.instance.owner)
         if not creating and "owner" in self.fields:
@@ -445,6 +446,25 @@ class CustomerForm(OwnerMixin, SubmitOnceMixin, forms.ModelForm):
         self.fields["employees"].validators.append(
             MaxValueValidator(10_000_000, message=_("This number is not plausible."))
         )
+
+    def clean_contact_email(self):
+        """Self-grading guard (issue 19): a salesperson cannot change the
+        contact email of a customer they own or sell to, nor of one surveyed
+        in the last CONTACT_EMAIL_LOCK_DAYS: a manager does it."""
+        value = self.cleaned_data["contact_email"]
+        old = self.instance.contact_email if self.instance.pk else ""
+        if not self.instance.pk or value.casefold() == old.casefold():
+            return value
+        if self.user.is_manager or self.user.is_admin_role:
+            return value
+        if email_change_needs_manager(self.instance, self.user):
+            raise ValidationError(
+                _(
+                    "Ask your manager to change this contact email: surveys go to it, "
+                    "so its changes are a manager's."
+                )
+            )
+        return value
 
     def save(self, commit=True):
         customer = super().save(commit=False)
@@ -457,6 +477,19 @@ class CustomerForm(OwnerMixin, SubmitOnceMixin, forms.ModelForm):
         if commit:
             customer.save()
         return customer
+
+
+def email_change_needs_manager(customer: Customer, user) -> bool:
+    """A customer's contact email receives its satisfaction surveys: a change
+    by the person credited with them (its owner, or a deal's owner), or one
+    within CONTACT_EMAIL_LOCK_DAYS of a survey sent to it, needs a manager."""
+    from django.conf import settings
+    from django.utils import timezone
+
+    if customer.owner_id == user.pk or customer.deals.filter(owner=user).exists():
+        return True
+    since = timezone.now() - dt.timedelta(days=settings.CONTACT_EMAIL_LOCK_DAYS)
+    return customer.invitations.filter(sent_at__gte=since).exists()
 
 
 class ChurnForm(forms.Form):
@@ -539,6 +572,11 @@ class CampaignForm(forms.ModelForm):
 
     def clean_starts_on(self):
         value = self.cleaned_data["starts_on"]
+        check_plausible_date(value)
+        return value
+
+    def clean_ends_on(self):
+        value = self.cleaned_data["ends_on"]
         check_plausible_date(value)
         return value
 

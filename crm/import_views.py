@@ -29,7 +29,7 @@ from django.views.decorators.http import require_POST
 
 from crm import exporting, importing
 from crm.import_forms import ConfirmImportForm, ImportUploadForm
-from kpis.models import RecomputeRun
+from kpis.models import DirtyMonth, RecomputeRun
 from kpis.tasks import enqueue
 
 SESSION_KEY = "crm_import"
@@ -112,6 +112,8 @@ def crm_import(request: HttpRequest) -> HttpResponse:
                     context["confirm_form"] = ConfirmImportForm(initial={"token": token})
                 else:
                     shutil.rmtree(directory, ignore_errors=True)
+                    # Running an interrupted import again: say what heals it.
+                    context["months_pending"] = plan.ok and DirtyMonth.objects.exists()
     else:
         form = ImportUploadForm()
     context["form"] = form

@@ -516,6 +516,8 @@ def parse_mapping(text: str, name: str = "mapping") -> tuple[dict[str, dict[str,
         mapping = json.loads(text)
     except ValueError as exc:
         return {}, [Problem(name, 0, _("not valid JSON (%(error)s)") % {"error": exc})]
+    except RecursionError:  # [[[[… 100,000 deep: the parser's stack, not a 500
+        return {}, [Problem(name, 0, _("not valid JSON (nested too deeply)"))]
     problems = []
     if not isinstance(mapping, dict):
         return {}, [Problem(name, 0, _("must be a JSON object of entities"))]
@@ -610,7 +612,14 @@ def _decimal(value: str, column: str) -> Decimal:
     # when one comma is followed by one or two digits and there is no dot;
     # otherwise commas separate thousands ("12,500.50").
     head, comma, tail = text.rpartition(",")
-    if comma and "." not in text and head.count(",") == 0 and 1 <= len(tail) <= 2 and tail.isdigit():
+    if (
+        comma
+        and "." not in text
+        and head.count(",") == 0
+        and 1 <= len(tail) <= 2
+        and tail.isascii()
+        and tail.isdigit()
+    ):
         text = f"{head}.{tail}"
     try:
         number = Decimal(text.replace(",", ""))

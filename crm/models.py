@@ -246,8 +246,8 @@ class Campaign(models.Model):
         related_name="campaigns",
         help_text=_("Leave empty for a company-wide campaign."),
     )
-    starts_on = models.DateField(_("starts on"))
-    ends_on = models.DateField(_("ends on"), null=True, blank=True)
+    starts_on = models.DateField(_("starts on"), validators=[check_date_in_range])
+    ends_on = models.DateField(_("ends on"), null=True, blank=True, validators=[check_date_in_range])
     # How many prospects name this campaign as their source, kept by database
     # triggers on crm_prospect (migration 0004): the campaign list shows it
     # without counting a million prospects per page.
@@ -278,7 +278,7 @@ class Campaign(models.Model):
 
 class CampaignSpend(models.Model):
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="spend_lines")
-    spent_on = models.DateField(_("spent on"))
+    spent_on = models.DateField(_("spent on"), validators=[check_date_in_range])
     amount = models.DecimalField(_("amount"), **MONEY)
     note = models.CharField(_("note"), max_length=200, blank=True)
 
@@ -437,7 +437,7 @@ class Customer(models.Model):
         editable=False,
     )
     repeat_on = models.DateField(_("second won deal on"), null=True, blank=True, editable=False)
-    churned_on = models.DateField(_("churned on"), null=True, blank=True)
+    churned_on = models.DateField(_("churned on"), null=True, blank=True, validators=[check_date_in_range])
     churn_reason = models.CharField(_("churn reason"), max_length=200, blank=True)
     # Churned by KPI_CHURN_INACTIVITY_DAYS rather than by a person: every
     # recompute re-derives these as of its own day (kpis.compute.apply_churn_rule).
@@ -548,7 +548,7 @@ class Prospect(models.Model):
         related_name="prospects",
     )
     status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.NEW)
-    created_on = models.DateField(_("created on"), default=today)
+    created_on = models.DateField(_("created on"), default=today, validators=[check_date_in_range])
     customer = models.ForeignKey(
         Customer,
         verbose_name=_("customer"),
@@ -557,7 +557,9 @@ class Prospect(models.Model):
         on_delete=models.SET_NULL,
         related_name="prospects",
     )
-    converted_on = models.DateField(_("converted on"), null=True, blank=True)
+    converted_on = models.DateField(
+        _("converted on"), null=True, blank=True, validators=[check_date_in_range]
+    )
     lost_reason = models.CharField(_("lost reason"), max_length=200, blank=True)
     external_ref = external_ref_field(_("The prospect's key in the system it was imported from."))
 
@@ -776,9 +778,11 @@ class Deal(models.Model):
     )
     amount = models.DecimalField(_("amount"), **MONEY, default=Decimal("0"))
     stage = models.CharField(_("stage"), max_length=20, choices=Stage.choices, default=Stage.PROSPECTING)
-    opened_on = models.DateField(_("opened on"), default=today)
-    expected_close_on = models.DateField(_("expected close"), null=True, blank=True)
-    closed_on = models.DateField(_("closed on"), null=True, blank=True)
+    opened_on = models.DateField(_("opened on"), default=today, validators=[check_date_in_range])
+    expected_close_on = models.DateField(
+        _("expected close"), null=True, blank=True, validators=[check_date_in_range]
+    )
+    closed_on = models.DateField(_("closed on"), null=True, blank=True, validators=[check_date_in_range])
     # kpi-spec lost_reasons: why a lost deal was lost, from the managed list,
     # with an optional note (the free text of earlier versions lives there).
     lost_reason = models.ForeignKey(
@@ -993,7 +997,7 @@ class Activity(models.Model):
     COUNTED_KINDS = (Kind.CALL, Kind.MEETING, Kind.EMAIL)
 
     kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
-    occurred_on = models.DateField(_("date"), default=today)
+    occurred_on = models.DateField(_("date"), default=today, validators=[check_date_in_range])
     subject = models.CharField(_("subject"), max_length=200)
     notes = models.TextField(_("notes"), blank=True)
     owner = models.ForeignKey(
@@ -1099,7 +1103,9 @@ class Target(models.Model):
         on_delete=models.CASCADE,
         related_name="targets",
     )
-    month = models.DateField(_("month"), help_text=_("The first day of the month."))
+    month = models.DateField(
+        _("month"), help_text=_("The first day of the month."), validators=[check_date_in_range]
+    )
     amount = models.DecimalField(_("amount"), **MONEY)
 
     objects = TargetQuerySet.as_manager()

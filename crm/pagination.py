@@ -97,7 +97,7 @@ class Ordering:
         if not raw or len(raw) > _MAX_KEY_LENGTH + 30 or "_" not in raw:
             return None
         text, _, pk = raw.rpartition("_")
-        if not pk.isdigit() or len(pk) > 18:
+        if not (pk.isascii() and pk.isdigit()) or len(pk) > 18:
             return None
         try:
             if self.kind is dt.datetime:

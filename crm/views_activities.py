@@ -98,7 +98,11 @@ def activity_create(request: HttpRequest) -> HttpResponse:
     initial = {"occurred_on": today()}
     for name, model in (("prospect", Prospect), ("deal", Deal), ("customer", Customer)):
         value = request.GET.get(name, "")
-        if value.isdigit() and model.objects.visible_to(request.user).filter(pk=value).exists():
+        if (
+            value.isascii()
+            and value.isdigit()
+            and model.objects.visible_to(request.user).filter(pk=value).exists()
+        ):
             initial[name] = value
     form = ActivityForm(request.POST or None, user=request.user, initial=initial)
     if request.method == "POST":

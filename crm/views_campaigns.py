@@ -18,7 +18,17 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from crm.forms import CampaignForm, SpendForm, TargetCellForm
-from crm.models import Campaign, CampaignSpend, Prospect, Target, Team, User, today
+from crm.models import (
+    EARLIEST_DATE,
+    LATEST_DATE,
+    Campaign,
+    CampaignSpend,
+    Prospect,
+    Target,
+    Team,
+    User,
+    today,
+)
 from crm.pagination import Ordering, keyset_page
 from crm.views_common import previous_submission, remember_submission, require_manager
 
@@ -146,7 +156,7 @@ def _grid_team(request: HttpRequest) -> Team:
     if user.is_admin_role:
         value = request.GET.get("team", "")
         teams = Team.objects.all()
-        team = teams.filter(pk=value).first() if value.isdigit() else None
+        team = teams.filter(pk=value).first() if value.isascii() and value.isdigit() else None
         team = team or teams.first()
         if team is None:
             raise Http404
@@ -158,7 +168,7 @@ def _grid_team(request: HttpRequest) -> Team:
 
 def _year(request: HttpRequest) -> int:
     value = request.GET.get("year", "")
-    year = int(value) if value.isdigit() else today().year
+    year = int(value) if value.isascii() and value.isdigit() else today().year
     return year if 2000 <= year <= 2100 else today().year
 
 
@@ -213,6 +223,9 @@ def target_cell(request: HttpRequest, kind: str, pk: int, month: str) -> HttpRes
         first = dt.date.fromisoformat(month).replace(day=1)
     except ValueError:
         raise Http404 from None
+    # A month the KPI engine cannot place (year 1, 9999) is no grid cell.
+    if not EARLIEST_DATE <= first <= LATEST_DATE:
+        raise Http404
     if kind == "user":
         owner = get_object_or_404(User.objects.visible_to(request.user).sales_staff(), pk=pk)
         lookup = {"user": owner, "month": first}

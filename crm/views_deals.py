@@ -161,7 +161,21 @@ def _board_context(request: HttpRequest, **extra) -> dict:
 
 @login_required
 def deal_board(request: HttpRequest) -> HttpResponse:
-    context = _board_context(request)
+    extra = {}
+    # A plain (no-JavaScript, or before htmx loaded) move redirects here with
+    # ?moved=<pk>: that card's menu takes focus (autofocus) and the live
+    # region says what moved, as the htmx swap does.
+    moved = request.GET.get("moved", "")
+    if moved.isascii() and moved.isdigit() and not request.htmx:
+        extra["moved"] = int(moved)
+    context = _board_context(request, **extra)
+    if "moved" in extra:
+        deal = next((d for col in context["columns"] for d in col["deals"] if d.pk == extra["moved"]), None)
+        if deal is not None:
+            context["status"] = _("%(deal)s moved to %(stage)s.") % {
+                "deal": deal,
+                "stage": deal.get_stage_display(),
+            }
     template = "crm/deal_board.html#board" if request.htmx else "crm/deal_board.html"
     return render(request, template, context)
 
@@ -189,7 +203,10 @@ def deal_move(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, _("Deal moved to %(stage)s.") % {"stage": deal.get_stage_display()})
     if getattr(form, "cleaned_data", {}).get("back_to") == "deal":
         return redirect(deal)
-    return redirect(f"{reverse('deal_board')}?{request.GET.urlencode()}")
+    # The board's filters, plus the moved deal so its card keeps the focus.
+    query = request.GET.copy()
+    query["moved"] = str(deal.pk)
+    return redirect(f"{reverse('deal_board')}?{query.urlencode()}")
 
 
 @login_required
@@ -197,7 +214,11 @@ def deal_create(request: HttpRequest) -> HttpResponse:
     initial = {}
     for name, model in (("customer", Customer), ("prospect", Prospect)):
         value = request.GET.get(name, "")
-        if value.isdigit() and model.objects.visible_to(request.user).filter(pk=value).exists():
+        if (
+            value.isascii()
+            and value.isdigit()
+            and model.objects.visible_to(request.user).filter(pk=value).exists()
+        ):
             initial[name] = value
     form = DealForm(request.POST or None, user=request.user, initial=initial)
     if request.method == "POST":

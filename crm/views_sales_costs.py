@@ -24,14 +24,14 @@ from crm.views_common import previous_submission, remember_submission, require_m
 
 def _year(request: HttpRequest) -> int:
     value = request.GET.get("year", "")
-    year = int(value) if value.isdigit() else today().year
+    year = int(value) if value.isascii() and value.isdigit() else today().year
     return year if 1900 <= year <= 2100 else today().year
 
 
 def _lines(request: HttpRequest, year: int):
     qs = SalesCost.objects.visible_to(request.user).filter(spent_on__year=year).select_related("team")
     team = request.GET.get("team", "")
-    if request.user.is_admin_role and team.isdigit():
+    if request.user.is_admin_role and team.isascii() and team.isdigit():
         qs = qs.filter(team_id=team)
     elif request.user.is_admin_role and team == "company":
         qs = qs.filter(team__isnull=True)

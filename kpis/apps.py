@@ -1,5 +1,15 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
+from django.db.models.signals import post_migrate, pre_migrate
+
+
+def _drop_sqlite_triggers(sender, using, **kwargs) -> None:
+    # SQLite rebuilds a table to alter it, which fails while another table's
+    # trigger names it: ours go before a migrate and come back after it.
+    from django.db import connections
+
+    from kpis import triggers
+
+    triggers.drop_sqlite_triggers(connections[using])
 
 
 def _install_triggers(sender, using, **kwargs) -> None:
@@ -17,4 +27,5 @@ class KpisConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        pre_migrate.connect(_drop_sqlite_triggers, sender=self, dispatch_uid="kpis.drop_sqlite_triggers")
         post_migrate.connect(_install_triggers, sender=self, dispatch_uid="kpis.install_triggers")

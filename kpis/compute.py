@@ -642,7 +642,8 @@ class _Reader:
 
         # Survey answers submitted, invitations sent (timestamps).
         rows = (
-            Response.objects.filter(self.q("submitted_at", ts=True))
+            # An answer from a staff member's own address is no customer's.
+            Response.objects.filter(self.q("submitted_at", ts=True), from_staff_address=False)
             .order_by()
             .values(
                 owner=F("invitation__owner_id"),

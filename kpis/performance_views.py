@@ -26,6 +26,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from crm.models import Deal, Team, User
+from crm.views_common import safe_cell
 from kpis import scorecards as sc
 from kpis.definitions import COMPANY, KPIS, REP, TEAM, for_scope
 from kpis.models import DashboardCard, save_dashboard
@@ -51,7 +52,9 @@ def _csv_response(filename: str, header: list[str], rows: list[list]) -> HttpRes
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     writer = csv.writer(response)
     writer.writerow(header)
-    writer.writerows(rows)
+    # Names and labels are typed by people: one starting like a formula gets
+    # a quote, so a spreadsheet shows it instead of running it (issue 19).
+    writer.writerows([safe_cell(value) for value in row] for row in rows)
     return response
 
 
@@ -247,8 +250,12 @@ def leaderboard(request: HttpRequest) -> HttpResponse:
         members = User.objects.filter(team=team, is_active=True, role="salesperson") if team else []
         entities = [(m.pk, str(m)) for m in members]
         scope_type = REP
-    # Targets are private: a salesperson sees names, ranks and the metric only.
+    # Targets are private: a salesperson sees names, ranks and the metric only,
+    # and only their own attainment (a colleague's revenue ÷ attainment would
+    # give away that colleague's target).
     full_columns = user.is_manager or user.is_admin_role
+    if not full_columns and kpi == "quota_attainment":
+        entities = [(pk, label) for pk, label in entities if pk == user.pk]
     rows = sc.leaderboard_rows(kpi, period, scope_type, entities, with_quota=full_columns)  # 1 query
     # "What changed" per row: everyone's for managers and admins, one's own
     # for a salesperson (who sees it against "the rest of the team").

@@ -508,6 +508,20 @@ def statements(connection=None) -> list[str]:
     return out
 
 
+def drop_sqlite_triggers(connection=None) -> None:
+    """Before a migrate on SQLite: drop our triggers. A migration that rebuilds
+    a table (SQLite's way to alter one) fails while a trigger on another
+    table names it ("no such table: main.surveys_invitation"); install()
+    puts them all back after the migrate. PostgreSQL alters in place."""
+    connection = connection or default_connection
+    if connection.vendor != "sqlite":
+        return
+    legacy = _existing(connection, "crm_deal_totals_") + _existing(connection, "crm_prospect_campaign_")
+    with connection.cursor() as cursor:
+        for name, _table in _existing(connection, PREFIX + "_") + legacy:
+            cursor.execute(f'DROP TRIGGER IF EXISTS "{name}"')
+
+
 def install(connection=None) -> None:
     """Drop and create every trigger (idempotent; run after each migrate)."""
     connection = connection or default_connection

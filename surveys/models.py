@@ -200,7 +200,13 @@ class Invitation(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # The address the invitation went to (the customer's contact email then).
     email = models.EmailField(_("email"))
+    # That address belonged to a user of Boussole when the invitation was
+    # made: its answer is flagged and counts in no KPI (self-grading guard).
+    to_staff_address = models.BooleanField(
+        _("sent to a staff address"), default=False, db_default=False, editable=False
+    )
     language = models.CharField(_("language"), max_length=2, choices=Language.choices, default=Language.EN)
     token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -327,6 +333,7 @@ class Invitation(models.Model):
                     nps_score=nps_score,
                     csat_score=csat_score,
                     comment=comment.strip(),
+                    from_staff_address=self.to_staff_address,
                 )
                 Answer.objects.bulk_create(
                     Answer(
@@ -402,6 +409,9 @@ class Response(models.Model):
     nps_score = models.PositiveSmallIntegerField(_("recommendation (0–10)"), null=True, blank=True)
     csat_score = models.PositiveSmallIntegerField(_("satisfaction (1–5)"), null=True, blank=True)
     comment = models.TextField(_("comment"), blank=True)
+    # The invitation went to a user's own address: kept, shown flagged, and
+    # left out of every KPI (kpis.compute filters it).
+    from_staff_address = models.BooleanField(_("from a staff address"), default=False, db_default=False)
 
     objects = ResponseQuerySet.as_manager()
 

@@ -4,17 +4,24 @@ With REDIS_URL set the cache is Redis, so every gunicorn worker shares the
 counters; without it the cache is per process (fine for one dev server).
 Addresses are hashed before they become cache keys: we keep no list of who
 visited the survey pages, only counters that expire with their window.
+
+The limiter fails open: when the cache cannot be reached (Redis stopped, a
+network fault) the request is allowed and a warning logged. A rate limit is
+a nuisance filter; a customer's survey answer must never be lost to it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 
 from django.conf import settings
 from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
 from django.core.cache.backends.redis import RedisCache
 from django.http import HttpRequest
+
+logger = logging.getLogger(__name__)
 
 
 def client_address(request: HttpRequest) -> str:
@@ -33,12 +40,23 @@ def client_address(request: HttpRequest) -> str:
     return request.META.get("REMOTE_ADDR", "") or "unknown"
 
 
-def allow(request: HttpRequest, scope: str, limit: int, window_seconds: int = 3600) -> bool:
-    """Count one hit for this client; False once it went over the limit in the window."""
-    address = hashlib.sha256(client_address(request).encode()).hexdigest()[:32]
+def allow(
+    request: HttpRequest, scope: str, limit: int, window_seconds: int = 3600, key: str | None = None
+) -> bool:
+    """Count one hit; False once it went over the limit in the window.
+
+    The counter is per client address, or per `key` when given (a survey
+    token, say). True, with a warning logged, when the cache fails.
+    """
+    subject = key if key is not None else client_address(request)
+    digest = hashlib.sha256(subject.encode()).hexdigest()[:32]
     window = int(time.time() // window_seconds)
-    key = f"ratelimit:{scope}:{address}:{window}"
-    return _hit(key, window_seconds + 60) <= limit
+    cache_key = f"ratelimit:{scope}:{digest}:{window}"
+    try:
+        return _hit(cache_key, window_seconds + 60) <= limit
+    except Exception as exc:  # any cache fault: Redis down, timeouts, refused connections
+        logger.warning("Rate limit %r not checked, request allowed: the cache failed (%r).", scope, exc)
+        return True
 
 
 def _hit(key: str, timeout: int) -> int:

@@ -80,6 +80,7 @@ def create_invitation(
         owner_id=owner_id,
         team_id=team_id,
         email=customer.contact_email,
+        to_staff_address=User.objects.filter(email__iexact=customer.contact_email).exists(),
         language=customer.language,
         send_after=now,
     )

@@ -55,8 +55,12 @@ def survey_answer(request: HttpRequest, token: str) -> HttpResponse:
     """GET shows the form; only POST records (mail scanners open links)."""
     if request.method not in ("GET", "HEAD", "POST"):
         return HttpResponse(status=405, headers={"Allow": "GET, HEAD, POST"})
-    if request.method == "POST" and not ratelimit.allow(
-        request, "survey", settings.SURVEY_RATE_LIMIT_PER_HOUR
+    # Two limits: per link (one customer retrying a form) and a generous
+    # ceiling per address, since many customers share one behind a NAT or
+    # proxy. Both fail open: a cache outage never loses an answer.
+    if request.method == "POST" and not (
+        ratelimit.allow(request, "survey-token", settings.SURVEY_RATE_LIMIT_PER_TOKEN, key=token)
+        and ratelimit.allow(request, "survey", settings.SURVEY_RATE_LIMIT_PER_HOUR)
     ):
         return _public(request, "too_many.html", {}, status=429)
     # Only a well-formed token reaches the database (a NUL byte would be a

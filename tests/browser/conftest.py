@@ -79,8 +79,15 @@ def screenshot(request):
     return _shot
 
 
-def log_in(page, username: str, password: str) -> None:
+def log_in(page, username: str, password: str, succeeds: bool = True) -> None:
+    """Log in and, unless told it fails, wait (polling) until the signed-in
+    page shows: a test's next goto() must not cancel the login's redirect
+    before its session cookie is set."""
+    from playwright.sync_api import expect
+
     page.goto("/login/")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
+    if succeeds:
+        expect(page.locator(".user-menu")).to_be_visible()

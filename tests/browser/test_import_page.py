@@ -1,6 +1,8 @@
+import re
 from unittest import mock
 
 import pytest
+from playwright.sync_api import expect
 
 from crm.models import Deal
 from tests.browser.conftest import log_in
@@ -19,7 +21,6 @@ def test_admin_uploads_previews_and_imports_by_keyboard(page, screenshot, tmp_pa
         (tmp_path / name).write_text(text)
         files.append(str(tmp_path / name))
     log_in(page, "mia", "pw")
-    page.wait_for_url("**/")
 
     page.get_by_text("Manage", exact=True).click()  # the managers' menu, a <details>
     page.get_by_role("link", name="Import").click()
@@ -28,15 +29,15 @@ def test_admin_uploads_previews_and_imports_by_keyboard(page, screenshot, tmp_pa
     page.get_by_role("button", name="Preview the import").click()
 
     preview = page.get_by_role("table", name="What the import will do, per kind of record")
-    assert "Deals" in preview.inner_text()
+    expect(preview).to_contain_text("Deals")
     screenshot(page, "import-preview")
     page.get_by_role("button", name="3. Import now").focus()
     with mock.patch("kpis.tasks.nightly_recompute.delay") as delay:
         page.keyboard.press("Enter")
-        page.locator(".messages").wait_for()
+        expect(page.locator(".messages")).to_be_visible()
     delay.assert_called_once()
     # The import lands on the KPI status page, where the recompute's progress shows.
-    assert "Imported: 17 created" in page.locator(".messages").inner_text()
-    assert "/kpis/status/" in page.url
+    expect(page.locator(".messages")).to_contain_text("Imported: 17 created")
+    expect(page).to_have_url(re.compile(r"/kpis/status/"))
     assert Deal.objects.count() == 6
     screenshot(page, "import-done")

@@ -1,4 +1,5 @@
 import pytest
+from playwright.sync_api import expect
 
 from kpis import tasks
 from kpis.models import RecomputeRun
@@ -15,13 +16,13 @@ def test_manager_recomputes_and_watches_progress(page, screenshot, monkeypatch):
     log_in(page, "nina", "pw")
     page.goto("/kpis/status/")
     page.get_by_role("button", name="Recompute now").click()
-    page.get_by_text("Recompute queued").wait_for()
+    expect(page.get_by_text("Recompute queued")).to_be_visible()
     run = RecomputeRun.objects.get()
     run.start()
     run.report(3, 5)
-    page.locator('progress[value="60"]').wait_for()
+    expect(page.locator('progress[value="60"]')).to_be_visible()
     screenshot(page, "kpi-status-progress")
     run.finish(rows_written=777, churned=0)
-    page.get_by_text("777 figures").wait_for()
-    assert page.get_by_role("button", name="Recompute now").is_visible()
+    expect(page.get_by_text("777 figures")).to_be_visible()
+    expect(page.get_by_role("button", name="Recompute now")).to_be_visible()
     screenshot(page, "kpi-status-done")

@@ -4,6 +4,7 @@ import datetime as dt
 
 import pytest
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from surveys.models import Response
 from tests.factories import UserFactory
@@ -18,21 +19,21 @@ def test_customer_answers_on_a_phone_by_keyboard(phone_page, screenshot):
     page = phone_page
     page.goto(f"/s/{invitation.token}/")
     nps_group = page.get_by_role("group", name=invitation.survey.nps_question)
-    assert nps_group.is_visible()
+    expect(nps_group).to_be_visible()
     screenshot(page, "survey-phone-form")
 
     # Tab lands on the first 0–10 radio; arrows move and choose within the group.
     page.keyboard.press("Tab")
-    assert page.evaluate("document.activeElement.name") == "nps_score"
+    expect(page.locator(":focus")).to_have_attribute("name", "nps_score")
     for _ in range(9):
         page.keyboard.press("ArrowRight")
-    assert nps_group.get_by_label("9", exact=True).is_checked()
+    expect(nps_group.get_by_label("9", exact=True)).to_be_checked()
     # The focus is visible on the drawn box, not only on the hidden radio.
     outline = page.evaluate("getComputedStyle(document.activeElement.nextElementSibling).outlineStyle")
     assert outline == "solid"
 
     page.keyboard.press("Tab")  # into the 1–5 group
-    assert page.evaluate("document.activeElement.name") == "csat_score"
+    expect(page.locator(":focus")).to_have_attribute("name", "csat_score")
     page.keyboard.press("Space")
     for _ in range(3):
         page.keyboard.press("ArrowRight")
@@ -42,7 +43,7 @@ def test_customer_answers_on_a_phone_by_keyboard(phone_page, screenshot):
     page.keyboard.press("Tab")
     page.keyboard.press("Enter")
 
-    page.get_by_role("heading", name="Thank you!").wait_for()
+    expect(page.get_by_role("heading", name="Thank you!")).to_be_visible()
     screenshot(page, "survey-phone-thanks")
     response = Response.objects.get(invitation=invitation)
     assert (response.nps_score, response.csat_score, response.comment) == (9, 4, "Quick and friendly.")
@@ -53,5 +54,5 @@ def test_missing_answer_is_announced_on_a_phone(phone_page):
     phone_page.goto(f"/s/{invitation.token}/")
     phone_page.get_by_role("button", name="Send my answer").click()
     alert = phone_page.get_by_role("alert")
-    assert "Please answer the questions marked below." in alert.inner_text()
+    expect(alert).to_contain_text("Please answer the questions marked below.")
     assert not Response.objects.exists()

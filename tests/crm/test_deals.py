@@ -253,6 +253,25 @@ def test_board_move_without_javascript_redirects_back(world, login):
     assert response["Location"] == deal.get_absolute_url()
 
 
+def test_board_move_without_javascript_keeps_the_moved_card_focused(world, login):
+    # Issue 19: Enter pressed before htmx loaded submits the form natively;
+    # the redirect must carry the moved deal so its menu keeps the focus.
+    deal = DealFactory(owner=world.ann, title="Zeta pilot")
+    client = login(world.ann)
+    response = client.post(reverse("deal_move", args=[deal.pk]) + "?q=Zeta", {"stage": "proposal"})
+    assert response.status_code == 302
+    location = response["Location"]
+    assert f"moved={deal.pk}" in location and "q=Zeta" in location
+    body = client.get(location).content.decode()
+    assert f'id="move-{deal.pk}" autofocus' in body
+    assert "Zeta pilot moved to Proposal." in body
+    # A moved id that is not a visible card (or not digits) changes nothing.
+    other = DealFactory(owner=world.bob)
+    for value in (str(other.pk), "²", "abc"):
+        body = client.get(reverse("deal_board") + f"?moved={value}").content.decode()
+        assert "autofocus" not in body and "moved to" not in body
+
+
 def test_board_has_one_column_per_open_stage_and_no_closed_deals(world, login):
     DealFactory(owner=world.ann, title="Closed one", stage=Stage.WON, closed_on=TODAY)
     response = login(world.ann).get(reverse("deal_board"))

@@ -27,14 +27,14 @@ def test_detail_pages_queries_are_bounded(world, login, django_assert_max_num_qu
     client = login(world.nina)
     # session, user, header team, deal (joined), stage changes (with who),
     # activities (with owner), survey responses (with survey), the survey
-    # send button's throttle check.
-    with django_assert_max_num_queries(8):
+    # send button's throttle check; the change history (issue 19).
+    with django_assert_max_num_queries(9):
         assert client.get(deal.get_absolute_url()).status_code == 200
     # session, user, header team, customer, revenue facts, deals, responses,
-    # recent activities, the survey send button's throttle check.
-    with django_assert_max_num_queries(9):
+    # recent activities, the survey send button's throttle check, the change history.
+    with django_assert_max_num_queries(10):
         assert client.get(customer.get_absolute_url()).status_code == 200
     # session, user, header team, prospect, the convert form's customer and
-    # product choices, its deals, its activities.
-    with django_assert_max_num_queries(8):
+    # product choices, its deals, its activities, the change history.
+    with django_assert_max_num_queries(9):
         assert client.get(reverse("prospect_detail", args=[prospect.pk])).status_code == 200

@@ -90,6 +90,8 @@ def test_upload_previews_then_confirm_imports(world, login, var_dir, django_capt
     response = upload(client, tiny_files())
     assert response.context["totals"] == {"create": 0, "update": 0, "unchanged": 17, "skip": 0}
     assert b"Nothing to change" in response.content and b"Import now" not in response.content
+    # Issue 19: its recompute never ran (mocked): the page says how to heal.
+    assert b"waiting for a KPI recompute" in response.content
 
 
 def test_bad_rows_are_listed_and_cannot_be_confirmed(world, login):

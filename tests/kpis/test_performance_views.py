@@ -398,3 +398,42 @@ def test_dashboard_csv_has_the_chosen_cards_in_order(world, login):
     client.post(reverse("dashboard_edit"), {"action": "down", "kpi": "revenue"})
     rows = _csv(client.get(reverse("dashboard") + P + "&format=csv"))
     assert [r[0] for r in rows[1:3]] == ["quota_attainment", "revenue"]
+
+
+def test_a_rep_sees_only_their_own_attainment(world, login):
+    # Issue 19: revenue ÷ a colleague's attainment would give away their target.
+    _board(world)
+    client = login(world.ann)
+    response = client.get(reverse("leaderboard") + P + "&kpi=quota_attainment")
+    assert [r.label for r in response.context["rows"]] == ["Ann Rep"]
+    assert "Bob Rep" not in response.content.decode()
+    csv = client.get(reverse("leaderboard") + P + "&kpi=quota_attainment&format=csv").content.decode()
+    assert "Ann Rep" in csv and "Bob Rep" not in csv and "25" not in csv
+    # The manager still sees everyone's.
+    response = login(world.nina).get(reverse("leaderboard") + P + "&kpi=quota_attainment")
+    assert [r.label for r in response.context["rows"]] == ["Ann Rep", "Bob Rep"]
+
+
+def test_csv_exports_defuse_formulas_in_names(world, login):
+    # Issue 19: a name typed as a formula must not run when the CSV is opened.
+    world.ann.first_name = '=HYPERLINK("http://evil.example","x")'
+    world.ann.save()
+    _board(world)
+    rows = _csv(login(world.nina).get(reverse("leaderboard") + P + "&format=csv"))
+    names = [r[1] for r in rows[1:]]
+    assert any(n.startswith("'=HYPERLINK") for n in names) and not any(n.startswith("=") for n in names)
+    rows = _csv(login(world.ann).get(reverse("scorecard") + P + "&format=csv"))
+    assert all(not cell.startswith(("=", "+", "@")) for row in rows for cell in row)
+    assert any(cell.startswith("'=HYPERLINK") for row in rows[1:] for cell in row)
+
+
+def test_export_kpis_defuses_formulas_in_names(world):
+    from django.core.management import call_command
+
+    world.north.name = "+cmd|' /C calc'!A0"
+    world.north.save()
+    snap("revenue", world.north, MARCH, 900)
+    out = io.StringIO()
+    call_command("export_kpis", "--format", "csv", stdout=out)
+    cells = [cell for row in csv.reader(io.StringIO(out.getvalue())) for cell in row]
+    assert "'+cmd|' /C calc'!A0" in cells and not any(c.startswith("+cmd") for c in cells)

@@ -89,6 +89,13 @@ class Command(BaseCommand):
             return
         if not plan.has_changes:
             self.stdout.write("Nothing to change: the database already holds these rows.")
+            # An earlier run of this import may have been killed before (or
+            # during) its recompute: its rows committed with their months
+            # marked dirty in the same transaction. Recompute those now, so
+            # running the import again always heals the KPI history.
+            if not no_recompute and self.months_pending():
+                self.stdout.write("Months are waiting for a KPI recompute (an earlier run was interrupted).")
+                self.recompute()
             return
         started = time.monotonic()
         importing.apply(plan, progress=self.progress)
@@ -104,6 +111,11 @@ class Command(BaseCommand):
             self.stderr.write(f"\r  {label}: {done}/{total}", ending="\n" if done == total else "")
         elif done:
             self.stderr.write(f"  {label}: {done}/{total}")
+
+    def months_pending(self) -> bool:
+        from kpis.models import DirtyMonth
+
+        return DirtyMonth.objects.exists()
 
     def recompute(self) -> None:
         from kpis.models import RecomputeRun

@@ -10,6 +10,7 @@ import json
 from django.core.management.base import BaseCommand
 
 from crm.models import Campaign, Team, User
+from crm.views_common import safe_cell
 from kpis.definitions import GRANULARITIES, KPIS
 from kpis.management.commands._options import year_month
 from kpis.models import KpiSnapshot, ScopeType
@@ -44,6 +45,8 @@ def _csv_cell(value) -> str:
         return ""  # n/a
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, str):
+        return safe_cell(value)  # "=HYPERLINK(…)" as a team name runs in no spreadsheet
     return str(value)
 
 
