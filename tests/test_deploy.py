@@ -19,7 +19,9 @@ PRODUCTION = {
 
 
 def run(code: str, **env) -> subprocess.CompletedProcess:
-    base = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "SECRET_KEY", "TRUST_PROXY")}
+    # Not the test run's own switches (browser tests allow async-unsafe ORM calls).
+    dropped = ("DEBUG", "SECRET_KEY", "TRUST_PROXY", "DJANGO_ALLOW_ASYNC_UNSAFE")
+    base = {k: v for k, v in os.environ.items() if k not in dropped}
     return subprocess.run(
         [sys.executable, *code.split("\0")],
         cwd=ROOT,

@@ -140,8 +140,9 @@ class TestFigures:
         client = login(world.nina)
         with CaptureQueriesContext(connection) as queries:
             assert _page(client, world.ann).status_code == 200
-        # session, user, the rep, notes, actions, trainings, snapshots, the header's team
-        assert len(queries) == 8
+        # session (none when sessions live in Redis), user, the rep, notes,
+        # actions, trainings, snapshots, the header's team
+        assert len(queries) <= 8
 
 
 def test_a_salesperson_finds_their_coaching_page_from_the_training_tabs(world, login):
