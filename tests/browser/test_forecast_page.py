@@ -42,11 +42,12 @@ def test_fan_and_accuracy_charts_draw_and_scope_switch_redraws(page, forecasts, 
     page.goto("/forecast/")
     expect(page.get_by_role("heading", name="Forecast · North")).to_be_visible()
     for canvas in ("fan-month", "fan-quarter", "accuracy-month"):
-        page.wait_for_function(f"window.Chart && Chart.getChart(document.getElementById('{canvas}'))")
+        expect(page.locator(f"#{canvas}")).to_have_attribute("data-drawn", "true")
     page.get_by_label("Forecast of").select_option(label="Ann Rep")
     expect(page).to_have_url(re.compile(r"scope=rep-"))
     expect(page.get_by_role("heading", name="Forecast · Ann Rep")).to_be_visible()
-    page.wait_for_function("window.Chart && Chart.getChart(document.getElementById('fan-month'))")
+    # The swapped-in page draws its own chart again.
+    expect(page.locator("#fan-month")).to_have_attribute("data-drawn", "true")
     page.get_by_text(re.compile(r": the deals that move the forecast most")).first.click()
     expect(page.get_by_role("link", name=re.compile(r"^Deal "))).not_to_have_count(0)
     screenshot(page, "forecast-rep")
