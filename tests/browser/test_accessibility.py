@@ -186,6 +186,9 @@ def test_every_page_has_zero_axe_violations(browser, live_server, ids, screensho
             # Poll until the document is parsed; no load-event wait.
             page.wait_for_function("() => document.readyState !== 'loading'")
             expect(page.locator("main")).to_be_visible()
+            # The stylesheet has applied (every layout sets body's margin to
+            # 0): contrast and overflow are measured on the styled page.
+            expect(page.locator("body")).to_have_css("margin-top", "0px")
             violations = _axe(page)
             # Not an axe rule, but the same promise: nothing makes the page scroll sideways.
             overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
