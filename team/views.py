@@ -17,6 +17,7 @@ from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -77,7 +78,7 @@ def training_create(request: HttpRequest) -> HttpResponse:
                     session.confirmed_by, session.confirmed_at = request.user, timezone.now()
                 session.save()
                 session.set_attendees(form.cleaned_data["attendees"])
-            remember_submission(request, form, _training_url())
+            remember_submission(request, form, reverse("training_list"))
             if session.is_confirmed:
                 messages.success(request, _("Training recorded."))
             else:
@@ -125,12 +126,6 @@ def training_delete(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("training_list")
 
 
-def _training_url() -> str:
-    from django.urls import reverse
-
-    return reverse("training_list")
-
-
 # --- certifications --------------------------------------------------------------
 
 
@@ -163,7 +158,7 @@ def certification_create(request: HttpRequest) -> HttpResponse:
             if _confirms_at_once(request.user):
                 cert.confirmed_by, cert.confirmed_at = request.user, timezone.now()
             cert.save()
-            remember_submission(request, form, _certification_url())
+            remember_submission(request, form, reverse("certification_list"))
             if cert.is_confirmed:
                 messages.success(request, _("Certification recorded."))
             else:
@@ -213,12 +208,6 @@ def certification_delete(request: HttpRequest, pk: int) -> HttpResponse:
     cert.delete()
     messages.success(request, _("Certification removed."))
     return redirect("certification_list")
-
-
-def _certification_url() -> str:
-    from django.urls import reverse
-
-    return reverse("certification_list")
 
 
 def team_expiring_certifications(team) -> list[Certification]:
