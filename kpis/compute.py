@@ -52,11 +52,12 @@ import logging
 import zoneinfo
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import (
     Case,
     Count,
@@ -371,16 +372,17 @@ def recompute(
     tables again; None/None covers every period that has data (a recompute
     from scratch). Applies the churn rule first."""
     today = today or company_today()
-    churned = apply_churn_rule(today)
-    span = data_span(today)
-    start = max(start or span.first, EARLIEST_DATE)
-    end = min(end or span.last, LATEST_DATE)
-    if end < start:
-        raise ValueError("The end of the range comes before its start.")
-    months = set(month_starts(start, end))
-    plan = {g: periods_between(start.replace(day=1), period_end(end.replace(day=1), MONTH), g)
-            for g in granularities}  # fmt: skip
-    result = _run(months, plan, today=today, span=span, progress=progress)
+    with _engine_session():
+        churned = apply_churn_rule(today)
+        span = data_span(today)
+        start = max(start or span.first, EARLIEST_DATE)
+        end = min(end or span.last, LATEST_DATE)
+        if end < start:
+            raise ValueError("The end of the range comes before its start.")
+        months = set(month_starts(start, end))
+        plan = {g: periods_between(start.replace(day=1), period_end(end.replace(day=1), MONTH), g)
+                for g in granularities}  # fmt: skip
+        result = _run(months, plan, today=today, span=span, progress=progress)
     result.churned = churned
     return result
 
@@ -390,14 +392,60 @@ def refresh(*, today: dt.date | None = None, progress: Progress | None = None) -
     and previous period of each granularity and every period a change made
     dirty since the last run."""
     today = today or company_today()
-    churned = apply_churn_rule(today)
-    span = data_span(today)
-    current = period_start(today, MONTH)
-    months = {current, add_months(current, -1)}
-    plan = current_and_previous(today)
-    result = _run(months, plan, today=today, span=span, progress=progress)
+    with _engine_session():
+        churned = apply_churn_rule(today)
+        span = data_span(today)
+        plan = current_and_previous(today)
+        result = _run(_stale_months(today), plan, today=today, span=span, progress=progress)
     result.churned = churned
     return result
+
+
+def _stale_months(today: dt.date) -> set[dt.date]:
+    """Months whose stored facts no longer hold though no change marked them.
+
+    The triggers mark every month a change touches, so a month's stored
+    facts hold until it is marked (the current month included: on a working
+    day it always is). The one fact that moves with the calendar alone is
+    lead conversion, counted "by the day of computation": a customer whose
+    first won deal is dated after the day a month's facts were computed, and
+    on or before today, now counts as paying in its prospects' cohorts.
+    """
+    days = {timezone.localtime(at).date() for at in FactMonth.objects.values_list("computed_at", flat=True)}
+    if not days:
+        return set()
+    lo, hi = min(days | {today}), max(days | {today})
+    if lo == hi:
+        return set()
+    cohorts = (
+        Prospect.objects.filter(customer__acquired_on__gt=lo, customer__acquired_on__lte=hi)
+        .annotate(month=Trunc("created_on", MONTH, output_field=DateField()))
+        .order_by()
+        .values_list("month", flat=True)
+        .distinct()
+    )
+    return {_to_date(month) for month in cohorts}
+
+
+@contextmanager
+def _engine_session():
+    """PostgreSQL compiles a query with JIT when its estimated cost is high;
+    the engine's grouped reads cross that threshold and spend longer
+    compiling (over a second on M) than the compiled code saves. Off for the
+    run, back to the server's setting after."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET jit = off")
+    try:
+        yield
+    finally:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("RESET jit")
+        except DatabaseError:
+            pass  # an aborted transaction refuses it; the first error is the one to see
 
 
 def current_and_previous(today: dt.date) -> dict[str, list[dt.date]]:
@@ -439,7 +487,8 @@ def _run(
     stored = dict(FactMonth.objects.filter(version=FACTS_VERSION).values_list("month", "computed_at"))
     missing = {m for m in in_span if m not in stored}
     outside = {m for m in dirty if not (EARLIEST_DATE <= m <= LATEST_DATE)}
-    refresh_months = sorted(((months | dirty | missing) - outside) & in_span or {period_start(today, MONTH)})
+    # The months read again from the raw tables; none on a quiet night.
+    refresh_months = sorted(((months | dirty | missing) - outside) & in_span)
     # A month that no longer has any data (its last rows deleted) keeps no
     # facts and no snapshots: the tables hold exactly the span of the data.
     gone = (dirty - outside) - in_span
@@ -456,13 +505,18 @@ def _run(
     current = {g: period_start(today, g) for g in granularities}
     partial: dict[tuple[str, dt.date], frozenset[str]] = {}
     for g in granularities:
-        for start in periods_between(refresh_months[0], max(today, span.last), g):
+        for start in periods_between(refresh_months[0], max(today, span.last), g) if refresh_months else ():
             if start not in full[g]:
                 partial[(g, start)] = CUMULATIVE_KPIS
         maturity = dt.timedelta(days=settings.KPI_COHORT_MATURITY_DAYS + 1)
         for start in periods_between(today - maturity, today, g):
             if start not in full[g]:
                 partial[(g, start)] = partial.get((g, start), frozenset()) | COHORT_KPIS
+    # Nights may be skipped (or a run made for another day): every period
+    # whose stored "maturing" mark no longer holds today is rewritten too.
+    for g, start in _maturity_moved(today, granularities):
+        if start not in full[g]:
+            partial[(g, start)] = partial.get((g, start), frozenset()) | COHORT_KPIS
 
     engine.read_months(refresh_months)
     engine.load_stored(full, partial, refresh_months)
@@ -497,6 +551,20 @@ def _run(
             f"{len(outside)} months outside {EARLIEST_DATE.year}–{LATEST_DATE.year} skipped."
         )
     return result
+
+
+def _maturity_moved(today: dt.date, granularities: list[str]) -> set[tuple[str, dt.date]]:
+    """Periods whose stored cohort figures are marked maturing where today
+    they are not, or the reverse (kpi-spec: a cohort matures
+    KPI_COHORT_MATURITY_DAYS after its period ends)."""
+    cutoff = today - dt.timedelta(days=settings.KPI_COHORT_MATURITY_DAYS)
+    stored = (
+        KpiSnapshot.objects.filter(kpi__in=COHORT_KPIS, granularity__in=granularities)
+        .order_by()
+        .values_list("granularity", "period_start", "maturing")
+        .distinct()
+    )
+    return {(g, start) for g, start, maturing in stored if maturing != (period_end(start, g) > cutoff)}
 
 
 # --- reading the raw tables ----------------------------------------------------
@@ -1038,6 +1106,9 @@ class _Engine:
         self.leads: dict[tuple, tuple] = {}
         self.entered: dict[tuple, dict] = {}
         self.stalled: tuple[dict, dict] | None = None
+        # Spans whose process figures are kept as stored (prepare_process).
+        self.carried: set[tuple] = set()
+        self.carried_rows: dict[tuple, tuple] = {}
 
     def tick(self, add: int = 0) -> None:
         self.steps += add
@@ -1048,6 +1119,11 @@ class _Engine:
     # -- reading --
 
     def read_months(self, months: list[dt.date]) -> None:
+        if not months:  # a quiet night: every month's stored facts hold
+            self.fresh = {SALES: _Sums(), PIPELINE: _Sums(), CUSTOMERS: _Sums()}
+            self.tick()
+            self.tick()
+            return
         reader = _Reader(self.today, months=months)
         reader.read_sales()
         self.tick()
@@ -1169,15 +1245,40 @@ class _Engine:
                 found[st].add(sid)
         return found
 
-    def prepare_process(self, spans: Iterable[_Span]) -> None:
+    def prepare_process(
+        self, spans: Iterable[_Span], carry: bool = False, also: Iterable[_Span] = ()
+    ) -> None:
         """The per-span process figures (kpis.process) of these spans, for all
-        of them at once: two queries."""
+        of them at once: three queries.
+
+        With `carry`, a whole period none of whose months was read again keeps
+        the figures stored for it: they are percentiles over the stays that
+        ended in it, which only a change in one of its months can move (the
+        triggers mark the months of a stay's start and end), and reading them
+        again would re-read a year of stage history for a year's figures."""
         wanted = {}
-        for span in spans:
+        carried = []
+        spans = [(span, carry) for span in spans] + [(span, False) for span in also]
+        for span, may_carry in spans:
             key = (span.g, span.start, span.last_day)
+            if may_carry and not span.cut and not self.fresh_months.intersection(span.months):
+                carried.append(key)
+                continue
             if key not in self.span_ids:
                 self.span_ids[key] = len(self.span_ids) + 1
                 wanted[self.span_ids[key]] = (span.start, span.last_day)
+        if carried:
+            self.carried.update(carried)
+            q = Q()
+            for g, start, _last in carried:
+                q |= Q(granularity=g, period_start=start)
+            rows = KpiSnapshot.objects.filter(q, kpi__in=SPAN_KPIS).values_list(
+                "kpi", "scope_type", "scope_id", "granularity", "period_start",
+                "value", "numerator", "denominator", "details",
+            )  # fmt: skip
+            for kpi, st, sid, g, start, value, numerator, denominator, details in rows:
+                details = {k: v for k, v in (details or {}).items() if k != "compare"}
+                self.carried_rows[(kpi, st, sid, g, start)] = (value, numerator, denominator, details or None)
         if wanted:
             stays, leads, entered = process.span_stats(wanted)
             self.stays.update(stays)
@@ -1187,8 +1288,11 @@ class _Engine:
     def emit_all(self, full: dict, partial: dict) -> None:
         spans = [(_Span(g, s, period_end(s, g).replace(day=1)), None) for g in full for s in sorted(full[g])]
         spans += [(_Span(g, s, period_end(s, g).replace(day=1)), kpis) for (g, s), kpis in partial.items()]
+        # Like-for-like spans end on a day of the calendar: always read.
         self.prepare_process(
-            [span for span, only in spans if only is None or only & SPAN_KPIS] + list(self.compare.values())
+            [span for span, only in spans if only is None or only & SPAN_KPIS],
+            carry=True,
+            also=self.compare.values(),
         )
         for span, only in spans:
             for st, ids in self.universe(span).items():
@@ -1350,7 +1454,17 @@ class _Engine:
 
     def _process_kpis(self, st: str, sid: int, span: _Span, s: dict, won: Decimal):
         """The internal-process KPIs (kpi-spec: "Internal processes")."""
-        key = self.span_ids.get((span.g, span.start, span.last_day))
+        span_key = (span.g, span.start, span.last_day)
+        if span_key in self.carried and not span.cut:
+            for row in self._span_kpis(st, sid, span, s, None):
+                stored = self.carried_rows.get((row[0], st, sid, span.g, span.start))
+                yield row if stored is None else (row[0], *stored)
+        else:
+            yield from self._span_kpis(st, sid, span, s, self.span_ids.get(span_key))
+        yield from self._closed_kpis(st, sid, span, s, won)
+
+    def _span_kpis(self, st: str, sid: int, span: _Span, s: dict, key: int | None):
+        """Time in stage, stage conversion and lead response: per span."""
         stays = self.stays.get((key, st, sid), {})
         entered = self.entered.get((key, st, sid), {})
         by_stage = {}
@@ -1386,6 +1500,8 @@ class _Engine:
             "never_touched": int(never), "never_touched_share": _text(_round(share)),
         })  # fmt: skip
 
+    def _closed_kpis(self, st: str, sid: int, span: _Span, s: dict, won: Decimal):
+        """Stalled deals (the current period), activities per won deal, lost reasons."""
         if span.start <= self.today <= period_end(span.start, span.g) and not span.cut:
             if self.stalled is None:
                 self.stalled = process.stalled(self.today, self.min_sample)

@@ -460,3 +460,81 @@ def test_stage_history_and_lost_reasons(world, history):
     LostReason.objects.filter(code="timing").update(code="later")
     Activity.objects.update(deal=history["early"])
     assert_nightly_equals_from_scratch()
+
+
+# -- a quiet night: nothing changed, nothing read again ---------------------------
+
+
+def _scratch_on(day: dt.date) -> set:
+    KpiSnapshot.objects.all().delete()
+    MonthFact.objects.all().delete()
+    FactMonth.objects.all().delete()
+    recompute(today=day)
+    return rows()
+
+
+@pytest.mark.parametrize("days_later", [0, 1, 26])
+def test_a_quiet_night_reads_no_month_and_equals_from_scratch(world, history, days_later):
+    """With no month marked, the nightly run rebuilds the current and previous
+    periods from the stored monthly facts (and the stored process figures of
+    periods none of whose months moved): no month is read again, on the same
+    day or later in the month, and the rows are those of a recompute from
+    scratch on that day (like-for-like spans and maturity move with it)."""
+    day = TODAY + dt.timedelta(days=days_later)
+    result = refresh(today=day)
+    assert result.months == []
+    nightly = rows()
+    scratch = _scratch_on(day)
+    assert nightly - scratch == set() and scratch - nightly == set()
+
+
+def test_a_customer_becoming_paying_on_a_later_day_reaches_its_prospects_cohort(world, history):
+    """Lead conversion counts prospects whose customer is paying by the day of
+    computation: a first won deal dated after the last run is no change any
+    trigger sees when that day comes, so the nightly run reads the cohort's
+    month again."""
+    customer = CustomerFactory(owner=world.ann)
+    ProspectFactory(owner=world.ann, created_on=JUNE, customer=customer)
+    won(world.ann, "100", dt.date(2026, 11, 2), TODAY + dt.timedelta(days=3), customer=customer)
+    recompute(today=TODAY)
+    DirtyMonth.objects.all().delete()
+    converted = KpiSnapshot.objects.get(
+        kpi="lead_conversion_rate", scope_type="company", scope_id=0, granularity="month", period_start=JUNE
+    ).numerator
+    later = TODAY + dt.timedelta(days=5)
+    result = refresh(today=later)
+    assert JUNE in result.months
+    assert (
+        KpiSnapshot.objects.get(
+            kpi="lead_conversion_rate",
+            scope_type="company",
+            scope_id=0,
+            granularity="month",
+            period_start=JUNE,
+        ).numerator
+        == converted + 1
+    )
+    nightly = rows()
+    scratch = _scratch_on(later)
+    assert nightly - scratch == set() and scratch - nightly == set()
+
+
+def test_a_past_correction_keeps_the_stored_process_figures_of_untouched_years(world, history):
+    """A stage change re-dated in 2026 reads 2026's months again; 2025's
+    year figures for time in stage are kept as stored, and still equal a
+    recompute from scratch."""
+    from crm.models import DealStageChange
+
+    before = KpiSnapshot.objects.get(
+        kpi="time_in_stage_days", scope_type="company", scope_id=0, granularity="year",
+        period_start=dt.date(2025, 1, 1),
+    )  # fmt: skip
+    move = DealStageChange.objects.get(deal=history["open"], to_stage=Stage.NEGOTIATION)
+    DealStageChange.objects.filter(pk=move.pk).update(changed_at=dt.datetime(2026, 3, 15, 9, tzinfo=dt.UTC))
+    result = refresh(today=TODAY)
+    assert all(month.year == 2026 for month in result.months)
+    after = KpiSnapshot.objects.get(pk=before.pk)
+    assert (after.value, after.details) == (before.value, before.details)
+    nightly = rows()
+    scratch = from_scratch()
+    assert nightly - scratch == set() and scratch - nightly == set()
