@@ -129,20 +129,26 @@ def recompute_section(results: list[dict]) -> list[str]:
         "against the same run after one correction a year back (target on M: quiet night under 2 s, "
         "one dirty month about one month's worth of work).",
         "",
-        "| run | quiet night | one dirty month | months rebuilt | target (M: quiet < 2 s) |",
-        "|---|---|---|---|---|",
+        "| run | quiet night | quiet night, 14 days on | one dirty month | months marked | "
+        "months read again | target (M: quiet < 2 s) |",
+        "|---|---|---|---|---|---|---|",
     ]
+
+    def timed(t: dict | None) -> str:
+        if not t:
+            return "—"
+        return f"{_s(t['median_s'])} ({', '.join(f'{v:.2f}' for v in t['runs_s'])})"
+
     for r in results:
         x = r.get("dirty")
         if not x or "quiet" not in x:
             continue
-        quiet, dirty = x["quiet"], x["dirty"]
+        quiet = x["quiet"]
         target = _ok(quiet["median_s"] < 2) if r["size"] == "M" else "—"
         lines.append(
-            f"| {r['size']} / {DB_NAME[r['db']]} | {_s(quiet['median_s'])} "
-            f"({', '.join(f'{t:.2f}' for t in quiet['runs_s'])}) | {_s(dirty['median_s'])} "
-            f"({', '.join(f'{t:.2f}' for t in dirty['runs_s'])}) | "
-            f"{', '.join(x['dirty_months']) or '—'} (+ the current and previous month) | {target} |"
+            f"| {r['size']} / {DB_NAME[r['db']]} | {timed(quiet)} | {timed(x.get('quiet_later'))} | "
+            f"{timed(x['dirty'])} | {', '.join(x['dirty_months']) or '—'} | "
+            f"{', '.join(x.get('months_read', [])) or '—'} | {target} |"
         )
     return [*lines, ""]
 
