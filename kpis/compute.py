@@ -1266,10 +1266,10 @@ class _Engine:
         ended in it, which only a change in one of its months can move (the
         triggers mark the months of a stay's start and end), and reading them
         again would re-read a year of stage history for a year's figures."""
-        wanted = {}
+        wanted, funnel = {}, set()
         carried = []
-        spans = [(span, carry) for span in spans] + [(span, False) for span in also]
-        for span, may_carry in spans:
+        spans = [(span, carry, True) for span in spans] + [(span, False, False) for span in also]
+        for span, may_carry, with_funnel in spans:
             key = (span.g, span.start, span.last_day)
             if may_carry and not span.cut and not self.fresh_months.intersection(span.months):
                 carried.append(key)
@@ -1277,6 +1277,8 @@ class _Engine:
             if key not in self.span_ids:
                 self.span_ids[key] = len(self.span_ids) + 1
                 wanted[self.span_ids[key]] = (span.start, span.last_day)
+            if with_funnel:
+                funnel.add(self.span_ids[key])
         if carried:
             self.carried.update(carried)
             q = Q()
@@ -1290,7 +1292,7 @@ class _Engine:
                 details = {k: v for k, v in (details or {}).items() if k != "compare"}
                 self.carried_rows[(kpi, st, sid, g, start)] = (value, numerator, denominator, details or None)
         if wanted:
-            stays, leads, entered = process.span_stats(wanted)
+            stays, leads, entered = process.span_stats(wanted, funnel)
             self.stays.update(stays)
             self.leads.update(leads)
             self.entered.update(entered)
@@ -1473,6 +1475,25 @@ class _Engine:
             yield from self._span_kpis(st, sid, span, s, self.span_ids.get(span_key))
         yield from self._closed_kpis(st, sid, span, s, won)
 
+    def _stored_thresholds(self) -> dict | None:
+        """The stalled thresholds the last run stored, when no month was read
+        again: they are percentiles over every won deal's stays, which only a
+        change (a month marked, so read again) can move."""
+        if self.fresh_months:
+            return None
+        details = (
+            KpiSnapshot.objects.filter(kpi="stalled_deals", scope_type=COMPANY, scope_id=0, granularity=MONTH)
+            .order_by("-computed_at")
+            .values_list("details", flat=True)
+            .first()
+        )
+        if not details or "thresholds" not in details:
+            return None
+        return {
+            int(team): {stage: None if v is None else Decimal(v) for stage, v in by.items()}
+            for team, by in details["thresholds"].items()
+        }
+
     def _span_kpis(self, st: str, sid: int, span: _Span, s: dict, key: int | None):
         """Time in stage, stage conversion and lead response: per span."""
         stays = self.stays.get((key, st, sid), {})
@@ -1514,7 +1535,7 @@ class _Engine:
         """Stalled deals (the current period), activities per won deal, lost reasons."""
         if span.start <= self.today <= period_end(span.start, span.g) and not span.cut:
             if self.stalled is None:
-                self.stalled = process.stalled(self.today, self.min_sample)
+                self.stalled = process.stalled(self.today, self.min_sample, self._stored_thresholds())
             counts, thresholds = self.stalled
             stalled_by_stage = counts.get((st, sid), {})
             n = sum(stalled_by_stage.values(), 0)

@@ -36,7 +36,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import connection
 
-from crm.models import EARLIEST_DATE, Activity, Deal, DealStageChange, Prospect, Stage
+from crm.models import Activity, Deal, DealStageChange, Prospect, Stage
 
 COMPANY, TEAM, REP = "company", "team", "rep"
 OPEN_STAGES = [s.value for s in Stage.open_stages()]
@@ -124,12 +124,12 @@ SCOPE_ID = f"CASE k.st WHEN '{COMPANY}' THEN 0 WHEN '{TEAM}' THEN x.team_id ELSE
 
 
 def _stays(
-    sql: _Sql, near: tuple[dt.datetime, dt.datetime] | None = None, won_only: bool = False
+    sql: _Sql, near: list[tuple[dt.datetime, dt.datetime]] | None = None, won_only: bool = False
 ) -> tuple[str, list]:
     """Every ended stay in an open stage: (deal_id, owner_id, team_id, stage,
     s, e, days, moved_on), s and e the company-zone days it started and ended.
-    `near`: only deals with a change between these instants; `won_only`: only
-    won deals' stays."""
+    `near`: only deals with a change between one of these pairs of instants;
+    `won_only`: only won deals' stays."""
     day, day_params = sql.day("c.changed_at")
     change, deal = DealStageChange._meta.db_table, Deal._meta.db_table
     window = "OVER (PARTITION BY c.deal_id ORDER BY c.changed_at, c.id)"
@@ -141,11 +141,9 @@ def _stays(
         f"LEAD(c.to_stage) {window} AS next_stage FROM {change} c"
     )
     if near:
-        history += (
-            f" WHERE c.deal_id IN (SELECT c2.deal_id FROM {change} c2 "
-            "WHERE c2.changed_at >= %s AND c2.changed_at < %s)"
-        )
-        params += [sql.ops.adapt_datetimefield_value(near[0]), sql.ops.adapt_datetimefield_value(near[1])]
+        within, within_params = _within(sql, "c2.changed_at", near)
+        history += f" WHERE c.deal_id IN (SELECT c2.deal_id FROM {change} c2 WHERE {within})"
+        params += within_params
     if won_only:
         # The stalled thresholds: the deal_stage_closed index finds won deals.
         history += " AND" if near else " WHERE"
@@ -160,6 +158,26 @@ def _stays(
     return stays, params
 
 
+def _within(sql: _Sql, column: str, pairs: list[tuple]) -> tuple[str, list]:
+    """`column` in any of these [lo, hi) ranges of instants."""
+    adapt = sql.ops.adapt_datetimefield_value
+    where = " OR ".join(f"({column} >= %s AND {column} < %s)" for _pair in pairs)
+    return f"({where})", [adapt(t) for pair in pairs for t in pair]
+
+
+def _day_ranges(spans: dict[int, tuple[dt.date, dt.date]]) -> list[tuple[dt.date, dt.date]]:
+    """The spans' day ranges, overlapping or adjacent ones merged: a nightly
+    run's like-for-like spans (a day of last month, two months of last
+    quarter, most of last year) read only those days, not all between."""
+    merged: list[list[dt.date]] = []
+    for lo, hi in sorted(spans.values()):
+        if merged and lo <= merged[-1][1] + dt.timedelta(days=1):
+            merged[-1][1] = max(merged[-1][1], hi)
+        else:
+            merged.append([lo, hi])
+    return [(lo, hi) for lo, hi in merged]
+
+
 def _run(query: str, params: list) -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(query, params)
@@ -170,10 +188,14 @@ def _utc_midnight(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
 
 
-def span_stats(spans: dict[int, tuple[dt.date, dt.date]]) -> tuple[dict, dict, dict]:
+def span_stats(
+    spans: dict[int, tuple[dt.date, dt.date]], funnel: set[int] | None = None
+) -> tuple[dict, dict, dict]:
     """For each span id → (first day, last day): the stays left in it per
     scope and stage, the lead responses of the prospects created in it, and
-    the deals that entered each stage in it (the funnel).
+    the deals that entered each stage in it (the funnel; only for the spans
+    in `funnel` when given: a like-for-like span compares figures, not the
+    funnel).
 
     Returns ({(span_id, st, sid): {stage: Stat}}, {(span_id, st, sid): Stat},
     {(span_id, st, sid): {stage: deals}}). Three queries, whatever the number
@@ -183,11 +205,14 @@ def span_stats(spans: dict[int, tuple[dt.date, dt.date]]) -> tuple[dict, dict, d
         return {}, {}, {}
     sql = _Sql()
     span_cte, span_params = sql.values([(i, lo, hi) for i, (lo, hi) in spans.items()], "spans", "id, lo, hi")
-    lo_all, hi_all = min(lo for lo, _ in spans.values()), max(hi for _, hi in spans.values())
+    ranges = _day_ranges(spans)
 
-    # Stays left in a span: only deals with a change near the spans' overall
-    # range (a day either side covers every time zone; the join is exact).
-    near = (_utc_midnight(lo_all - dt.timedelta(days=1)), _utc_midnight(hi_all + dt.timedelta(days=2)))
+    # Stays left in a span: only deals with a change near the spans' ranges
+    # (a day either side covers every time zone; the join is exact).
+    near = [
+        (_utc_midnight(lo - dt.timedelta(days=1)), _utc_midnight(hi + dt.timedelta(days=2)))
+        for lo, hi in ranges
+    ]
     stays, stay_params = _stays(sql, near)
     obs = (
         f"SELECT sp.id AS span_id, k.st, {SCOPE_ID} AS sid, x.stage AS k, x.days AS v, x.moved_on AS a "
@@ -207,12 +232,15 @@ def span_stats(spans: dict[int, tuple[dt.date, dt.date]]) -> tuple[dict, dict, d
     # Lead response: prospects created in a span with a done call, meeting or email.
     prospect, activity = Prospect._meta.db_table, Activity._meta.db_table
     kinds = ", ".join(f"'{k}'" for k in Activity.COUNTED_KINDS)
-    lo_sql, lo_p = sql.date(lo_all)
-    hi_sql, hi_p = sql.date(hi_all)
+    created, created_params = [], []
+    for lo, hi in ranges:
+        (lo_sql, lo_p), (hi_sql, hi_p) = sql.date(lo), sql.date(hi)
+        created.append(f"(p.created_on >= {lo_sql} AND p.created_on <= {hi_sql})")
+        created_params += [lo_p, hi_p]
     first = (
         f"SELECT a.prospect_id, MIN(a.occurred_on) AS first_day FROM {activity} a "
         f"JOIN {prospect} p ON p.id = a.prospect_id WHERE a.done = %s AND a.kind IN ({kinds}) "
-        f"AND p.created_on >= {lo_sql} AND p.created_on <= {hi_sql} GROUP BY a.prospect_id"
+        f"AND ({' OR '.join(created)}) GROUP BY a.prospect_id"
     )
     hours = (
         f"CASE WHEN f.first_day < x.created_on THEN 0 ELSE {sql.days('f.first_day', 'x.created_on')} * 24 END"
@@ -222,7 +250,7 @@ def span_stats(spans: dict[int, tuple[dt.date, dt.date]]) -> tuple[dict, dict, d
         f"FROM {prospect} x JOIN ({first}) f ON f.prospect_id = x.id "
         f"JOIN spans sp ON x.created_on >= sp.lo AND x.created_on <= sp.hi CROSS JOIN kinds k"
     )
-    rows = _run(f"WITH {span_cte}, {KINDS} {sql.percentiles(obs)}", [*span_params, True, lo_p, hi_p])
+    rows = _run(f"WITH {span_cte}, {KINDS} {sql.percentiles(obs)}", [*span_params, True, *created_params])
     leads_out = {}
     for span_id, st, sid, _k, n, p50, p75, _a in rows:
         if sid is not None:
@@ -232,38 +260,56 @@ def span_stats(spans: dict[int, tuple[dt.date, dt.date]]) -> tuple[dict, dict, d
     day, day_params = sql.day("c.changed_at")
     change, deal = DealStageChange._meta.db_table, Deal._meta.db_table
     open_list = ", ".join(f"'{s}'" for s in OPEN_STAGES)
+    entered_out: dict[tuple, dict[str, int]] = {}
+    if funnel is not None:
+        spans = {i: span for i, span in spans.items() if i in funnel}
+        if not spans:
+            return stays_out, leads_out, entered_out
+        span_cte, span_params = sql.values(
+            [(i, lo, hi) for i, (lo, hi) in spans.items()], "spans", "id, lo, hi"
+        )
+        near = [
+            (_utc_midnight(lo - dt.timedelta(days=1)), _utc_midnight(hi + dt.timedelta(days=2)))
+            for lo, hi in _day_ranges(spans)
+        ]
+    within, instants = _within(sql, "c.changed_at", near)
     entries = (
         f"SELECT c.deal_id, c.to_stage AS stage, {day} AS day, d.owner_id, d.team_id FROM {change} c "
-        f"JOIN {deal} d ON d.id = c.deal_id WHERE c.to_stage IN ({open_list}) "
-        "AND c.changed_at >= %s AND c.changed_at < %s"
+        f"JOIN {deal} d ON d.id = c.deal_id WHERE c.to_stage IN ({open_list}) AND {within}"
     )
     query = (
         f"WITH {span_cte}, {KINDS} SELECT sp.id, k.st, {SCOPE_ID} AS sid, x.stage, COUNT(DISTINCT x.deal_id) "
         f"FROM ({entries}) x JOIN spans sp ON x.day >= sp.lo AND x.day <= sp.hi CROSS JOIN kinds k "
         "GROUP BY sp.id, k.st, sid, x.stage"
     )
-    instants = [sql.ops.adapt_datetimefield_value(t) for t in near]
-    entered_out: dict[tuple, dict[str, int]] = {}
     for span_id, st, sid, stage, n in _run(query, [*span_params, *day_params, *instants]):
         if sid is not None:
             entered_out.setdefault((span_id, st, sid), {})[stage] = int(n)
     return stays_out, leads_out, entered_out
 
 
-def stalled(today: dt.date, min_sample: int) -> tuple[dict, dict]:
+def stalled(today: dt.date, min_sample: int, thresholds: dict | None = None) -> tuple[dict, dict]:
     """The deals open today past their stage's threshold, counted per scope
     and stage, and the thresholds used: ({(st, sid): {stage: n}},
-    {team id or 0 for the company: {stage: days}}). Two queries."""
+    {team id or 0 for the company: {stage: days}}). Two queries; one when
+    the thresholds are given (they move only with the won deals' history)."""
     sql = _Sql()
-    deal, change = Deal._meta.db_table, DealStageChange._meta.db_table
+    if thresholds is None:
+        thresholds = stall_thresholds(min_sample)
+    return _stalled_counts(sql, today, thresholds), thresholds
+
+
+def stall_thresholds(min_sample: int) -> dict[int, dict[str, Decimal | None]]:
+    """P75 of the stays of won deals per stage, per team with enough of them
+    and for the company (team 0)."""
+    sql = _Sql()
     # The thresholds: P75 of the stays of won deals, per team and company.
     stays, stay_params = _stays(sql, won_only=True)
-    span_cte, span_params = sql.values([(0, EARLIEST_DATE, today)], "spans", "id, lo, hi")
     obs = (
         f"SELECT 0 AS span_id, k.st, {SCOPE_ID} AS sid, x.stage AS k, x.days AS v, 0 AS a "
         f"FROM ({stays}) x CROSS JOIN kinds k WHERE k.st <> '{REP}'"
     )
-    rows = _run(f"WITH {span_cte}, {KINDS} {sql.percentiles(obs)}", [*span_params, *stay_params])
+    rows = _run(f"WITH {KINDS} {sql.percentiles(obs)}", stay_params)
     company = {stage: p75 for _s, st, _sid, stage, n, _p50, p75, _a in rows if st == COMPANY}
     teams: dict[int, dict[str, Decimal]] = {}
     for _s, st, sid, stage, n, _p50, p75, _a in rows:
@@ -273,9 +319,14 @@ def stalled(today: dt.date, min_sample: int) -> tuple[dict, dict]:
     thresholds = {0: {s: _decimal(v) for s, v in company.items()}}
     for team_id in team_ids:
         thresholds[team_id] = {s: _decimal(teams.get(team_id, {}).get(s, company.get(s))) for s in company}
+    return thresholds
+
+
+def _stalled_counts(sql: _Sql, today: dt.date, thresholds: dict) -> dict:
+    deal, change = Deal._meta.db_table, DealStageChange._meta.db_table
     lines = [(t, s, float(v)) for t, by in thresholds.items() for s, v in by.items() if v is not None]
     if not lines:
-        return {}, thresholds
+        return {}
     # A team without won history of its own uses the company's (team 0).
     th_cte, th_params = sql.values(lines, "th", "team_id, stage, p75")
     day, day_params = sql.day("MAX(c.changed_at)")
@@ -299,7 +350,7 @@ def stalled(today: dt.date, min_sample: int) -> tuple[dict, dict]:
         for key in [(COMPANY, 0), (REP, owner_id)] + ([(TEAM, team_id)] if team_id is not None else []):
             by = counts.setdefault(key, {})
             by[stage] = by.get(stage, 0) + n
-    return counts, thresholds
+    return counts
 
 
 # --- what the board and the deal page show -------------------------------------

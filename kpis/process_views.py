@@ -350,7 +350,7 @@ def _deal_ids(scope: sc.Scope, period: sc.Period, stage: str, what: str) -> list
             ids = ids.filter(owner_id=scope.id)
         return list(ids.values_list("pk", flat=True)[: DEALS_LIMIT + 1])
     else:
-        stays, stay_params = process._stays(sql, near)
+        stays, stay_params = process._stays(sql, [near])
         moved = {"moved_on": " AND x.moved_on = 1", "dropped": " AND x.moved_on = 0"}.get(what, "")
         query = (
             f"SELECT DISTINCT x.deal_id FROM ({stays}) x WHERE x.stage = %s "
