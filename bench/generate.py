@@ -88,6 +88,7 @@ TABLES = [
     "crm_prospect",
     "crm_customer",
     "crm_campaignspend",
+    "crm_salescost",
     "crm_campaign",
     "crm_product",
     "crm_user",
@@ -180,6 +181,7 @@ class Generator:
             self.step("acquisition_and_churn", self.acquisition_and_churn)
             self.step("activities", self.activities)
             self.step("targets", self.targets)
+            self.step("sales_costs", self.sales_costs)
             self.step("surveys", self.surveys)
             if self.d.pg:
                 self.step("sequences", self.sequences)
@@ -426,6 +428,17 @@ class Generator:
             f"p.owner_id, p.team_id, p.id, NULL, NULL, {d.boolean(True)}, {ts} "
             f"FROM nums JOIN crm_prospect p ON p.id = 1 + {d.rnd('n', 83, s.prospects)}"
         )
+        # Meetings on one deal in five, the week it opened, some still
+        # planned (activities_per_won_deal counts the done ones).
+        self.exec(
+            "INSERT INTO crm_activity (kind, occurred_on, subject, notes, owner_id, team_id, prospect_id, "
+            "deal_id, customer_id, done, created_at) "
+            f"SELECT 'meeting', {d.add_days('dl.opened_on', d.rnd('dl.id', 84, 7))}, 'Deal review', '', "
+            f"dl.owner_id, dl.team_id, NULL, dl.id, NULL, CASE WHEN {d.rnd('dl.id', 85, 10)} < 8 "
+            f"THEN {d.boolean(True)} ELSE {d.boolean(False)} END, {ts} "
+            f"FROM crm_deal dl WHERE {d.rnd('dl.id', 86, 5)} = 0 "
+            f"AND {d.add_days('dl.opened_on', d.rnd('dl.id', 84, 7))} <= {d.date(self.today)}"
+        )
 
     def targets(self) -> None:
         s, d = self.size, self.d
@@ -443,6 +456,22 @@ class Generator:
             f"SELECT NULL, 1 + (n - 1) % {s.teams}, "
             f"{d.add_months(d.date(self.start), f'(n - 1) / {s.teams}')}, "
             f"200000 + 10000 * {d.rnd('n', 92, 30)} FROM nums"
+        )
+
+    def sales_costs(self) -> None:
+        """Salaries per team and month, and the company-wide tools, so the
+        blended CAC has a sales cost to blend (kpi-spec v2)."""
+        s, d = self.size, self.d
+        ts = d.timestamp(self.now)
+        amount = d.money(f"20000 + 1000 * {d.rnd('n', 95, 20)} + {d.rnd('n', 96, 100)} / 100.0")
+        self.exec(
+            f"{d.with_recursive} {d.nums((s.teams + 1) * s.months)} "
+            "INSERT INTO crm_salescost (team_id, spent_on, category, amount, note, created_at) "
+            f"SELECT CASE WHEN (n - 1) % {s.teams + 1} = 0 THEN NULL ELSE (n - 1) % {s.teams + 1} END, "
+            f"{d.add_months(d.date(self.start), f'(n - 1) / {s.teams + 1}')}, "
+            f"CASE WHEN (n - 1) % {s.teams + 1} = 0 THEN 'tools' ELSE 'salaries' END, "
+            f"{amount}, '', {ts} "
+            "FROM nums"
         )
 
     def surveys(self) -> None:
