@@ -1,26 +1,34 @@
-"""The floor for the KPI recompute: hand-written SQL, one statement per fact table.
+"""The floors for the KPI recompute: hand-written SQL, one statement per fact table.
 
-It writes the same snapshot rows as `kpis.compute.recompute` for the same
-periods (every KPI of kpi-spec, every scope, every granularity) with
-`INSERT … SELECT … ON CONFLICT DO UPDATE`, and nothing leaves the database
-but the row count. It is what a DBA would write by hand for this one job;
-the benchmark times it beside Boussole's engine and asserts both wrote the
-same rows.
+They write the same snapshot rows as `kpis.compute.recompute` for the same
+periods (every KPI of kpi-spec but `bench.recompute.FLOOR_PENDING`, every
+scope, every granularity) with `INSERT … SELECT … ON CONFLICT DO UPDATE`,
+and nothing leaves the database but the row count. They are what a DBA
+would write by hand for this one job; the benchmark times them beside
+Boussole's engine and asserts they wrote the same rows.
 
-- PostgreSQL: each statement groups its fact table once with `GROUPING SETS`
-  over (month | quarter | year) × (company | rep | team | campaign) and
-  `FILTER` clauses for the conditional counts.
+- `MonthFloor`, the one the full recompute is held to (issue 17): each fact
+  table grouped once by month × scope, quarters and years summed in SQL
+  from those monthly rows.
+- `Floor` (issue 5): each fact table grouped by (month | quarter | year) ×
+  scope directly.
+- PostgreSQL: `GROUPING SETS` over the scopes (and, for `Floor`, the
+  granularities) and `FILTER` clauses for the conditional counts.
 - SQLite has no GROUPING SETS: the same groups are a `UNION ALL` of
   `GROUP BY`s over one CTE (SQLite materialises a CTE used more than once).
-  Survey timestamps go through Django's own `django_datetime_cast_date`
-  function for the company time zone, as the ORM does on SQLite.
+  Survey and stage-change timestamps go through Django's own
+  `django_datetime_cast_date` function for the company time zone, as the
+  ORM does on SQLite.
 
-The five statements: closed and open deals with targets (revenue, deals_won,
-win_rate, avg_deal_size, sales_cycle_days, open/weighted pipeline,
-pipeline_velocity, quota_attainment); prospects (lead_conversion_rate);
-customers with spend (new_customers, marketing_spend, cac, churn_rate,
-retention_rate, repeat_purchase_rate, arpa, ltv, ltv_cac_ratio,
-cac_payback_months); surveys (nps, csat, survey_response_rate); activities.
+The five statements: closed deals with targets, activities on won deals and
+the pipeline at each period's end from the stage history (revenue,
+deals_won, win_rate, avg_deal_size, sales_cycle_days, open/weighted
+pipeline, pipeline_velocity, quota_attainment, activities_per_won_deal,
+lost_reasons); prospects (lead_conversion_rate, to a paying customer);
+customers with spend and sales cost (new_customers, marketing_spend,
+sales_cost, cac, paid_cac, churn_rate, retention_rate, repeat_purchase_rate,
+arpa, ltv, ltv_cac_ratio, cac_payback_months); surveys (nps, csat,
+survey_response_rate); activities.
 
 The scope universe is every team, every campaign and every active member of
 the sales staff (the engine also adds people who left but still own rows in
@@ -36,15 +44,15 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from bench.sql import Dialect
+from crm.models import STAGE_PROBABILITY
 from kpis.definitions import CAMPAIGN, COMPANY, KPIS, REP, TEAM
 
 MONTHS_IN = {"month": 1, "quarter": 3, "year": 12}
-STAGE_PROBABILITY = {
-    "prospecting": "0.10",
-    "qualification": "0.25",
-    "proposal": "0.50",
-    "negotiation": "0.75",
-}
+OPEN_STAGES = ("prospecting", "qualification", "proposal", "negotiation")
+# Stored only for the period that contains the day of computation. The
+# pipeline KPIs are point-in-time too, but kpi-spec v2 stores them for every
+# period, at its end, from the stage history.
+CURRENT_ONLY = frozenset({"stalled_deals"})
 
 
 def add_months(day: dt.date, months: int) -> dt.date:
@@ -174,7 +182,7 @@ class Floor:
             for st in k.scopes:
                 rows.append(
                     f"('{key}', '{st}', {k.formula_version}, {d.boolean(k.is_rate)}, "
-                    f"{d.boolean(k.is_cohort)}, {d.boolean(k.point_in_time)})"
+                    f"{d.boolean(k.is_cohort)}, {d.boolean(key in CURRENT_ONLY)})"
                 )
         return f"kpis(kpi, st, version, is_rate, is_cohort, pit) AS (VALUES {', '.join(rows)})"
 
@@ -213,6 +221,34 @@ class Floor:
                     f"s_{st}"
                     for st in scopes
                 )
+            body = " UNION ALL ".join(parts)
+        return f"{inner}, {name} AS (SELECT * FROM ({body}) AS grouped WHERE sid IS NOT NULL)"
+
+    def monthly(self, name: str, source: str, period_col: str, scopes: dict[str, str], measures: dict) -> str:
+        """A CTE `name(mon, st, sid, measures…)`: the source rows grouped once
+        by month of `period_col` × (company and each scope column). Rows whose
+        scope column is NULL belong to no such scope."""
+        measure_sql = ", ".join(f"{self.num(expr)} AS {m}" for m, expr in measures.items())
+        scope_cols = "".join(f", {col} AS s_{st}" for st, col in scopes.items())
+        inner = (
+            f"src_{name} AS (SELECT *, {self.trunc('month', period_col)} AS mon{scope_cols} "
+            f"FROM ({source}) AS raw)"
+        )
+        if self.d.pg:
+            sets = ", ".join(["()", *(f"(s_{st})" for st in scopes)])
+            scope_case = " ".join(f"WHEN GROUPING(s_{st}) = 0 THEN '{st}'" for st in scopes)
+            sid_case = " ".join(f"WHEN GROUPING(s_{st}) = 0 THEN s_{st}" for st in scopes)
+            body = (
+                f"SELECT mon, CASE {scope_case} ELSE '{COMPANY}' END AS st, "
+                f"CASE {sid_case} ELSE 0 END AS sid, {measure_sql} "
+                f"FROM src_{name} GROUP BY mon, GROUPING SETS ({sets})"
+            )
+        else:
+            parts = [f"SELECT mon, '{COMPANY}' AS st, 0 AS sid, {measure_sql} FROM src_{name} GROUP BY mon"]
+            parts += [
+                f"SELECT mon, '{st}', s_{st}, {measure_sql} FROM src_{name} GROUP BY mon, s_{st}"
+                for st in scopes
+            ]
             body = " UNION ALL ".join(parts)
         return f"{inner}, {name} AS (SELECT * FROM ({body}) AS grouped WHERE sid IS NOT NULL)"
 
@@ -268,9 +304,11 @@ class Floor:
         )
 
     @staticmethod
-    def join(alias: str, on_period: bool = True) -> str:
-        keys = "gr.g = {a}.g AND gr.ps = {a}.ps AND " if on_period else ""
-        return f" LEFT JOIN {alias} ON {keys.format(a=alias)}gr.st = {alias}.st AND gr.sid = {alias}.sid"
+    def join(alias: str) -> str:
+        return (
+            f" LEFT JOIN {alias} ON gr.g = {alias}.g AND gr.ps = {alias}.ps AND gr.st = {alias}.st "
+            f"AND gr.sid = {alias}.sid"
+        )
 
     # -- the five statements --
 
@@ -300,41 +338,24 @@ class Floor:
             {REP: "user_id", TEAM: "team_id"},
             {"target": "SUM(amount)"},
         )
-        weighted = " + ".join(
-            f"COALESCE(SUM(amount) FILTER (WHERE stage = '{s}'), 0) * {p}"
-            for s, p in STAGE_PROBABILITY.items()
+        won_acts = self.grouped(
+            "wacts",
+            "SELECT dl.closed_on, dl.owner_id, dl.team_id FROM crm_activity a "
+            "JOIN crm_deal dl ON dl.id = a.deal_id WHERE dl.stage = 'won' AND a.kind IN ('call', 'meeting', "
+            f"'email') AND a.done = {d.boolean(True)} AND dl.closed_on BETWEEN {d.date(self.lo)} AND "
+            f"{d.date(self.hi)}",
+            "closed_on",
+            {REP: "owner_id", TEAM: "team_id"},
+            {"n": "COUNT(*)"},
         )
-        open_stages = ", ".join(f"'{s}'" for s in STAGE_PROBABILITY)
-        pipe_measures = (
-            f"{self.num('COUNT(*)')} AS open_count, {self.num('SUM(amount)')} AS open_amount, "
-            f"{self.num(weighted)} AS weighted"
-        )
-        pipe_src = f"SELECT owner_id, team_id, stage, amount FROM crm_deal WHERE stage IN ({open_stages})"
-        if d.pg:
-            pipe = (
-                "pipe AS (SELECT * FROM (SELECT CASE WHEN GROUPING(owner_id) = 0 THEN 'rep' "
-                "WHEN GROUPING(team_id) = 0 THEN 'team' ELSE 'company' END AS st, "
-                "CASE WHEN GROUPING(owner_id) = 0 THEN owner_id WHEN GROUPING(team_id) = 0 THEN team_id "
-                "ELSE 0 END AS sid, "
-                f"{pipe_measures} FROM ({pipe_src}) AS o GROUP BY GROUPING SETS ((), (owner_id), "
-                "(team_id))) AS x "
-                "WHERE sid IS NOT NULL)"
-            )
-        else:
-            pipe = (
-                f"pipe_src AS ({pipe_src}), pipe AS (SELECT * FROM ("
-                f"SELECT 'company' AS st, 0 AS sid, {pipe_measures} FROM pipe_src "
-                f"UNION ALL SELECT 'rep', owner_id, {pipe_measures} FROM pipe_src GROUP BY owner_id "
-                f"UNION ALL SELECT 'team', team_id, {pipe_measures} FROM pipe_src GROUP BY team_id) AS x "
-                "WHERE sid IS NOT NULL)"
-            )
         cols = (
             "COALESCE(closed.won, 0) AS f_won, COALESCE(closed.lost, 0) AS f_lost, "
             "COALESCE(closed.revenue, 0) AS f_revenue, COALESCE(closed.cycle, 0) AS f_cycle, "
             "COALESCE(targets.target, 0) AS f_target, COALESCE(pipe.open_count, 0) AS f_open, "
-            "COALESCE(pipe.open_amount, 0) AS f_open_amount, COALESCE(pipe.weighted, 0) AS f_weighted"
+            "COALESCE(pipe.open_amount, 0) AS f_open_amount, COALESCE(pipe.weighted, 0) AS f_weighted, "
+            "COALESCE(wacts.n, 0) AS f_won_acts"
         )
-        joins = self.join("closed") + self.join("targets") + self.join("pipe", on_period=False)
+        joins = self.join("closed") + self.join("targets") + self.join("pipe") + self.join("wacts")
         cycle_days = self.ratio("f_cycle", "f_won")
         # Open deals × win rate × average size = open × revenue ÷ closed deals.
         velocity_num = "CASE WHEN f_won > 0 THEN f_open * f_revenue / (f_won + f_lost) END"
@@ -348,18 +369,83 @@ class Floor:
             "weighted_pipeline_value": ("f_weighted", "f_weighted", self.null),
             "pipeline_velocity": (self.ratio(velocity_num, cycle_days), velocity_num, cycle_days),
             "quota_attainment": (self.ratio("f_revenue", "f_target", "100"), "f_revenue", "f_target"),
+            "activities_per_won_deal": (self.ratio("f_won_acts", "f_won"), "f_won_acts", "f_won"),
+            "lost_reasons": ("f_lost", "f_lost", self.null),
         }
-        return self.insert([closed, targets, pipe], (COMPANY, TEAM, REP, CAMPAIGN), joins, cols, outputs)
+        ctes = [closed, targets, *self.pipeline_ctes(), won_acts]
+        return self.insert(ctes, (COMPANY, TEAM, REP, CAMPAIGN), joins, cols, outputs)
+
+    def pipeline_ctes(self) -> list[str]:
+        """`pipe(g, ps, st, sid, open_count, open_amount, weighted)`: the deals
+        open at each period's end, in the stage the history says they stood
+        in that day (kpi-spec v2), as the engine reads it (kpis.compute
+        `read_pipeline`): each open stretch of a deal in a stage, clipped to
+        the days its dates say it was open, adds its amount in the month it
+        starts and takes it away in the month it ends; a period's pipeline is
+        the running sum of those monthly changes up to its last month (the
+        current month at most)."""
+        d = self.d
+        open_list = ", ".join(f"'{s}'" for s in OPEN_STAGES)
+        first = OPEN_STAGES[0]
+        order = "PARTITION BY deal_id ORDER BY changed_at, id"
+        history = (
+            "ch AS (SELECT deal_id, day, from_stage, to_stage, "
+            f"ROW_NUMBER() OVER ({order}) AS rn, LEAD(day) OVER ({order}) AS next_day "
+            f"FROM (SELECT id, deal_id, changed_at, from_stage, to_stage, {self.local_date('changed_at')} "
+            "AS day FROM crm_dealstagechange) AS c)"
+        )
+        segments = (
+            "seg AS (SELECT deal_id, day AS s, next_day AS e, to_stage AS stage FROM ch "
+            "UNION ALL SELECT deal_id, NULL, day, CASE "
+            f"WHEN from_stage IN ({open_list}) THEN from_stage "
+            f"WHEN from_stage = '' AND to_stage IN ({open_list}) THEN to_stage "
+            f"WHEN from_stage = '' THEN '{first}' END FROM ch WHERE rn = 1 "
+            f"UNION ALL SELECT d.id, NULL, NULL, CASE WHEN d.stage IN ({open_list}) THEN d.stage "
+            f"ELSE '{first}' END FROM crm_deal d "
+            "WHERE NOT EXISTS (SELECT 1 FROM crm_dealstagechange c WHERE c.deal_id = d.id))"
+        )
+        clipped = (
+            "clip AS (SELECT d.owner_id, d.team_id, d.amount, sg.stage, "
+            "CASE WHEN sg.s IS NULL OR sg.s < d.opened_on THEN d.opened_on ELSE sg.s END AS s, "
+            "CASE WHEN sg.e IS NULL THEN d.closed_on "
+            "WHEN d.closed_on IS NULL OR sg.e < d.closed_on THEN sg.e ELSE d.closed_on END AS e "
+            f"FROM seg sg JOIN crm_deal d ON d.id = sg.deal_id WHERE sg.stage IN ({open_list}))"
+        )
+        weight = " ".join(f"WHEN '{s}' THEN {STAGE_PROBABILITY[s]}" for s in OPEN_STAGES)
+        # A stretch's start and end as signed rows: +1 in its first month, -1
+        # in the month it ends (kept to the months that can reach a period).
+        last = d.date(min(self.hi, self.today).replace(day=1))
+        m = lambda expr: self.trunc("month", expr)  # noqa: E731
+        changes = (
+            f"SELECT {m('s')} AS day, owner_id, team_id, 1 AS n, amount, CASE stage {weight} END AS w "
+            f"FROM clip WHERE (e IS NULL OR s < e) AND s <= {d.date(self.hi)} UNION ALL "
+            f"SELECT {m('e')}, owner_id, team_id, -1, amount, CASE stage {weight} END FROM clip "
+            f"WHERE e IS NOT NULL AND s < e AND e <= {d.date(self.hi)}"
+        )
+        monthly = self.monthly(
+            "pdelta",
+            changes,
+            "day",
+            {REP: "owner_id", TEAM: "team_id"},
+            {"n": "SUM(n)", "amount": "SUM(n * amount)", "weighted": "SUM(n * amount * w)"},
+        )
+        running = (
+            "pipe AS (SELECT p.g, p.ps, pd.st, pd.sid, SUM(pd.n) AS open_count, SUM(pd.amount) AS "
+            "open_amount, SUM(pd.weighted) AS weighted FROM periods p "
+            f"JOIN pdelta pd ON pd.mon <= p.lm AND pd.mon <= {last} GROUP BY p.g, p.ps, pd.st, pd.sid)"
+        )
+        return [history, segments, clipped, monthly, running]
 
     def prospects_sql(self) -> str:
         d = self.d
         facts = self.grouped(
             "pros",
-            "SELECT created_on, owner_id, team_id, source_campaign_id, "
-            "CASE WHEN customer_id IS NOT NULL AND (converted_on IS NULL OR converted_on <= "
-            f"{d.date(self.today)}) "
-            "THEN 1 ELSE 0 END AS converted FROM crm_prospect "
-            f"WHERE created_on BETWEEN {d.date(self.lo)} AND {d.date(self.hi)}",
+            # kpi-spec v2: converted when it became a *paying* customer (one
+            # with a won deal) by the day of computation.
+            "SELECT p.created_on, p.owner_id, p.team_id, p.source_campaign_id, "
+            f"CASE WHEN c.acquired_on <= {d.date(self.today)} THEN 1 ELSE 0 END AS converted "
+            "FROM crm_prospect p LEFT JOIN crm_customer c ON c.id = p.customer_id "
+            f"WHERE p.created_on BETWEEN {d.date(self.lo)} AND {d.date(self.hi)}",
             "created_on",
             {REP: "owner_id", TEAM: "team_id", CAMPAIGN: "source_campaign_id"},
             {"total": "COUNT(*)", "converted": "SUM(converted)"},
@@ -391,6 +477,13 @@ class Floor:
             "spent_on",
             {TEAM: "team_id", CAMPAIGN: "campaign_id"},
             {"spend": "SUM(amount)"},
+        )
+        cost = self.grouped(
+            "cost",
+            f"SELECT spent_on, team_id, amount FROM crm_salescost WHERE spent_on BETWEEN {lo} AND {hi}",
+            "spent_on",
+            {TEAM: "team_id"},
+            {"cost": "SUM(amount)"},
         )
         m = lambda expr: self.trunc("month", expr)  # noqa: E731
         # The months whose churn rates feed ltv: five before the first period.
@@ -493,6 +586,7 @@ class Floor:
         ctes = [
             new,
             spend,
+            cost,
             f"months(mon) AS (VALUES {', '.join(months)})",
             buckets,
             states,
@@ -503,6 +597,11 @@ class Floor:
         ]
         cols = (
             "COALESCE(newc.new, 0) AS f_new, COALESCE(spend.spend, 0) AS f_spend, "
+            "COALESCE(cost.cost, 0) AS f_cost, "
+            # kpi-spec v2: the blended CAC (marketing and sales cost) for the
+            # company and a team; a campaign has its spend only.
+            f"COALESCE(spend.spend, 0) + CASE WHEN gr.st = '{CAMPAIGN}' THEN 0 ELSE COALESCE(cost.cost, 0) "
+            "END AS f_acq, "
             "COALESCE(states.active, 0) AS f_active, COALESCE(states.retained, 0) AS f_retained, "
             "COALESCE(states.churned, 0) AS f_churned, COALESCE(states.one, 0) AS f_one, "
             "COALESCE(states.two, 0) AS f_two, COALESCE(arpa.rev, 0) / 12 AS f_mrev, "
@@ -511,18 +610,21 @@ class Floor:
         joins = (
             self.join("newc")
             + self.join("spend")
+            + self.join("cost")
             + self.join("states")
             + self.join("arpa")
             + self.join("meanchurn")
         )
-        cac = self.ratio("f_spend", "f_new")
+        cac = self.ratio("f_acq", "f_new")
         arpa_v = self.ratio("f_mrev", "f_cus")
         margin = f"(({arpa_v}) * {self.margin})"
         ltv = self.ratio(margin, "f_mean")
         outputs = {
             "new_customers": ("f_new", "f_new", self.null),
             "marketing_spend": ("f_spend", "f_spend", self.null),
-            "cac": (cac, "f_spend", "f_new"),
+            "sales_cost": ("f_cost", "f_cost", self.null),
+            "cac": (cac, "f_acq", "f_new"),
+            "paid_cac": (self.ratio("f_spend", "f_new"), "f_spend", "f_new"),
             "churn_rate": (self.ratio("f_churned", "f_active", "100"), "f_churned", "f_active"),
             "retention_rate": (self.ratio("f_retained", "f_active", "100"), "f_retained", "f_active"),
             "repeat_purchase_rate": (self.ratio("f_two", "f_one", "100"), "f_two", "f_one"),
@@ -540,7 +642,9 @@ class Floor:
             f"SELECT {self.local_date('r.submitted_at')} AS day, i.owner_id, i.team_id, r.nps_score, "
             "r.csat_score "
             "FROM surveys_response r JOIN surveys_invitation i ON i.id = r.invitation_id "
-            f"WHERE r.submitted_at >= {start} AND r.submitted_at < {end}",
+            # An answer from a staff member's own address is no customer's (as the engine).
+            f"WHERE r.submitted_at >= {start} AND r.submitted_at < {end} "
+            f"AND r.from_staff_address = {self.d.boolean(False)}",
             "day",
             {REP: "owner_id", TEAM: "team_id"},
             {
@@ -630,3 +734,21 @@ class Floor:
                 cursor.execute("SET LOCAL jit = off")
             for sql in self.statements().values():
                 cursor.execute(sql)
+
+
+class MonthFloor(Floor):
+    """The floor the full recompute is held to (issue 17): each fact table is
+    grouped **once**, by month × scope (`GROUPING SETS` over the scopes only),
+    and quarters and years are summed in SQL from those monthly rows, as the
+    engine sums them from its monthly facts. Every fact it groups is additive
+    over months and every period is a run of whole months, so the rows are
+    the same as `Floor`'s, which groups each table by month, quarter and
+    year."""
+
+    def grouped(self, name: str, source: str, period_col: str, scopes: dict[str, str], measures: dict) -> str:
+        monthly = self.monthly(f"m_{name}", source, period_col, scopes, measures)
+        sums = ", ".join(f"SUM(m.{k}) AS {k}" for k in measures)
+        return (
+            f"{monthly}, {name} AS (SELECT p.g, p.ps, m.st, m.sid, {sums} FROM periods p "
+            f"JOIN m_{name} m ON m.mon BETWEEN p.ps AND p.lm GROUP BY p.g, p.ps, m.st, m.sid)"
+        )
