@@ -712,6 +712,129 @@ class Floor:
             [facts], (COMPANY, TEAM, REP), self.join("act"), "COALESCE(act.n, 0) AS f_n", outputs
         )
 
+    def percentiles(self, name: str, obs: str, group: str) -> str:
+        """A CTE `name(group…, n, p50, p75, a)` over `obs` (group…, v, a): the
+        count, median and 75th percentile of v (linear interpolation, as
+        `percentile_cont`), and Σ a. Not additive over months: computed per
+        period, as the engine does (kpis.process)."""
+        if self.d.pg:
+            return (
+                f"{name} AS (SELECT {group}, COUNT(*) AS n, "
+                f"{self.num('percentile_cont(0.5) WITHIN GROUP (ORDER BY v)')} AS p50, "
+                f"{self.num('percentile_cont(0.75) WITHIN GROUP (ORDER BY v)')} AS p75, "
+                f"SUM(a) AS a FROM ({obs}) AS o GROUP BY {group})"
+            )
+
+        def pick(p: float) -> str:
+            h = f"((n - 1) * {p})"
+            lo = f"CAST({h} AS INTEGER)"
+            frac = f"({h} - {lo})"
+            return (
+                f"SUM(CASE WHEN rn = {lo} + 1 THEN v * (1 - {frac}) WHEN rn = {lo} + 2 THEN v * {frac} "
+                "ELSE 0 END)"
+            )
+
+        ranked = (
+            f"SELECT o.*, ROW_NUMBER() OVER (PARTITION BY {group} ORDER BY v) AS rn, "
+            f"COUNT(*) OVER (PARTITION BY {group}) AS n FROM ({obs}) AS o"
+        )
+        return (
+            f"{name} AS (SELECT {group}, MAX(n) AS n, {pick(0.5)} AS p50, {pick(0.75)} AS p75, SUM(a) AS a "
+            f"FROM ({ranked}) AS r GROUP BY {group})"
+        )
+
+    def process_sql(self) -> str:
+        """Issue 12's process KPIs: time in stage and stage conversion from the
+        stays left in each period, lead response from the prospects created
+        in it, and the deals stalled today (kpis.process, whose readings of
+        the spec these follow). Percentiles per period and scope: each stay
+        or lead is counted for the company, its team and its rep."""
+        d = self.d
+        lo, hi, today = d.date(self.lo), d.date(self.hi), d.date(self.today)
+        open_list = ", ".join(f"'{s}'" for s in OPEN_STAGES)
+        order = " ".join(f"WHEN '{s}' THEN {n}" for n, s in enumerate((*OPEN_STAGES, "won"), start=1))
+        window = "OVER (PARTITION BY deal_id ORDER BY changed_at, id)"
+        kinds = f"kinds(st) AS (VALUES ('{COMPANY}'), ('{TEAM}'), ('{REP}'))"
+        sid = f"CASE k.st WHEN '{COMPANY}' THEN 0 WHEN '{TEAM}' THEN x.team_id ELSE x.owner_id END"
+        # A stay runs from an entry into an open stage to the deal's next entry.
+        stays = (
+            "stays AS (SELECT d.owner_id, d.team_id, d.stage AS deal_stage, h.stage, h.e, "
+            f"{d.day_diff('h.e', 'h.s')} AS days, CASE WHEN (CASE h.next_stage {order} ELSE 0 END) > "
+            f"(CASE h.stage {order} ELSE 0 END) THEN 1 ELSE 0 END AS moved "
+            f"FROM (SELECT deal_id, to_stage AS stage, day AS s, LEAD(day) {window} AS e, "
+            f"LEAD(to_stage) {window} AS next_stage FROM (SELECT id, deal_id, changed_at, to_stage, "
+            f"{self.local_date('changed_at')} AS day FROM crm_dealstagechange) AS c) AS h "
+            f"JOIN crm_deal d ON d.id = h.deal_id WHERE h.stage IN ({open_list}) AND h.e IS NOT NULL)"
+        )
+        left = self.percentiles(
+            "left_s",
+            f"SELECT p.g, p.ps, k.st, {sid} AS sid, x.stage AS k, x.days AS v, x.moved AS a FROM stays x "
+            "JOIN periods p ON x.e BETWEEN p.ps AND p.pe CROSS JOIN kinds k "
+            f"WHERE x.e BETWEEN {lo} AND {hi}",
+            "g, ps, st, sid, k",
+        )
+        rate = {s: f"MAX(CASE WHEN k = '{s}' THEN {self.num('a')} / n END)" for s in OPEN_STAGES}
+        product = " * ".join(f"COALESCE({r}, 1)" for r in rate.values())
+        stage_sums = (
+            f"tis AS (SELECT g, ps, st, sid, {self.num('SUM(n)')} AS left_n, {self.num('SUM(a)')} AS moved, "
+            f"{self.num('SUM(p50)')} AS med, 100 * {product} AS conv FROM left_s WHERE sid IS NOT NULL "
+            "GROUP BY g, ps, st, sid)"
+        )
+        kind_list = ", ".join(f"'{k}'" for k in ("call", "meeting", "email"))
+        first = (
+            "SELECT a.prospect_id, MIN(a.occurred_on) AS first_day FROM crm_activity a "
+            f"JOIN crm_prospect p ON p.id = a.prospect_id WHERE a.done = {d.boolean(True)} "
+            f"AND a.kind IN ({kind_list}) AND p.created_on BETWEEN {lo} AND {hi} GROUP BY a.prospect_id"
+        )
+        days = d.day_diff("f.first_day", "x.created_on")
+        hours = f"CASE WHEN f.first_day < x.created_on THEN 0 ELSE {days} * 24 END"
+        leads = self.percentiles(
+            "leads",
+            f"SELECT p.g, p.ps, k.st, {sid} AS sid, {hours} AS v, 1 AS a FROM crm_prospect x "
+            f"JOIN ({first}) AS f ON f.prospect_id = x.id "
+            "JOIN periods p ON x.created_on BETWEEN p.ps AND p.pe CROSS JOIN kinds k",
+            "g, ps, st, sid",
+        )
+        # Stalled: open deals whose days since their latest stage entry exceed
+        # the P75 of won deals' stays in that stage, the team's own when it
+        # has KPI_MIN_SAMPLE of them, else the company's.
+        thresholds = self.percentiles(
+            "won_p75",
+            f"SELECT k.st, {sid} AS sid, x.stage AS k, x.days AS v, 0 AS a FROM stays x CROSS JOIN kinds k "
+            f"WHERE x.deal_stage = 'won' AND k.st <> '{REP}'",
+            "st, sid, k",
+        )
+        since = (
+            f"COALESCE((SELECT MAX({self.local_date('c.changed_at')}) FROM crm_dealstagechange c "
+            "WHERE c.deal_id = dl.id), dl.opened_on)"
+        )
+        stalled = (
+            "stalled_src AS (SELECT dl.owner_id, dl.team_id FROM crm_deal dl "
+            f"JOIN won_p75 co ON co.st = '{COMPANY}' AND co.k = dl.stage "
+            f"LEFT JOIN won_p75 tm ON tm.st = '{TEAM}' AND tm.sid = dl.team_id AND tm.k = dl.stage "
+            f"AND tm.n >= {self.min_sample} WHERE dl.stage IN ({open_list}) "
+            f"AND {d.day_diff(today, since)} > COALESCE(tm.p75, co.p75)), "
+            f"stalled AS (SELECT k.st, {sid} AS sid, COUNT(*) AS n FROM stalled_src x CROSS JOIN kinds k "
+            "GROUP BY k.st, sid)"
+        )
+        cols = (
+            "tis.left_n AS f_left, tis.moved AS f_moved, tis.med AS f_med, tis.conv AS f_conv, "
+            "leads.n AS f_touched, leads.p50 AS f_lead, COALESCE(stalled.n, 0) AS f_stalled"
+        )
+        joins = (
+            self.join("tis")
+            + self.join("leads")
+            + " LEFT JOIN stalled ON gr.st = stalled.st AND gr.sid = stalled.sid"
+        )
+        outputs = {
+            "time_in_stage_days": ("f_med", "f_med", "f_left"),
+            "stage_conversion_rate": ("f_conv", "CASE WHEN f_moved > 0 THEN f_moved END", "f_left"),
+            "lead_response_hours": ("f_lead", "f_lead", "f_touched"),
+            "stalled_deals": ("f_stalled", "f_stalled", self.null),
+        }
+        ctes = [kinds, stays, left, stage_sums, leads, thresholds, stalled]
+        return self.insert(ctes, (COMPANY, TEAM, REP), joins, cols, outputs)
+
     def statements(self) -> dict[str, str]:
         return {
             "deals": self.deals_sql(),
@@ -719,6 +842,7 @@ class Floor:
             "customers": self.customers_sql(),
             "surveys": self.surveys_sql(),
             "activities": self.activities_sql(),
+            "process": self.process_sql(),
         }
 
     def run(self) -> None:

@@ -63,9 +63,6 @@ FLOOR_PENDING = frozenset({
     # training, certification or pulse rows; tested against hand-computed
     # fixtures in tests/team/test_team_kpis.py.
     "training_hours", "certified_share", "enps", "active_selling_days",
-    # Issue 12's percentile KPIs and the stalled deals (per period from the
-    # stage history, not additive over months).
-    "time_in_stage_days", "stage_conversion_rate", "lead_response_hours", "stalled_deals",
 })  # fmt: skip
 
 
