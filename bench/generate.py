@@ -82,6 +82,9 @@ TABLES = [
     "surveys_surveyquestion",
     "surveys_survey",
     "crm_activity",
+    "team_trainingattendance",
+    "team_trainingsession",
+    "team_certification",
     "crm_dealstagechange",
     "crm_target",
     "crm_deal",
@@ -182,6 +185,7 @@ class Generator:
             self.step("activities", self.activities)
             self.step("targets", self.targets)
             self.step("sales_costs", self.sales_costs)
+            self.step("training", self.training)
             self.step("surveys", self.surveys)
             if self.d.pg:
                 self.step("sequences", self.sequences)
@@ -231,10 +235,16 @@ class Generator:
             f"'manager' || n || '@bench.example', {f}, {t}, {joined}, 'manager', n FROM nums"
         )
         rep = f"({s.teams} + 1 + n)"
+        # Most reps were on the staff before the data starts; one in five
+        # joined during it (active_selling_days and certified_share count a
+        # rep from the day they joined).
+        late = d.at_seconds(d.add_days(d.date(self.start), d.rnd("n", 13, self.days)), "36000")
+        early = d.at_seconds(d.add_days(d.date(self.start), "-30"), "36000")
+        rep_joined = f"CASE WHEN n % 5 = 0 THEN {late} ELSE {early} END"
         self.exec(
             f"{d.with_recursive} {d.nums(s.reps)} INSERT INTO crm_user ({cols}) "
             f"SELECT {rep}, '{password}', {f}, 'rep' || n, 'Rep', 'No ' || n, "
-            f"'rep' || n || '@bench.example', {f}, {t}, {joined}, 'salesperson', "
+            f"'rep' || n || '@bench.example', {f}, {t}, {rep_joined}, 'salesperson', "
             f"{self.team_of_rep(rep)} FROM nums"
         )
         values = ", ".join(
@@ -472,6 +482,40 @@ class Generator:
             f"CASE WHEN (n - 1) % {s.teams + 1} = 0 THEN 'tools' ELSE 'salaries' END, "
             f"{amount}, '', {ts} "
             "FROM nums"
+        )
+
+    def training(self) -> None:
+        """One training session per team and month (a tenth not confirmed
+        yet), attended by about half of the team's reps; one certification
+        per rep, half expiring after a year, a tenth not confirmed."""
+        s, d = self.size, self.d
+        ts = d.timestamp(self.now)
+        confirmed = f"CASE WHEN {d.rnd('n', 101, 10)} = 0 THEN NULL ELSE {ts} END"
+        held = d.add_days(d.add_months(d.date(self.start), f"(n - 1) / {s.teams}"), d.rnd("n", 102, 28))
+        hours = d.money(f"2 + {d.rnd('n', 103, 12)} / 2.0")
+        self.exec(
+            f"{d.with_recursive} {d.nums(s.teams * s.months)} "
+            "INSERT INTO team_trainingsession (id, title, kind, date, hours, provider, notes, created_by_id, "
+            "confirmed_by_id, confirmed_at, created_at) "
+            f"SELECT n, 'Team ' || (1 + (n - 1) % {s.teams}) || ' training', 'workshop', {held}, {hours}, "
+            f"'', '', 1, NULL, {confirmed}, {ts} FROM nums WHERE {held} <= {d.date(self.today)}"
+        )
+        pair = f"ts.id * {s.reps + s.teams + 2} + u.id"
+        self.exec(
+            "INSERT INTO team_trainingattendance (session_id, user_id, team_id) "
+            "SELECT ts.id, u.id, u.team_id FROM team_trainingsession ts JOIN crm_user u "
+            f"ON u.team_id = 1 + (ts.id - 1) % {s.teams} AND u.role = 'salesperson' "
+            f"WHERE {d.rnd(pair, 104, 2)} = 0"
+        )
+        obtained = d.add_days(d.date(self.start), d.rnd("u.id", 105, self.days))
+        self.exec(
+            "INSERT INTO team_certification (user_id, team_id, name, obtained_on, expires_on, created_by_id, "
+            "confirmed_by_id, confirmed_at, created_at) "
+            f"SELECT u.id, u.team_id, 'Sales methodology', {obtained}, "
+            f"CASE WHEN {d.rnd('u.id', 106, 2)} = 0 THEN NULL ELSE {d.add_days(obtained, '365')} END, "
+            "1, NULL, "
+            f"CASE WHEN {d.rnd('u.id', 107, 10)} = 0 THEN NULL ELSE {ts} END, {ts} "
+            "FROM crm_user u WHERE u.role = 'salesperson'"
         )
 
     def surveys(self) -> None:
