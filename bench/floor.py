@@ -835,6 +835,86 @@ class Floor:
         ctes = [kinds, stays, left, stage_sums, leads, thresholds, stalled]
         return self.insert(ctes, (COMPANY, TEAM, REP), joins, cols, outputs)
 
+    def workdays_before(self, day: str) -> str:
+        """Monday–Friday days from Monday 3 January 2000 to the day before `day`."""
+        n = self.d.day_diff(day, self.d.date(dt.date(2000, 1, 3)))
+        return f"(({n}) / 7 * 5 + {self.d.least(f'({n}) % 7', '5')})"
+
+    def team_sql(self) -> str:
+        """The team's KPIs (team/kpis.py): training hours, active selling days
+        (a rep's distinct working days with a done call, meeting or email ÷
+        the working days they were on the staff; a team and the company Σ ÷ Σ
+        over their active salespeople) and the certified share at each
+        period's end (today for the period under way)."""
+        d = self.d
+        lo, hi, today = d.date(self.lo), d.date(self.hi), d.date(self.today)
+        t = d.boolean(True)
+        training = self.grouped(
+            "train",
+            "SELECT s.date, a.user_id, a.team_id, s.hours FROM team_trainingattendance a "
+            "JOIN team_trainingsession s ON s.id = a.session_id WHERE s.confirmed_at IS NOT NULL "
+            f"AND s.date <= {today} AND s.date BETWEEN {lo} AND {hi}",
+            "date",
+            {REP: "user_id", TEAM: "team_id"},
+            {"hours": "SUM(hours)"},
+        )
+        weekday = f"{d.day_diff('occurred_on', d.date(dt.date(2000, 1, 3)))} % 7 < 5"
+        selling = self.grouped(
+            "sdays",
+            "SELECT DISTINCT owner_id, occurred_on FROM crm_activity WHERE kind IN ('call', 'meeting', "
+            f"'email') AND done = {t} AND {weekday} AND occurred_on BETWEEN {lo} AND {hi}",
+            "occurred_on",
+            {REP: "owner_id"},
+            {"days": "COUNT(*)"},
+        )
+        # Each member of the staff in each period: from the day a salesperson
+        # joined (a manager from the period's start), to its end or today.
+        staff = (
+            "staff AS (SELECT p.g, p.ps, u.id, u.team_id, u.role, u.joined, "
+            f"CASE WHEN u.role = 'salesperson' AND u.joined > p.ps THEN u.joined ELSE p.ps END AS first, "
+            f"{d.least('p.pe', today)} AS last FROM periods p CROSS JOIN (SELECT id, team_id, role, "
+            f"{self.local_date('date_joined')} AS joined FROM crm_user WHERE is_active = {t} "
+            "AND role IN ('salesperson', 'manager')) AS u)"
+        )
+        workdays = (
+            f"CASE WHEN s.first > s.last THEN 0 ELSE {self.workdays_before(d.add_days('s.last', '1'))} - "
+            f"{self.workdays_before('s.first')} END"
+        )
+        certified = (
+            "CASE WHEN s.joined <= s.last AND EXISTS (SELECT 1 FROM team_certification c "
+            "WHERE c.user_id = s.id AND c.confirmed_at IS NOT NULL AND c.obtained_on <= s.last "
+            "AND (c.expires_on IS NULL OR c.expires_on >= s.last)) THEN 1 ELSE 0 END"
+        )
+        members = (
+            "members AS (SELECT s.g, s.ps, s.id, s.team_id, s.role, COALESCE(sd.days, 0) AS days, "
+            f"{workdays} AS wd, CASE WHEN s.joined <= s.last THEN 1 ELSE 0 END AS on_staff, "
+            f"{certified} AS cert FROM staff s LEFT JOIN sdays sd ON sd.g = s.g AND sd.ps = s.ps "
+            "AND sd.st = 'rep' AND sd.sid = s.id)"
+        )
+        sums = "SUM(days) AS days, SUM(wd) AS wd, SUM(on_staff) AS on_staff, SUM(cert) AS cert"
+        people = (
+            f"people AS (SELECT g, ps, '{REP}' AS st, id AS sid, days, wd, on_staff, cert FROM members "
+            f"UNION ALL SELECT g, ps, '{TEAM}', team_id, {sums} FROM members WHERE role = 'salesperson' "
+            "AND team_id IS NOT NULL GROUP BY g, ps, team_id "
+            f"UNION ALL SELECT g, ps, '{COMPANY}', 0, {sums} FROM members WHERE role = 'salesperson' "
+            "GROUP BY g, ps)"
+        )
+        cols = (
+            "COALESCE(train.hours, 0) AS f_hours, "
+            f"{self.num('COALESCE(people.days, 0)')} AS f_days, "
+            f"{self.num('COALESCE(people.wd, 0)')} AS f_wd, "
+            f"{self.num('COALESCE(people.on_staff, 0)')} AS f_staff, "
+            f"{self.num('COALESCE(people.cert, 0)')} AS f_cert"
+        )
+        outputs = {
+            "training_hours": ("f_hours", "f_hours", self.null),
+            "active_selling_days": (self.ratio("f_days", "f_wd", "100"), "f_days", "f_wd"),
+            "certified_share": (self.ratio("f_cert", "f_staff", "100"), "f_cert", "f_staff"),
+        }
+        ctes = [training, selling, staff, members, people]
+        joins = self.join("train") + self.join("people")
+        return self.insert(ctes, (COMPANY, TEAM, REP), joins, cols, outputs)
+
     def statements(self) -> dict[str, str]:
         return {
             "deals": self.deals_sql(),
@@ -843,6 +923,7 @@ class Floor:
             "surveys": self.surveys_sql(),
             "activities": self.activities_sql(),
             "process": self.process_sql(),
+            "team": self.team_sql(),
         }
 
     def run(self) -> None:

@@ -59,10 +59,10 @@ def _close(a: Decimal | None, b: Decimal | None) -> bool:
 # KPIs the floors do not compute, left out of the comparison (the reasons
 # are in docs/benchmarks.md, "Full recompute").
 FLOOR_PENDING = frozenset({
-    # The team's KPIs (issue 13, team/kpis.py): the bench data has no
-    # training, certification or pulse rows; tested against hand-computed
-    # fixtures in tests/team/test_team_kpis.py.
-    "training_hours", "certified_share", "enps", "active_selling_days",
+    # eNPS's anonymity: a figure is withheld when another shown one could
+    # be subtracted from it to reveal 1–4 answers, across scopes and periods
+    # (kpis.compute suppress_complements); the bench data has no pulse answers.
+    "enps",
 })  # fmt: skip
 
 
