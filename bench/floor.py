@@ -159,7 +159,15 @@ class Floor:
                 f"('{g}', {d.date(start)}, {d.date(end)}, {d.date(last_month)}, {d.date(window_lo)}, "
                 f"{d.boolean(current)}, {d.boolean(maturing)})"
             )
-        return f"periods(g, ps, pe, lm, wlo, cur, mat) AS (VALUES {', '.join(rows)})"
+        months = []
+        for g, start, _end in self.periods:
+            for i in range(MONTHS_IN[g]):
+                months.append(f"({d.date(add_months(start, i))}, '{g}', {d.date(start)})")
+        # Each period's months, for rolling monthly rows up by an equality join.
+        return (
+            f"periods(g, ps, pe, lm, wlo, cur, mat) AS (VALUES {', '.join(rows)}), "
+            f"pmonths(mon, g, ps) AS (VALUES {', '.join(months)})"
+        )
 
     def scopes_cte(self, scope_types: tuple[str, ...]) -> str:
         parts = [f"SELECT '{COMPANY}' AS st, 0 AS sid"]
@@ -224,10 +232,19 @@ class Floor:
             body = " UNION ALL ".join(parts)
         return f"{inner}, {name} AS (SELECT * FROM ({body}) AS grouped WHERE sid IS NOT NULL)"
 
-    def monthly(self, name: str, source: str, period_col: str, scopes: dict[str, str], measures: dict) -> str:
-        """A CTE `name(mon, st, sid, measures…)`: the source rows grouped once
-        by month of `period_col` × (company and each scope column). Rows whose
-        scope column is NULL belong to no such scope."""
+    def monthly(
+        self,
+        name: str,
+        source: str,
+        period_col: str,
+        scopes: dict[str, str],
+        measures: dict,
+        keys: tuple[str, ...] = (),
+    ) -> str:
+        """A CTE `name(mon, keys…, st, sid, measures…)`: the source rows grouped
+        once by month of `period_col` × `keys` × (company and each scope
+        column). Rows whose scope column is NULL belong to no such scope."""
+        by = "".join(f", {k}" for k in keys)
         measure_sql = ", ".join(f"{self.num(expr)} AS {m}" for m, expr in measures.items())
         scope_cols = "".join(f", {col} AS s_{st}" for st, col in scopes.items())
         inner = (
@@ -239,14 +256,16 @@ class Floor:
             scope_case = " ".join(f"WHEN GROUPING(s_{st}) = 0 THEN '{st}'" for st in scopes)
             sid_case = " ".join(f"WHEN GROUPING(s_{st}) = 0 THEN s_{st}" for st in scopes)
             body = (
-                f"SELECT mon, CASE {scope_case} ELSE '{COMPANY}' END AS st, "
+                f"SELECT mon{by}, CASE {scope_case} ELSE '{COMPANY}' END AS st, "
                 f"CASE {sid_case} ELSE 0 END AS sid, {measure_sql} "
-                f"FROM src_{name} GROUP BY mon, GROUPING SETS ({sets})"
+                f"FROM src_{name} GROUP BY mon{by}, GROUPING SETS ({sets})"
             )
         else:
-            parts = [f"SELECT mon, '{COMPANY}' AS st, 0 AS sid, {measure_sql} FROM src_{name} GROUP BY mon"]
+            parts = [
+                f"SELECT mon{by}, '{COMPANY}' AS st, 0 AS sid, {measure_sql} FROM src_{name} GROUP BY mon{by}"
+            ]
             parts += [
-                f"SELECT mon, '{st}', s_{st}, {measure_sql} FROM src_{name} GROUP BY mon, s_{st}"
+                f"SELECT mon{by}, '{st}', s_{st}, {measure_sql} FROM src_{name} GROUP BY mon{by}, s_{st}"
                 for st in scopes
             ]
             body = " UNION ALL ".join(parts)
@@ -712,35 +731,54 @@ class Floor:
             [facts], (COMPANY, TEAM, REP), self.join("act"), "COALESCE(act.n, 0) AS f_n", outputs
         )
 
-    def percentiles(self, name: str, obs: str, group: str) -> str:
-        """A CTE `name(group…, n, p50, p75, a)` over `obs` (group…, v, a): the
-        count, median and 75th percentile of v (linear interpolation, as
-        `percentile_cont`), and Σ a. Not additive over months: computed per
-        period, as the engine does (kpis.process)."""
-        if self.d.pg:
-            return (
-                f"{name} AS (SELECT {group}, COUNT(*) AS n, "
-                f"{self.num('percentile_cont(0.5) WITHIN GROUP (ORDER BY v)')} AS p50, "
-                f"{self.num('percentile_cont(0.75) WITHIN GROUP (ORDER BY v)')} AS p75, "
-                f"SUM(a) AS a FROM ({obs}) AS o GROUP BY {group})"
-            )
+    def percentiles(self, name: str, hist: str, group: str) -> str:
+        """A CTE `name(group…, n, p50, p75, a)` from a histogram `hist`
+        (group…, v, cnt, a): the count, the median and the 75th percentile of
+        v (linear interpolation between the two values either side of
+        position (n − 1) × p, as `percentile_cont`), and Σ a. The values are
+        whole days, so a histogram is small, and it adds up over months where
+        a percentile does not: quarters and years sum their months' counts
+        and take the percentile from the sums. Written here again rather than
+        borrowed from kpis.process: the floor checks the engine, so it shares
+        none of its logic."""
+        floor = "FLOOR" if self.d.pg else "CAST"
 
-        def pick(p: float) -> str:
+        def position(p: str) -> str:
             h = f"((n - 1) * {p})"
-            lo = f"CAST({h} AS INTEGER)"
-            frac = f"({h} - {lo})"
-            return (
-                f"SUM(CASE WHEN rn = {lo} + 1 THEN v * (1 - {frac}) WHEN rn = {lo} + 2 THEN v * {frac} "
-                "ELSE 0 END)"
-            )
+            return f"{h} AS h{p[2:]}, {floor}({h}{'' if self.d.pg else ' AS INTEGER'}) AS i{p[2:]}"
 
-        ranked = (
-            f"SELECT o.*, ROW_NUMBER() OVER (PARTITION BY {group} ORDER BY v) AS rn, "
-            f"COUNT(*) OVER (PARTITION BY {group}) AS n FROM ({obs}) AS o"
+        def at(i: str) -> str:
+            return f"MAX(CASE WHEN upto - cnt <= {i} AND {i} < upto THEN v END)"
+
+        def pick(p: str) -> str:
+            lo, hi = f"v{p}", f"COALESCE(w{p}, v{p})"
+            return f"{lo} + (h{p} - i{p}) * ({hi} - {lo})"
+
+        cum = (
+            f"SELECT x.*, SUM(cnt) OVER (PARTITION BY {group} ORDER BY v) AS upto, "
+            f"SUM(cnt) OVER (PARTITION BY {group}) AS n FROM {hist} x"
+        )
+        ranked = f"SELECT c.*, {position('0.5')}, {position('0.75')} FROM ({cum}) AS c"
+        picked = (
+            f"SELECT {group}, n, h5, i5, h75, i75, {at('i5')} AS v5, {at('i5 + 1')} AS w5, "
+            f"{at('i75')} AS v75, {at('i75 + 1')} AS w75, SUM(a) AS a FROM ({ranked}) AS r "
+            f"GROUP BY {group}, n, h5, i5, h75, i75"
         )
         return (
-            f"{name} AS (SELECT {group}, MAX(n) AS n, {pick(0.5)} AS p50, {pick(0.75)} AS p75, SUM(a) AS a "
-            f"FROM ({ranked}) AS r GROUP BY {group})"
+            f"{name} AS (SELECT {group}, n, {pick('5')} AS p50, {pick('75')} AS p75, a FROM ({picked}) AS q)"
+        )
+
+    def monthly_histogram(self, name: str, source: str, period_col: str) -> str:
+        """`name(g, ps, st, sid, k, v, cnt, a)`: the source's (k, v, a) rows
+        counted once by month × scope × k × v, then summed per period."""
+        monthly = self.monthly(
+            f"m_{name}", source, period_col, {REP: "owner_id", TEAM: "team_id"},
+            {"cnt": "COUNT(*)", "a": "SUM(a)"}, keys=("k", "v"),
+        )  # fmt: skip
+        return (
+            f"{monthly}, {name} AS (SELECT p.g, p.ps, m.st, m.sid, m.k, m.v, SUM(m.cnt) AS cnt, "
+            f"SUM(m.a) AS a FROM pmonths p JOIN m_{name} m ON m.mon = p.mon "
+            "GROUP BY p.g, p.ps, m.st, m.sid, m.k, m.v)"
         )
 
     def process_sql(self) -> str:
@@ -766,13 +804,13 @@ class Floor:
             f"{self.local_date('changed_at')} AS day FROM crm_dealstagechange) AS c) AS h "
             f"JOIN crm_deal d ON d.id = h.deal_id WHERE h.stage IN ({open_list}) AND h.e IS NOT NULL)"
         )
-        left = self.percentiles(
-            "left_s",
-            f"SELECT p.g, p.ps, k.st, {sid} AS sid, x.stage AS k, x.days AS v, x.moved AS a FROM stays x "
-            "JOIN periods p ON x.e BETWEEN p.ps AND p.pe CROSS JOIN kinds k "
-            f"WHERE x.e BETWEEN {lo} AND {hi}",
-            "g, ps, st, sid, k",
+        left_hist = self.monthly_histogram(
+            "left_h",
+            "SELECT e, owner_id, team_id, stage AS k, days AS v, moved AS a FROM stays "
+            f"WHERE e BETWEEN {lo} AND {hi}",
+            "e",
         )
+        left = self.percentiles("left_s", "left_h", "g, ps, st, sid, k")
         rate = {s: f"MAX(CASE WHEN k = '{s}' THEN {self.num('a')} / n END)" for s in OPEN_STAGES}
         product = " * ".join(f"COALESCE({r}, 1)" for r in rate.values())
         stage_sums = (
@@ -788,22 +826,22 @@ class Floor:
         )
         days = d.day_diff("f.first_day", "x.created_on")
         hours = f"CASE WHEN f.first_day < x.created_on THEN 0 ELSE {days} * 24 END"
-        leads = self.percentiles(
-            "leads",
-            f"SELECT p.g, p.ps, k.st, {sid} AS sid, {hours} AS v, 1 AS a FROM crm_prospect x "
-            f"JOIN ({first}) AS f ON f.prospect_id = x.id "
-            "JOIN periods p ON x.created_on BETWEEN p.ps AND p.pe CROSS JOIN kinds k",
-            "g, ps, st, sid",
+        lead_hist = self.monthly_histogram(
+            "lead_h",
+            f"SELECT x.created_on, x.owner_id, x.team_id, 'hours' AS k, {hours} AS v, 1 AS a "
+            f"FROM crm_prospect x JOIN ({first}) AS f ON f.prospect_id = x.id",
+            "created_on",
         )
+        leads = self.percentiles("leads", "lead_h", "g, ps, st, sid")
         # Stalled: open deals whose days since their latest stage entry exceed
         # the P75 of won deals' stays in that stage, the team's own when it
         # has KPI_MIN_SAMPLE of them, else the company's.
-        thresholds = self.percentiles(
-            "won_p75",
-            f"SELECT k.st, {sid} AS sid, x.stage AS k, x.days AS v, 0 AS a FROM stays x CROSS JOIN kinds k "
-            f"WHERE x.deal_stage = 'won' AND k.st <> '{REP}'",
-            "st, sid, k",
+        won_hist = (
+            f"won_h AS (SELECT k.st, {sid} AS sid, x.stage AS k, x.days AS v, COUNT(*) AS cnt, 0 AS a "
+            f"FROM stays x CROSS JOIN kinds k WHERE x.deal_stage = 'won' AND k.st <> '{REP}' "
+            "GROUP BY k.st, 2, x.stage, x.days)"
         )
+        thresholds = self.percentiles("won_p75", "won_h", "st, sid, k")
         since = (
             f"COALESCE((SELECT MAX({self.local_date('c.changed_at')}) FROM crm_dealstagechange c "
             "WHERE c.deal_id = dl.id), dl.opened_on)"
@@ -832,7 +870,7 @@ class Floor:
             "lead_response_hours": ("f_lead", "f_lead", "f_touched"),
             "stalled_deals": ("f_stalled", "f_stalled", self.null),
         }
-        ctes = [kinds, stays, left, stage_sums, leads, thresholds, stalled]
+        ctes = [kinds, stays, left_hist, left, stage_sums, lead_hist, leads, won_hist, thresholds, stalled]
         return self.insert(ctes, (COMPANY, TEAM, REP), joins, cols, outputs)
 
     def workdays_before(self, day: str) -> str:
@@ -954,6 +992,6 @@ class MonthFloor(Floor):
         monthly = self.monthly(f"m_{name}", source, period_col, scopes, measures)
         sums = ", ".join(f"SUM(m.{k}) AS {k}" for k in measures)
         return (
-            f"{monthly}, {name} AS (SELECT p.g, p.ps, m.st, m.sid, {sums} FROM periods p "
-            f"JOIN m_{name} m ON m.mon BETWEEN p.ps AND p.lm GROUP BY p.g, p.ps, m.st, m.sid)"
+            f"{monthly}, {name} AS (SELECT p.g, p.ps, m.st, m.sid, {sums} FROM pmonths p "
+            f"JOIN m_{name} m ON m.mon = p.mon GROUP BY p.g, p.ps, m.st, m.sid)"
         )
