@@ -11,7 +11,8 @@ Boussole's engine and asserts they wrote the same rows.
   table grouped once by month × scope, quarters and years summed in SQL
   from those monthly rows.
 - `Floor` (issue 5): each fact table grouped by (month | quarter | year) ×
-  scope directly.
+  scope directly. Both share what does not add up that way: the running sums
+  (pipeline, customers) and the percentile histograms, read by month.
 - PostgreSQL: `GROUPING SETS` over the scopes (and, for `Floor`, the
   granularities) and `FILTER` clauses for the conditional counts.
 - SQLite has no GROUPING SETS: the same groups are a `UNION ALL` of
