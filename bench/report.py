@@ -156,7 +156,7 @@ def recompute_section(results: list[dict]) -> list[str]:
         lines += [
             "",
             f"Not computed by the floors, so left out of the rows compared: {', '.join(pending)} "
-            '(why: below, "Full recompute").',
+            '(why: below, "The month-grouped floor and the plain scan").',
         ]
     lines += [
         "",
