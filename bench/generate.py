@@ -85,6 +85,8 @@ TABLES = [
     "team_trainingattendance",
     "team_trainingsession",
     "team_certification",
+    "team_pulseanswer",
+    "team_pulseround",
     "crm_dealstagechange",
     "crm_target",
     "crm_deal",
@@ -186,6 +188,7 @@ class Generator:
             self.step("targets", self.targets)
             self.step("sales_costs", self.sales_costs)
             self.step("training", self.training)
+            self.step("pulse", self.pulse)
             self.step("surveys", self.surveys)
             if self.d.pg:
                 self.step("sequences", self.sequences)
@@ -516,6 +519,30 @@ class Generator:
             "1, NULL, "
             f"CASE WHEN {d.rnd('u.id', 107, 10)} = 0 THEN NULL ELSE {ts} END, {ts} "
             "FROM crm_user u WHERE u.role = 'salesperson'"
+        )
+
+    def pulse(self) -> None:
+        """A pulse round a month; each team gives 0–8 answers a round (so
+        eNPS's anonymity rules withhold some teams and periods), a few with
+        no team left, submitted within the week."""
+        s, d = self.size, self.d
+        t = d.boolean(True)
+        self.exec(
+            f"{d.with_recursive} {d.nums(s.months)} "
+            "INSERT INTO team_pulseround (id, opened_on, ask_tools, ask_workload, ask_support) "
+            f"SELECT n, {d.add_days(d.add_months(d.date(self.start), 'n - 1'), '2')}, {t}, {t}, {t} FROM nums"
+        )
+        per_round = s.teams * 8
+        slot = "((n - 1) / 8)"
+        day = d.add_days("r.opened_on", d.rnd("n", 114, 7))
+        self.exec(
+            f"{d.with_recursive} {d.nums(per_round * s.months)} "
+            "INSERT INTO team_pulseanswer (round_id, team_id, submitted_on, score, tools, workload, support, "
+            "comment) "
+            f"SELECT r.id, CASE WHEN {d.rnd('n', 113, 20)} = 0 THEN NULL ELSE 1 + {slot} % {s.teams} END, "
+            f"{day}, {d.rnd('n', 115, 11)}, NULL, NULL, NULL, '' "
+            f"FROM nums JOIN team_pulseround r ON r.id = 1 + (n - 1) / {per_round} "
+            f"WHERE (n - 1) % 8 < {d.rnd(slot, 112, 9)} AND {day} <= {d.date(self.today)}"
         )
 
     def surveys(self) -> None:
