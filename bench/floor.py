@@ -954,6 +954,117 @@ class Floor:
         joins = self.join("train") + self.join("people")
         return self.insert(ctes, (COMPANY, TEAM, REP), joins, cols, outputs)
 
+    def scope_rule(self, name: str, state: str) -> str:
+        """`name(g, ps, sid)`: the teams kpis.compute `_suppress_across_scopes`
+        withholds in one pass over `state(g, ps, st, sid, n, shown)`: where the
+        company's figure is shown, the smallest shown teams, until the company
+        minus the shown teams is 0 or at least 5 answers and no lone hidden
+        team could be read as that difference."""
+        low = KPIS["enps"].anonymous_below
+        ranked = (
+            f"SELECT t.g, t.ps, t.sid, t.n, c.n AS total, ROW_NUMBER() OVER (PARTITION BY t.g, t.ps "
+            "ORDER BY t.n, t.sid) - 1 AS k, SUM(t.n) OVER (PARTITION BY t.g, t.ps ORDER BY t.n, t.sid "
+            "ROWS UNBOUNDED PRECEDING) - t.n AS before, SUM(t.n) OVER (PARTITION BY t.g, t.ps) AS s, "
+            "COUNT(*) OVER (PARTITION BY t.g, t.ps) AS m, MIN(t.n) OVER (PARTITION BY t.g, t.ps) AS first_n "
+            f"FROM {state} t JOIN {state} c ON c.g = t.g AND c.ps = t.ps AND c.st = '{COMPANY}' "
+            f"AND c.shown = 1 WHERE t.st = '{TEAM}' AND t.shown = 1"
+        )
+        hidden = (
+            f"SELECT g, ps, COUNT(*) AS h, MAX(n) AS h_n FROM {state} WHERE st = '{TEAM}' AND shown = 0 "
+            "AND n > 0 GROUP BY g, ps"
+        )
+        # Popping k teams leaves the company minus the rest; a lone hidden team
+        # (the one hidden before, or the first popped) must not be readable.
+        lone = "CASE WHEN r.k = 0 THEN hd.h_n ELSE r.first_n END"
+        keeps = (
+            f"NOT ((r.total - (r.s - r.before) > 0 AND r.total - (r.s - r.before) < {low}) "
+            f"OR (COALESCE(hd.h, 0) + r.k = 1 AND {lone} >= {low}))"
+        )
+        stop = (
+            f"SELECT r.g, r.ps, MIN(CASE WHEN {keeps} THEN r.k ELSE r.m END) AS stop FROM ({ranked}) AS r "
+            f"LEFT JOIN ({hidden}) AS hd ON hd.g = r.g AND hd.ps = r.ps GROUP BY r.g, r.ps"
+        )
+        return (
+            f"{name} AS (SELECT r.g, r.ps, r.sid FROM ({ranked}) AS r JOIN ({stop}) AS st "
+            "ON st.g = r.g AND st.ps = r.ps WHERE r.k < st.stop)"
+        )
+
+    def enps_sql(self) -> str:
+        """eNPS over the pulse answers, with kpis.compute's anonymity rules: a
+        figure of fewer than 5 answers is withheld; a quarter or year whose
+        shown months (or quarters) leave 1–4 answers is withheld; where the
+        company is shown, the teams that would leave 1–4 answers (the company
+        minus the shown teams) are withheld, before and again after the
+        period rule, as the engine's loop does until nothing changes."""
+        d = self.d
+        lo, hi = d.date(self.lo), d.date(self.hi)
+        low = KPIS["enps"].anonymous_below
+        source = (
+            "SELECT submitted_on, team_id, score FROM team_pulseanswer "
+            f"WHERE submitted_on BETWEEN {lo} AND {hi}"
+        )
+        pulse = self.grouped(
+            "pulse",
+            source,
+            "submitted_on",
+            {TEAM: "team_id"},
+            {
+                "pro": "COUNT(*) FILTER (WHERE score >= 9)",
+                "det": "COUNT(*) FILTER (WHERE score <= 6)",
+                "n": "COUNT(*)",
+            },
+        )
+        monthly = self.monthly("pmon", source, "submitted_on", {TEAM: "team_id"}, {"n": "COUNT(*)"})
+        base = (
+            "ebase AS (SELECT p.g, p.ps, s.st, s.sid, COALESCE(pu.pro, 0) AS pro, "
+            "COALESCE(pu.det, 0) AS det, COALESCE(pu.n, 0) AS n FROM periods p CROSS JOIN scopes s "
+            "LEFT JOIN pulse pu ON pu.g = p.g AND pu.ps = p.ps AND pu.st = s.st AND pu.sid = s.sid)"
+        )
+        shown_n = f"CASE WHEN mc.n >= {low} THEN mc.n ELSE 0 END"
+        quarters = (
+            f"SELECT pm.ps, mc.st, mc.sid, {self.trunc('quarter', 'mc.mon')} AS q, SUM(mc.n) AS qn "
+            "FROM pmonths pm JOIN pmon mc ON mc.mon = pm.mon WHERE pm.g = 'year' GROUP BY 1, 2, 3, 4"
+        )
+        periods_rule = (
+            f"sm AS (SELECT pm.g, pm.ps, mc.st, mc.sid, SUM({shown_n}) AS shown FROM pmonths pm "
+            "JOIN pmon mc ON mc.mon = pm.mon WHERE pm.g <> 'month' GROUP BY pm.g, pm.ps, mc.st, mc.sid), "
+            f"sq AS (SELECT ps, st, sid, SUM(CASE WHEN qn >= {low} THEN qn ELSE 0 END) AS shown "
+            f"FROM ({quarters}) AS x GROUP BY ps, st, sid), "
+            "eper AS (SELECT b.g, b.ps, b.st, b.sid, b.pro, b.det, b.n, CASE WHEN b.g <> 'month' AND "
+            f"b.n >= {low} AND ((b.n - COALESCE(sm.shown, 0) > 0 AND b.n - COALESCE(sm.shown, 0) < {low}) "
+            f"OR (b.g = 'year' AND b.n - COALESCE(sq.shown, 0) > 0 AND b.n - COALESCE(sq.shown, 0) < {low})) "
+            "THEN 1 ELSE 0 END AS pw FROM ebase b "
+            "LEFT JOIN sm ON sm.g = b.g AND sm.ps = b.ps AND sm.st = b.st AND sm.sid = b.sid "
+            "LEFT JOIN sq ON b.g = 'year' AND sq.ps = b.ps AND sq.st = b.st AND sq.sid = b.sid)"
+        )
+        first = f"e1 AS (SELECT g, ps, st, sid, n, CASE WHEN n >= {low} THEN 1 ELSE 0 END AS shown FROM eper)"
+        second = (
+            "e2 AS (SELECT e.g, e.ps, e.st, e.sid, e.n, CASE WHEN e.n >= "
+            f"{low} AND e.pw = 0 AND w1.sid IS NULL THEN 1 ELSE 0 END AS shown FROM eper e "
+            f"LEFT JOIN w1 ON e.st = '{TEAM}' AND w1.g = e.g AND w1.ps = e.ps AND w1.sid = e.sid)"
+        )
+        final = (
+            "enps AS (SELECT e.g, e.ps, e.st, e.sid, e.pro, e.det, e.n, "
+            "CASE WHEN e2.shown = 1 AND w2.sid IS NULL THEN 1 ELSE 0 END AS shown FROM eper e "
+            "JOIN e2 ON e2.g = e.g AND e2.ps = e.ps AND e2.st = e.st AND e2.sid = e.sid "
+            f"LEFT JOIN w2 ON e.st = '{TEAM}' AND w2.g = e.g AND w2.ps = e.ps AND w2.sid = e.sid)"
+        )
+        ctes = [
+            pulse,
+            monthly,
+            base,
+            periods_rule,
+            first,
+            self.scope_rule("w1", "e1"),
+            second,
+            self.scope_rule("w2", "e2"),
+            final,
+        ]
+        num = "CASE WHEN enps.shown = 1 THEN enps.pro - enps.det END"
+        cols = f"{self.num(num)} AS f_num, {self.num('CASE WHEN enps.shown = 1 THEN enps.n END')} AS f_n"
+        outputs = {"enps": (self.ratio("f_num", "f_n", "100"), "f_num", "f_n")}
+        return self.insert(ctes, (COMPANY, TEAM), self.join("enps"), cols, outputs)
+
     def statements(self) -> dict[str, str]:
         return {
             "deals": self.deals_sql(),
@@ -963,6 +1074,7 @@ class Floor:
             "activities": self.activities_sql(),
             "process": self.process_sql(),
             "team": self.team_sql(),
+            "enps": self.enps_sql(),
         }
 
     def run(self) -> None:

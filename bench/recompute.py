@@ -56,14 +56,9 @@ def _close(a: Decimal | None, b: Decimal | None) -> bool:
     return abs(a - b) <= Decimal("0.000001") + abs(a) * Decimal("1e-9")
 
 
-# KPIs the floors do not compute, left out of the comparison (the reasons
-# are in docs/benchmarks.md, "Full recompute").
-FLOOR_PENDING = frozenset({
-    # eNPS's anonymity: a figure is withheld when another shown one could
-    # be subtracted from it to reveal 1–4 answers, across scopes and periods
-    # (kpis.compute suppress_complements); the bench data has no pulse answers.
-    "enps",
-})  # fmt: skip
+# KPIs the floors do not compute, left out of the comparison (with the
+# reason in docs/benchmarks.md): none since issue 17.
+FLOOR_PENDING: frozenset[str] = frozenset()
 
 
 def compare(boussole: dict, floor: dict, examples: int = 10) -> dict:
