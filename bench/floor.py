@@ -1,26 +1,35 @@
-"""The floor for the KPI recompute: hand-written SQL, one statement per fact table.
+"""The floors for the KPI recompute: hand-written SQL, one statement per fact table.
 
-It writes the same snapshot rows as `kpis.compute.recompute` for the same
-periods (every KPI of kpi-spec, every scope, every granularity) with
-`INSERT … SELECT … ON CONFLICT DO UPDATE`, and nothing leaves the database
-but the row count. It is what a DBA would write by hand for this one job;
-the benchmark times it beside Boussole's engine and asserts both wrote the
-same rows.
+They write the same snapshot rows as `kpis.compute.recompute` for the same
+periods (every KPI of kpi-spec but `bench.recompute.FLOOR_PENDING`, every
+scope, every granularity) with `INSERT … SELECT … ON CONFLICT DO UPDATE`,
+and nothing leaves the database but the row count. They are what a DBA
+would write by hand for this one job; the benchmark times them beside
+Boussole's engine and asserts they wrote the same rows.
 
-- PostgreSQL: each statement groups its fact table once with `GROUPING SETS`
-  over (month | quarter | year) × (company | rep | team | campaign) and
-  `FILTER` clauses for the conditional counts.
+- `MonthFloor`, the one the full recompute is held to (issue 17): each fact
+  table grouped once by month × scope, quarters and years summed in SQL
+  from those monthly rows.
+- `Floor` (issue 5): each fact table grouped by (month | quarter | year) ×
+  scope directly. Both share what does not add up that way: the running sums
+  (pipeline, customers) and the percentile histograms, read by month.
+- PostgreSQL: `GROUPING SETS` over the scopes (and, for `Floor`, the
+  granularities) and `FILTER` clauses for the conditional counts.
 - SQLite has no GROUPING SETS: the same groups are a `UNION ALL` of
   `GROUP BY`s over one CTE (SQLite materialises a CTE used more than once).
-  Survey timestamps go through Django's own `django_datetime_cast_date`
-  function for the company time zone, as the ORM does on SQLite.
+  Survey and stage-change timestamps go through Django's own
+  `django_datetime_cast_date` function for the company time zone, as the
+  ORM does on SQLite.
 
-The five statements: closed and open deals with targets (revenue, deals_won,
-win_rate, avg_deal_size, sales_cycle_days, open/weighted pipeline,
-pipeline_velocity, quota_attainment); prospects (lead_conversion_rate);
-customers with spend (new_customers, marketing_spend, cac, churn_rate,
-retention_rate, repeat_purchase_rate, arpa, ltv, ltv_cac_ratio,
-cac_payback_months); surveys (nps, csat, survey_response_rate); activities.
+The five statements: closed deals with targets, activities on won deals and
+the pipeline at each period's end from the stage history (revenue,
+deals_won, win_rate, avg_deal_size, sales_cycle_days, open/weighted
+pipeline, pipeline_velocity, quota_attainment, activities_per_won_deal,
+lost_reasons); prospects (lead_conversion_rate, to a paying customer);
+customers with spend and sales cost (new_customers, marketing_spend,
+sales_cost, cac, paid_cac, churn_rate, retention_rate, repeat_purchase_rate,
+arpa, ltv, ltv_cac_ratio, cac_payback_months); surveys (nps, csat,
+survey_response_rate); activities.
 
 The scope universe is every team, every campaign and every active member of
 the sales staff (the engine also adds people who left but still own rows in
@@ -36,15 +45,15 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from bench.sql import Dialect
+from crm.models import STAGE_PROBABILITY
 from kpis.definitions import CAMPAIGN, COMPANY, KPIS, REP, TEAM
 
 MONTHS_IN = {"month": 1, "quarter": 3, "year": 12}
-STAGE_PROBABILITY = {
-    "prospecting": "0.10",
-    "qualification": "0.25",
-    "proposal": "0.50",
-    "negotiation": "0.75",
-}
+OPEN_STAGES = ("prospecting", "qualification", "proposal", "negotiation")
+# Stored only for the period that contains the day of computation. The
+# pipeline KPIs are point-in-time too, but kpi-spec v2 stores them for every
+# period, at its end, from the stage history.
+CURRENT_ONLY = frozenset({"stalled_deals"})
 
 
 def add_months(day: dt.date, months: int) -> dt.date:
@@ -151,7 +160,15 @@ class Floor:
                 f"('{g}', {d.date(start)}, {d.date(end)}, {d.date(last_month)}, {d.date(window_lo)}, "
                 f"{d.boolean(current)}, {d.boolean(maturing)})"
             )
-        return f"periods(g, ps, pe, lm, wlo, cur, mat) AS (VALUES {', '.join(rows)})"
+        months = []
+        for g, start, _end in self.periods:
+            for i in range(MONTHS_IN[g]):
+                months.append(f"({d.date(add_months(start, i))}, '{g}', {d.date(start)})")
+        # Each period's months, for rolling monthly rows up by an equality join.
+        return (
+            f"periods(g, ps, pe, lm, wlo, cur, mat) AS (VALUES {', '.join(rows)}), "
+            f"pmonths(mon, g, ps) AS (VALUES {', '.join(months)})"
+        )
 
     def scopes_cte(self, scope_types: tuple[str, ...]) -> str:
         parts = [f"SELECT '{COMPANY}' AS st, 0 AS sid"]
@@ -174,7 +191,7 @@ class Floor:
             for st in k.scopes:
                 rows.append(
                     f"('{key}', '{st}', {k.formula_version}, {d.boolean(k.is_rate)}, "
-                    f"{d.boolean(k.is_cohort)}, {d.boolean(k.point_in_time)})"
+                    f"{d.boolean(k.is_cohort)}, {d.boolean(key in CURRENT_ONLY)})"
                 )
         return f"kpis(kpi, st, version, is_rate, is_cohort, pit) AS (VALUES {', '.join(rows)})"
 
@@ -213,6 +230,45 @@ class Floor:
                     f"s_{st}"
                     for st in scopes
                 )
+            body = " UNION ALL ".join(parts)
+        return f"{inner}, {name} AS (SELECT * FROM ({body}) AS grouped WHERE sid IS NOT NULL)"
+
+    def monthly(
+        self,
+        name: str,
+        source: str,
+        period_col: str,
+        scopes: dict[str, str],
+        measures: dict,
+        keys: tuple[str, ...] = (),
+    ) -> str:
+        """A CTE `name(mon, keys…, st, sid, measures…)`: the source rows grouped
+        once by month of `period_col` × `keys` × (company and each scope
+        column). Rows whose scope column is NULL belong to no such scope."""
+        by = "".join(f", {k}" for k in keys)
+        measure_sql = ", ".join(f"{self.num(expr)} AS {m}" for m, expr in measures.items())
+        scope_cols = "".join(f", {col} AS s_{st}" for st, col in scopes.items())
+        inner = (
+            f"src_{name} AS (SELECT *, {self.trunc('month', period_col)} AS mon{scope_cols} "
+            f"FROM ({source}) AS raw)"
+        )
+        if self.d.pg:
+            sets = ", ".join(["()", *(f"(s_{st})" for st in scopes)])
+            scope_case = " ".join(f"WHEN GROUPING(s_{st}) = 0 THEN '{st}'" for st in scopes)
+            sid_case = " ".join(f"WHEN GROUPING(s_{st}) = 0 THEN s_{st}" for st in scopes)
+            body = (
+                f"SELECT mon{by}, CASE {scope_case} ELSE '{COMPANY}' END AS st, "
+                f"CASE {sid_case} ELSE 0 END AS sid, {measure_sql} "
+                f"FROM src_{name} GROUP BY mon{by}, GROUPING SETS ({sets})"
+            )
+        else:
+            parts = [
+                f"SELECT mon{by}, '{COMPANY}' AS st, 0 AS sid, {measure_sql} FROM src_{name} GROUP BY mon{by}"
+            ]
+            parts += [
+                f"SELECT mon{by}, '{st}', s_{st}, {measure_sql} FROM src_{name} GROUP BY mon{by}, s_{st}"
+                for st in scopes
+            ]
             body = " UNION ALL ".join(parts)
         return f"{inner}, {name} AS (SELECT * FROM ({body}) AS grouped WHERE sid IS NOT NULL)"
 
@@ -268,9 +324,11 @@ class Floor:
         )
 
     @staticmethod
-    def join(alias: str, on_period: bool = True) -> str:
-        keys = "gr.g = {a}.g AND gr.ps = {a}.ps AND " if on_period else ""
-        return f" LEFT JOIN {alias} ON {keys.format(a=alias)}gr.st = {alias}.st AND gr.sid = {alias}.sid"
+    def join(alias: str) -> str:
+        return (
+            f" LEFT JOIN {alias} ON gr.g = {alias}.g AND gr.ps = {alias}.ps AND gr.st = {alias}.st "
+            f"AND gr.sid = {alias}.sid"
+        )
 
     # -- the five statements --
 
@@ -300,41 +358,24 @@ class Floor:
             {REP: "user_id", TEAM: "team_id"},
             {"target": "SUM(amount)"},
         )
-        weighted = " + ".join(
-            f"COALESCE(SUM(amount) FILTER (WHERE stage = '{s}'), 0) * {p}"
-            for s, p in STAGE_PROBABILITY.items()
+        won_acts = self.grouped(
+            "wacts",
+            "SELECT dl.closed_on, dl.owner_id, dl.team_id FROM crm_activity a "
+            "JOIN crm_deal dl ON dl.id = a.deal_id WHERE dl.stage = 'won' AND a.kind IN ('call', 'meeting', "
+            f"'email') AND a.done = {d.boolean(True)} AND dl.closed_on BETWEEN {d.date(self.lo)} AND "
+            f"{d.date(self.hi)}",
+            "closed_on",
+            {REP: "owner_id", TEAM: "team_id"},
+            {"n": "COUNT(*)"},
         )
-        open_stages = ", ".join(f"'{s}'" for s in STAGE_PROBABILITY)
-        pipe_measures = (
-            f"{self.num('COUNT(*)')} AS open_count, {self.num('SUM(amount)')} AS open_amount, "
-            f"{self.num(weighted)} AS weighted"
-        )
-        pipe_src = f"SELECT owner_id, team_id, stage, amount FROM crm_deal WHERE stage IN ({open_stages})"
-        if d.pg:
-            pipe = (
-                "pipe AS (SELECT * FROM (SELECT CASE WHEN GROUPING(owner_id) = 0 THEN 'rep' "
-                "WHEN GROUPING(team_id) = 0 THEN 'team' ELSE 'company' END AS st, "
-                "CASE WHEN GROUPING(owner_id) = 0 THEN owner_id WHEN GROUPING(team_id) = 0 THEN team_id "
-                "ELSE 0 END AS sid, "
-                f"{pipe_measures} FROM ({pipe_src}) AS o GROUP BY GROUPING SETS ((), (owner_id), "
-                "(team_id))) AS x "
-                "WHERE sid IS NOT NULL)"
-            )
-        else:
-            pipe = (
-                f"pipe_src AS ({pipe_src}), pipe AS (SELECT * FROM ("
-                f"SELECT 'company' AS st, 0 AS sid, {pipe_measures} FROM pipe_src "
-                f"UNION ALL SELECT 'rep', owner_id, {pipe_measures} FROM pipe_src GROUP BY owner_id "
-                f"UNION ALL SELECT 'team', team_id, {pipe_measures} FROM pipe_src GROUP BY team_id) AS x "
-                "WHERE sid IS NOT NULL)"
-            )
         cols = (
             "COALESCE(closed.won, 0) AS f_won, COALESCE(closed.lost, 0) AS f_lost, "
             "COALESCE(closed.revenue, 0) AS f_revenue, COALESCE(closed.cycle, 0) AS f_cycle, "
             "COALESCE(targets.target, 0) AS f_target, COALESCE(pipe.open_count, 0) AS f_open, "
-            "COALESCE(pipe.open_amount, 0) AS f_open_amount, COALESCE(pipe.weighted, 0) AS f_weighted"
+            "COALESCE(pipe.open_amount, 0) AS f_open_amount, COALESCE(pipe.weighted, 0) AS f_weighted, "
+            "COALESCE(wacts.n, 0) AS f_won_acts"
         )
-        joins = self.join("closed") + self.join("targets") + self.join("pipe", on_period=False)
+        joins = self.join("closed") + self.join("targets") + self.join("pipe") + self.join("wacts")
         cycle_days = self.ratio("f_cycle", "f_won")
         # Open deals × win rate × average size = open × revenue ÷ closed deals.
         velocity_num = "CASE WHEN f_won > 0 THEN f_open * f_revenue / (f_won + f_lost) END"
@@ -348,18 +389,83 @@ class Floor:
             "weighted_pipeline_value": ("f_weighted", "f_weighted", self.null),
             "pipeline_velocity": (self.ratio(velocity_num, cycle_days), velocity_num, cycle_days),
             "quota_attainment": (self.ratio("f_revenue", "f_target", "100"), "f_revenue", "f_target"),
+            "activities_per_won_deal": (self.ratio("f_won_acts", "f_won"), "f_won_acts", "f_won"),
+            "lost_reasons": ("f_lost", "f_lost", self.null),
         }
-        return self.insert([closed, targets, pipe], (COMPANY, TEAM, REP, CAMPAIGN), joins, cols, outputs)
+        ctes = [closed, targets, *self.pipeline_ctes(), won_acts]
+        return self.insert(ctes, (COMPANY, TEAM, REP, CAMPAIGN), joins, cols, outputs)
+
+    def pipeline_ctes(self) -> list[str]:
+        """`pipe(g, ps, st, sid, open_count, open_amount, weighted)`: the deals
+        open at each period's end, in the stage the history says they stood
+        in that day (kpi-spec v2), as the engine reads it (kpis.compute
+        `read_pipeline`): each open stretch of a deal in a stage, clipped to
+        the days its dates say it was open, adds its amount in the month it
+        starts and takes it away in the month it ends; a period's pipeline is
+        the running sum of those monthly changes up to its last month (the
+        current month at most)."""
+        d = self.d
+        open_list = ", ".join(f"'{s}'" for s in OPEN_STAGES)
+        first = OPEN_STAGES[0]
+        order = "PARTITION BY deal_id ORDER BY changed_at, id"
+        history = (
+            "ch AS (SELECT deal_id, day, from_stage, to_stage, "
+            f"ROW_NUMBER() OVER ({order}) AS rn, LEAD(day) OVER ({order}) AS next_day "
+            f"FROM (SELECT id, deal_id, changed_at, from_stage, to_stage, {self.local_date('changed_at')} "
+            "AS day FROM crm_dealstagechange) AS c)"
+        )
+        segments = (
+            "seg AS (SELECT deal_id, day AS s, next_day AS e, to_stage AS stage FROM ch "
+            "UNION ALL SELECT deal_id, NULL, day, CASE "
+            f"WHEN from_stage IN ({open_list}) THEN from_stage "
+            f"WHEN from_stage = '' AND to_stage IN ({open_list}) THEN to_stage "
+            f"WHEN from_stage = '' THEN '{first}' END FROM ch WHERE rn = 1 "
+            f"UNION ALL SELECT d.id, NULL, NULL, CASE WHEN d.stage IN ({open_list}) THEN d.stage "
+            f"ELSE '{first}' END FROM crm_deal d "
+            "WHERE NOT EXISTS (SELECT 1 FROM crm_dealstagechange c WHERE c.deal_id = d.id))"
+        )
+        clipped = (
+            "clip AS (SELECT d.owner_id, d.team_id, d.amount, sg.stage, "
+            "CASE WHEN sg.s IS NULL OR sg.s < d.opened_on THEN d.opened_on ELSE sg.s END AS s, "
+            "CASE WHEN sg.e IS NULL THEN d.closed_on "
+            "WHEN d.closed_on IS NULL OR sg.e < d.closed_on THEN sg.e ELSE d.closed_on END AS e "
+            f"FROM seg sg JOIN crm_deal d ON d.id = sg.deal_id WHERE sg.stage IN ({open_list}))"
+        )
+        weight = " ".join(f"WHEN '{s}' THEN {STAGE_PROBABILITY[s]}" for s in OPEN_STAGES)
+        # A stretch's start and end as signed rows: +1 in its first month, -1
+        # in the month it ends (kept to the months that can reach a period).
+        last = d.date(min(self.hi, self.today).replace(day=1))
+        m = lambda expr: self.trunc("month", expr)  # noqa: E731
+        changes = (
+            f"SELECT {m('s')} AS day, owner_id, team_id, 1 AS n, amount, CASE stage {weight} END AS w "
+            f"FROM clip WHERE (e IS NULL OR s < e) AND s <= {d.date(self.hi)} UNION ALL "
+            f"SELECT {m('e')}, owner_id, team_id, -1, amount, CASE stage {weight} END FROM clip "
+            f"WHERE e IS NOT NULL AND s < e AND e <= {d.date(self.hi)}"
+        )
+        monthly = self.monthly(
+            "pdelta",
+            changes,
+            "day",
+            {REP: "owner_id", TEAM: "team_id"},
+            {"n": "SUM(n)", "amount": "SUM(n * amount)", "weighted": "SUM(n * amount * w)"},
+        )
+        running = (
+            "pipe AS (SELECT p.g, p.ps, pd.st, pd.sid, SUM(pd.n) AS open_count, SUM(pd.amount) AS "
+            "open_amount, SUM(pd.weighted) AS weighted FROM periods p "
+            f"JOIN pdelta pd ON pd.mon <= p.lm AND pd.mon <= {last} GROUP BY p.g, p.ps, pd.st, pd.sid)"
+        )
+        return [history, segments, clipped, monthly, running]
 
     def prospects_sql(self) -> str:
         d = self.d
         facts = self.grouped(
             "pros",
-            "SELECT created_on, owner_id, team_id, source_campaign_id, "
-            "CASE WHEN customer_id IS NOT NULL AND (converted_on IS NULL OR converted_on <= "
-            f"{d.date(self.today)}) "
-            "THEN 1 ELSE 0 END AS converted FROM crm_prospect "
-            f"WHERE created_on BETWEEN {d.date(self.lo)} AND {d.date(self.hi)}",
+            # kpi-spec v2: converted when it became a *paying* customer (one
+            # with a won deal) by the day of computation.
+            "SELECT p.created_on, p.owner_id, p.team_id, p.source_campaign_id, "
+            f"CASE WHEN c.acquired_on <= {d.date(self.today)} THEN 1 ELSE 0 END AS converted "
+            "FROM crm_prospect p LEFT JOIN crm_customer c ON c.id = p.customer_id "
+            f"WHERE p.created_on BETWEEN {d.date(self.lo)} AND {d.date(self.hi)}",
             "created_on",
             {REP: "owner_id", TEAM: "team_id", CAMPAIGN: "source_campaign_id"},
             {"total": "COUNT(*)", "converted": "SUM(converted)"},
@@ -391,6 +497,13 @@ class Floor:
             "spent_on",
             {TEAM: "team_id", CAMPAIGN: "campaign_id"},
             {"spend": "SUM(amount)"},
+        )
+        cost = self.grouped(
+            "cost",
+            f"SELECT spent_on, team_id, amount FROM crm_salescost WHERE spent_on BETWEEN {lo} AND {hi}",
+            "spent_on",
+            {TEAM: "team_id"},
+            {"cost": "SUM(amount)"},
         )
         m = lambda expr: self.trunc("month", expr)  # noqa: E731
         # The months whose churn rates feed ltv: five before the first period.
@@ -493,6 +606,7 @@ class Floor:
         ctes = [
             new,
             spend,
+            cost,
             f"months(mon) AS (VALUES {', '.join(months)})",
             buckets,
             states,
@@ -503,6 +617,11 @@ class Floor:
         ]
         cols = (
             "COALESCE(newc.new, 0) AS f_new, COALESCE(spend.spend, 0) AS f_spend, "
+            "COALESCE(cost.cost, 0) AS f_cost, "
+            # kpi-spec v2: the blended CAC (marketing and sales cost) for the
+            # company and a team; a campaign has its spend only.
+            f"COALESCE(spend.spend, 0) + CASE WHEN gr.st = '{CAMPAIGN}' THEN 0 ELSE COALESCE(cost.cost, 0) "
+            "END AS f_acq, "
             "COALESCE(states.active, 0) AS f_active, COALESCE(states.retained, 0) AS f_retained, "
             "COALESCE(states.churned, 0) AS f_churned, COALESCE(states.one, 0) AS f_one, "
             "COALESCE(states.two, 0) AS f_two, COALESCE(arpa.rev, 0) / 12 AS f_mrev, "
@@ -511,18 +630,21 @@ class Floor:
         joins = (
             self.join("newc")
             + self.join("spend")
+            + self.join("cost")
             + self.join("states")
             + self.join("arpa")
             + self.join("meanchurn")
         )
-        cac = self.ratio("f_spend", "f_new")
+        cac = self.ratio("f_acq", "f_new")
         arpa_v = self.ratio("f_mrev", "f_cus")
         margin = f"(({arpa_v}) * {self.margin})"
         ltv = self.ratio(margin, "f_mean")
         outputs = {
             "new_customers": ("f_new", "f_new", self.null),
             "marketing_spend": ("f_spend", "f_spend", self.null),
-            "cac": (cac, "f_spend", "f_new"),
+            "sales_cost": ("f_cost", "f_cost", self.null),
+            "cac": (cac, "f_acq", "f_new"),
+            "paid_cac": (self.ratio("f_spend", "f_new"), "f_spend", "f_new"),
             "churn_rate": (self.ratio("f_churned", "f_active", "100"), "f_churned", "f_active"),
             "retention_rate": (self.ratio("f_retained", "f_active", "100"), "f_retained", "f_active"),
             "repeat_purchase_rate": (self.ratio("f_two", "f_one", "100"), "f_two", "f_one"),
@@ -540,7 +662,9 @@ class Floor:
             f"SELECT {self.local_date('r.submitted_at')} AS day, i.owner_id, i.team_id, r.nps_score, "
             "r.csat_score "
             "FROM surveys_response r JOIN surveys_invitation i ON i.id = r.invitation_id "
-            f"WHERE r.submitted_at >= {start} AND r.submitted_at < {end}",
+            # An answer from a staff member's own address is no customer's (as the engine).
+            f"WHERE r.submitted_at >= {start} AND r.submitted_at < {end} "
+            f"AND r.from_staff_address = {self.d.boolean(False)}",
             "day",
             {REP: "owner_id", TEAM: "team_id"},
             {
@@ -608,6 +732,339 @@ class Floor:
             [facts], (COMPANY, TEAM, REP), self.join("act"), "COALESCE(act.n, 0) AS f_n", outputs
         )
 
+    def percentiles(self, name: str, hist: str, group: str) -> str:
+        """A CTE `name(group…, n, p50, p75, a)` from a histogram `hist`
+        (group…, v, cnt, a): the count, the median and the 75th percentile of
+        v (linear interpolation between the two values either side of
+        position (n − 1) × p, as `percentile_cont`), and Σ a. The values are
+        whole days, so a histogram is small, and it adds up over months where
+        a percentile does not: quarters and years sum their months' counts
+        and take the percentile from the sums. Written here again rather than
+        borrowed from kpis.process: the floor checks the engine, so it shares
+        none of its logic."""
+        floor = "FLOOR" if self.d.pg else "CAST"
+
+        def position(p: str) -> str:
+            h = f"((n - 1) * {p})"
+            return f"{h} AS h{p[2:]}, {floor}({h}{'' if self.d.pg else ' AS INTEGER'}) AS i{p[2:]}"
+
+        def at(i: str) -> str:
+            return f"MAX(CASE WHEN upto - cnt <= {i} AND {i} < upto THEN v END)"
+
+        def pick(p: str) -> str:
+            lo, hi = f"v{p}", f"COALESCE(w{p}, v{p})"
+            return f"{lo} + (h{p} - i{p}) * ({hi} - {lo})"
+
+        cum = (
+            f"SELECT x.*, SUM(cnt) OVER (PARTITION BY {group} ORDER BY v) AS upto, "
+            f"SUM(cnt) OVER (PARTITION BY {group}) AS n FROM {hist} x"
+        )
+        ranked = f"SELECT c.*, {position('0.5')}, {position('0.75')} FROM ({cum}) AS c"
+        picked = (
+            f"SELECT {group}, n, h5, i5, h75, i75, {at('i5')} AS v5, {at('i5 + 1')} AS w5, "
+            f"{at('i75')} AS v75, {at('i75 + 1')} AS w75, SUM(a) AS a FROM ({ranked}) AS r "
+            f"GROUP BY {group}, n, h5, i5, h75, i75"
+        )
+        return (
+            f"{name} AS (SELECT {group}, n, {pick('5')} AS p50, {pick('75')} AS p75, a FROM ({picked}) AS q)"
+        )
+
+    def monthly_histogram(self, name: str, source: str, period_col: str) -> str:
+        """`name(g, ps, st, sid, k, v, cnt, a)`: the source's (k, v, a) rows
+        counted once by month × scope × k × v, then summed per period."""
+        monthly = self.monthly(
+            f"m_{name}", source, period_col, {REP: "owner_id", TEAM: "team_id"},
+            {"cnt": "COUNT(*)", "a": "SUM(a)"}, keys=("k", "v"),
+        )  # fmt: skip
+        return (
+            f"{monthly}, {name} AS (SELECT p.g, p.ps, m.st, m.sid, m.k, m.v, SUM(m.cnt) AS cnt, "
+            f"SUM(m.a) AS a FROM pmonths p JOIN m_{name} m ON m.mon = p.mon "
+            "GROUP BY p.g, p.ps, m.st, m.sid, m.k, m.v)"
+        )
+
+    def process_sql(self) -> str:
+        """Issue 12's process KPIs: time in stage and stage conversion from the
+        stays left in each period, lead response from the prospects created
+        in it, and the deals stalled today (kpis.process, whose readings of
+        the spec these follow). Percentiles per period and scope: each stay
+        or lead is counted for the company, its team and its rep."""
+        d = self.d
+        lo, hi, today = d.date(self.lo), d.date(self.hi), d.date(self.today)
+        open_list = ", ".join(f"'{s}'" for s in OPEN_STAGES)
+        order = " ".join(f"WHEN '{s}' THEN {n}" for n, s in enumerate((*OPEN_STAGES, "won"), start=1))
+        window = "OVER (PARTITION BY deal_id ORDER BY changed_at, id)"
+        kinds = f"kinds(st) AS (VALUES ('{COMPANY}'), ('{TEAM}'), ('{REP}'))"
+        sid = f"CASE k.st WHEN '{COMPANY}' THEN 0 WHEN '{TEAM}' THEN x.team_id ELSE x.owner_id END"
+        # A stay runs from an entry into an open stage to the deal's next entry.
+        stays = (
+            "stays AS (SELECT d.owner_id, d.team_id, d.stage AS deal_stage, h.stage, h.e, "
+            f"{d.day_diff('h.e', 'h.s')} AS days, CASE WHEN (CASE h.next_stage {order} ELSE 0 END) > "
+            f"(CASE h.stage {order} ELSE 0 END) THEN 1 ELSE 0 END AS moved "
+            f"FROM (SELECT deal_id, to_stage AS stage, day AS s, LEAD(day) {window} AS e, "
+            f"LEAD(to_stage) {window} AS next_stage FROM (SELECT id, deal_id, changed_at, to_stage, "
+            f"{self.local_date('changed_at')} AS day FROM crm_dealstagechange) AS c) AS h "
+            f"JOIN crm_deal d ON d.id = h.deal_id WHERE h.stage IN ({open_list}) AND h.e IS NOT NULL)"
+        )
+        left_hist = self.monthly_histogram(
+            "left_h",
+            "SELECT e, owner_id, team_id, stage AS k, days AS v, moved AS a FROM stays "
+            f"WHERE e BETWEEN {lo} AND {hi}",
+            "e",
+        )
+        left = self.percentiles("left_s", "left_h", "g, ps, st, sid, k")
+        rate = {s: f"MAX(CASE WHEN k = '{s}' THEN {self.num('a')} / n END)" for s in OPEN_STAGES}
+        product = " * ".join(f"COALESCE({r}, 1)" for r in rate.values())
+        stage_sums = (
+            f"tis AS (SELECT g, ps, st, sid, {self.num('SUM(n)')} AS left_n, {self.num('SUM(a)')} AS moved, "
+            f"{self.num('SUM(p50)')} AS med, 100 * {product} AS conv FROM left_s WHERE sid IS NOT NULL "
+            "GROUP BY g, ps, st, sid)"
+        )
+        kind_list = ", ".join(f"'{k}'" for k in ("call", "meeting", "email"))
+        first = (
+            "SELECT a.prospect_id, MIN(a.occurred_on) AS first_day FROM crm_activity a "
+            f"JOIN crm_prospect p ON p.id = a.prospect_id WHERE a.done = {d.boolean(True)} "
+            f"AND a.kind IN ({kind_list}) AND p.created_on BETWEEN {lo} AND {hi} GROUP BY a.prospect_id"
+        )
+        days = d.day_diff("f.first_day", "x.created_on")
+        hours = f"CASE WHEN f.first_day < x.created_on THEN 0 ELSE {days} * 24 END"
+        lead_hist = self.monthly_histogram(
+            "lead_h",
+            f"SELECT x.created_on, x.owner_id, x.team_id, 'hours' AS k, {hours} AS v, 1 AS a "
+            f"FROM crm_prospect x JOIN ({first}) AS f ON f.prospect_id = x.id",
+            "created_on",
+        )
+        leads = self.percentiles("leads", "lead_h", "g, ps, st, sid")
+        # Stalled: open deals whose days since their latest stage entry exceed
+        # the P75 of won deals' stays in that stage, the team's own when it
+        # has KPI_MIN_SAMPLE of them, else the company's.
+        won_hist = (
+            f"won_h AS (SELECT k.st, {sid} AS sid, x.stage AS k, x.days AS v, COUNT(*) AS cnt, 0 AS a "
+            f"FROM stays x CROSS JOIN kinds k WHERE x.deal_stage = 'won' AND k.st <> '{REP}' "
+            "GROUP BY k.st, 2, x.stage, x.days)"
+        )
+        thresholds = self.percentiles("won_p75", "won_h", "st, sid, k")
+        since = (
+            f"COALESCE((SELECT MAX({self.local_date('c.changed_at')}) FROM crm_dealstagechange c "
+            "WHERE c.deal_id = dl.id), dl.opened_on)"
+        )
+        stalled = (
+            "stalled_src AS (SELECT dl.owner_id, dl.team_id FROM crm_deal dl "
+            f"JOIN won_p75 co ON co.st = '{COMPANY}' AND co.k = dl.stage "
+            f"LEFT JOIN won_p75 tm ON tm.st = '{TEAM}' AND tm.sid = dl.team_id AND tm.k = dl.stage "
+            f"AND tm.n >= {self.min_sample} WHERE dl.stage IN ({open_list}) "
+            f"AND {d.day_diff(today, since)} > COALESCE(tm.p75, co.p75)), "
+            f"stalled AS (SELECT k.st, {sid} AS sid, COUNT(*) AS n FROM stalled_src x CROSS JOIN kinds k "
+            "GROUP BY k.st, sid)"
+        )
+        cols = (
+            "tis.left_n AS f_left, tis.moved AS f_moved, tis.med AS f_med, tis.conv AS f_conv, "
+            "leads.n AS f_touched, leads.p50 AS f_lead, COALESCE(stalled.n, 0) AS f_stalled"
+        )
+        joins = (
+            self.join("tis")
+            + self.join("leads")
+            + " LEFT JOIN stalled ON gr.st = stalled.st AND gr.sid = stalled.sid"
+        )
+        outputs = {
+            "time_in_stage_days": ("f_med", "f_med", "f_left"),
+            "stage_conversion_rate": ("f_conv", "CASE WHEN f_moved > 0 THEN f_moved END", "f_left"),
+            "lead_response_hours": ("f_lead", "f_lead", "f_touched"),
+            "stalled_deals": ("f_stalled", "f_stalled", self.null),
+        }
+        ctes = [kinds, stays, left_hist, left, stage_sums, lead_hist, leads, won_hist, thresholds, stalled]
+        return self.insert(ctes, (COMPANY, TEAM, REP), joins, cols, outputs)
+
+    def workdays_before(self, day: str) -> str:
+        """Monday–Friday days from Monday 3 January 2000 to the day before `day`."""
+        n = self.d.day_diff(day, self.d.date(dt.date(2000, 1, 3)))
+        return f"(({n}) / 7 * 5 + {self.d.least(f'({n}) % 7', '5')})"
+
+    def team_sql(self) -> str:
+        """The team's KPIs (team/kpis.py): training hours, active selling days
+        (a rep's distinct working days with a done call, meeting or email ÷
+        the working days they were on the staff; a team and the company Σ ÷ Σ
+        over their active salespeople) and the certified share at each
+        period's end (today for the period under way)."""
+        d = self.d
+        lo, hi, today = d.date(self.lo), d.date(self.hi), d.date(self.today)
+        t = d.boolean(True)
+        training = self.grouped(
+            "train",
+            "SELECT s.date, a.user_id, a.team_id, s.hours FROM team_trainingattendance a "
+            "JOIN team_trainingsession s ON s.id = a.session_id WHERE s.confirmed_at IS NOT NULL "
+            f"AND s.date <= {today} AND s.date BETWEEN {lo} AND {hi}",
+            "date",
+            {REP: "user_id", TEAM: "team_id"},
+            {"hours": "SUM(hours)"},
+        )
+        weekday = f"{d.day_diff('occurred_on', d.date(dt.date(2000, 1, 3)))} % 7 < 5"
+        selling = self.grouped(
+            "sdays",
+            "SELECT DISTINCT owner_id, occurred_on FROM crm_activity WHERE kind IN ('call', 'meeting', "
+            f"'email') AND done = {t} AND {weekday} AND occurred_on BETWEEN {lo} AND {hi}",
+            "occurred_on",
+            {REP: "owner_id"},
+            {"days": "COUNT(*)"},
+        )
+        # Each member of the staff in each period: from the day a salesperson
+        # joined (a manager from the period's start), to its end or today.
+        staff = (
+            "staff AS (SELECT p.g, p.ps, u.id, u.team_id, u.role, u.joined, "
+            f"CASE WHEN u.role = 'salesperson' AND u.joined > p.ps THEN u.joined ELSE p.ps END AS first, "
+            f"{d.least('p.pe', today)} AS last FROM periods p CROSS JOIN (SELECT id, team_id, role, "
+            f"{self.local_date('date_joined')} AS joined FROM crm_user WHERE is_active = {t} "
+            "AND role IN ('salesperson', 'manager')) AS u)"
+        )
+        workdays = (
+            f"CASE WHEN s.first > s.last THEN 0 ELSE {self.workdays_before(d.add_days('s.last', '1'))} - "
+            f"{self.workdays_before('s.first')} END"
+        )
+        certified = (
+            "CASE WHEN s.joined <= s.last AND EXISTS (SELECT 1 FROM team_certification c "
+            "WHERE c.user_id = s.id AND c.confirmed_at IS NOT NULL AND c.obtained_on <= s.last "
+            "AND (c.expires_on IS NULL OR c.expires_on >= s.last)) THEN 1 ELSE 0 END"
+        )
+        members = (
+            "members AS (SELECT s.g, s.ps, s.id, s.team_id, s.role, COALESCE(sd.days, 0) AS days, "
+            f"{workdays} AS wd, CASE WHEN s.joined <= s.last THEN 1 ELSE 0 END AS on_staff, "
+            f"{certified} AS cert FROM staff s LEFT JOIN sdays sd ON sd.g = s.g AND sd.ps = s.ps "
+            "AND sd.st = 'rep' AND sd.sid = s.id)"
+        )
+        sums = "SUM(days) AS days, SUM(wd) AS wd, SUM(on_staff) AS on_staff, SUM(cert) AS cert"
+        people = (
+            f"people AS (SELECT g, ps, '{REP}' AS st, id AS sid, days, wd, on_staff, cert FROM members "
+            f"UNION ALL SELECT g, ps, '{TEAM}', team_id, {sums} FROM members WHERE role = 'salesperson' "
+            "AND team_id IS NOT NULL GROUP BY g, ps, team_id "
+            f"UNION ALL SELECT g, ps, '{COMPANY}', 0, {sums} FROM members WHERE role = 'salesperson' "
+            "GROUP BY g, ps)"
+        )
+        cols = (
+            "COALESCE(train.hours, 0) AS f_hours, "
+            f"{self.num('COALESCE(people.days, 0)')} AS f_days, "
+            f"{self.num('COALESCE(people.wd, 0)')} AS f_wd, "
+            f"{self.num('COALESCE(people.on_staff, 0)')} AS f_staff, "
+            f"{self.num('COALESCE(people.cert, 0)')} AS f_cert"
+        )
+        outputs = {
+            "training_hours": ("f_hours", "f_hours", self.null),
+            "active_selling_days": (self.ratio("f_days", "f_wd", "100"), "f_days", "f_wd"),
+            "certified_share": (self.ratio("f_cert", "f_staff", "100"), "f_cert", "f_staff"),
+        }
+        ctes = [training, selling, staff, members, people]
+        joins = self.join("train") + self.join("people")
+        return self.insert(ctes, (COMPANY, TEAM, REP), joins, cols, outputs)
+
+    def scope_rule(self, name: str, state: str) -> str:
+        """`name(g, ps, sid)`: the teams kpis.compute `_suppress_across_scopes`
+        withholds in one pass over `state(g, ps, st, sid, n, shown)`: where the
+        company's figure is shown, the smallest shown teams, until the company
+        minus the shown teams is 0 or at least 5 answers and no lone hidden
+        team could be read as that difference."""
+        low = KPIS["enps"].anonymous_below
+        ranked = (
+            f"SELECT t.g, t.ps, t.sid, t.n, c.n AS total, ROW_NUMBER() OVER (PARTITION BY t.g, t.ps "
+            "ORDER BY t.n, t.sid) - 1 AS k, SUM(t.n) OVER (PARTITION BY t.g, t.ps ORDER BY t.n, t.sid "
+            "ROWS UNBOUNDED PRECEDING) - t.n AS before, SUM(t.n) OVER (PARTITION BY t.g, t.ps) AS s, "
+            "COUNT(*) OVER (PARTITION BY t.g, t.ps) AS m, MIN(t.n) OVER (PARTITION BY t.g, t.ps) AS first_n "
+            f"FROM {state} t JOIN {state} c ON c.g = t.g AND c.ps = t.ps AND c.st = '{COMPANY}' "
+            f"AND c.shown = 1 WHERE t.st = '{TEAM}' AND t.shown = 1"
+        )
+        hidden = (
+            f"SELECT g, ps, COUNT(*) AS h, MAX(n) AS h_n FROM {state} WHERE st = '{TEAM}' AND shown = 0 "
+            "AND n > 0 GROUP BY g, ps"
+        )
+        # Popping k teams leaves the company minus the rest; a lone hidden team
+        # (the one hidden before, or the first popped) must not be readable.
+        lone = "CASE WHEN r.k = 0 THEN hd.h_n ELSE r.first_n END"
+        keeps = (
+            f"NOT ((r.total - (r.s - r.before) > 0 AND r.total - (r.s - r.before) < {low}) "
+            f"OR (COALESCE(hd.h, 0) + r.k = 1 AND {lone} >= {low}))"
+        )
+        stop = (
+            f"SELECT r.g, r.ps, MIN(CASE WHEN {keeps} THEN r.k ELSE r.m END) AS stop FROM ({ranked}) AS r "
+            f"LEFT JOIN ({hidden}) AS hd ON hd.g = r.g AND hd.ps = r.ps GROUP BY r.g, r.ps"
+        )
+        return (
+            f"{name} AS (SELECT r.g, r.ps, r.sid FROM ({ranked}) AS r JOIN ({stop}) AS st "
+            "ON st.g = r.g AND st.ps = r.ps WHERE r.k < st.stop)"
+        )
+
+    def enps_sql(self) -> str:
+        """eNPS over the pulse answers, with kpis.compute's anonymity rules: a
+        figure of fewer than 5 answers is withheld; a quarter or year whose
+        shown months (or quarters) leave 1–4 answers is withheld; where the
+        company is shown, the teams that would leave 1–4 answers (the company
+        minus the shown teams) are withheld, before and again after the
+        period rule, as the engine's loop does until nothing changes."""
+        d = self.d
+        lo, hi = d.date(self.lo), d.date(self.hi)
+        low = KPIS["enps"].anonymous_below
+        source = (
+            "SELECT submitted_on, team_id, score FROM team_pulseanswer "
+            f"WHERE submitted_on BETWEEN {lo} AND {hi}"
+        )
+        pulse = self.grouped(
+            "pulse",
+            source,
+            "submitted_on",
+            {TEAM: "team_id"},
+            {
+                "pro": "COUNT(*) FILTER (WHERE score >= 9)",
+                "det": "COUNT(*) FILTER (WHERE score <= 6)",
+                "n": "COUNT(*)",
+            },
+        )
+        monthly = self.monthly("pmon", source, "submitted_on", {TEAM: "team_id"}, {"n": "COUNT(*)"})
+        base = (
+            "ebase AS (SELECT p.g, p.ps, s.st, s.sid, COALESCE(pu.pro, 0) AS pro, "
+            "COALESCE(pu.det, 0) AS det, COALESCE(pu.n, 0) AS n FROM periods p CROSS JOIN scopes s "
+            "LEFT JOIN pulse pu ON pu.g = p.g AND pu.ps = p.ps AND pu.st = s.st AND pu.sid = s.sid)"
+        )
+        shown_n = f"CASE WHEN mc.n >= {low} THEN mc.n ELSE 0 END"
+        quarters = (
+            f"SELECT pm.ps, mc.st, mc.sid, {self.trunc('quarter', 'mc.mon')} AS q, SUM(mc.n) AS qn "
+            "FROM pmonths pm JOIN pmon mc ON mc.mon = pm.mon WHERE pm.g = 'year' GROUP BY 1, 2, 3, 4"
+        )
+        periods_rule = (
+            f"sm AS (SELECT pm.g, pm.ps, mc.st, mc.sid, SUM({shown_n}) AS shown FROM pmonths pm "
+            "JOIN pmon mc ON mc.mon = pm.mon WHERE pm.g <> 'month' GROUP BY pm.g, pm.ps, mc.st, mc.sid), "
+            f"sq AS (SELECT ps, st, sid, SUM(CASE WHEN qn >= {low} THEN qn ELSE 0 END) AS shown "
+            f"FROM ({quarters}) AS x GROUP BY ps, st, sid), "
+            "eper AS (SELECT b.g, b.ps, b.st, b.sid, b.pro, b.det, b.n, CASE WHEN b.g <> 'month' AND "
+            f"b.n >= {low} AND ((b.n - COALESCE(sm.shown, 0) > 0 AND b.n - COALESCE(sm.shown, 0) < {low}) "
+            f"OR (b.g = 'year' AND b.n - COALESCE(sq.shown, 0) > 0 AND b.n - COALESCE(sq.shown, 0) < {low})) "
+            "THEN 1 ELSE 0 END AS pw FROM ebase b "
+            "LEFT JOIN sm ON sm.g = b.g AND sm.ps = b.ps AND sm.st = b.st AND sm.sid = b.sid "
+            "LEFT JOIN sq ON b.g = 'year' AND sq.ps = b.ps AND sq.st = b.st AND sq.sid = b.sid)"
+        )
+        first = f"e1 AS (SELECT g, ps, st, sid, n, CASE WHEN n >= {low} THEN 1 ELSE 0 END AS shown FROM eper)"
+        second = (
+            "e2 AS (SELECT e.g, e.ps, e.st, e.sid, e.n, CASE WHEN e.n >= "
+            f"{low} AND e.pw = 0 AND w1.sid IS NULL THEN 1 ELSE 0 END AS shown FROM eper e "
+            f"LEFT JOIN w1 ON e.st = '{TEAM}' AND w1.g = e.g AND w1.ps = e.ps AND w1.sid = e.sid)"
+        )
+        final = (
+            "enps AS (SELECT e.g, e.ps, e.st, e.sid, e.pro, e.det, e.n, "
+            "CASE WHEN e2.shown = 1 AND w2.sid IS NULL THEN 1 ELSE 0 END AS shown FROM eper e "
+            "JOIN e2 ON e2.g = e.g AND e2.ps = e.ps AND e2.st = e.st AND e2.sid = e.sid "
+            f"LEFT JOIN w2 ON e.st = '{TEAM}' AND w2.g = e.g AND w2.ps = e.ps AND w2.sid = e.sid)"
+        )
+        ctes = [
+            pulse,
+            monthly,
+            base,
+            periods_rule,
+            first,
+            self.scope_rule("w1", "e1"),
+            second,
+            self.scope_rule("w2", "e2"),
+            final,
+        ]
+        num = "CASE WHEN enps.shown = 1 THEN enps.pro - enps.det END"
+        cols = f"{self.num(num)} AS f_num, {self.num('CASE WHEN enps.shown = 1 THEN enps.n END')} AS f_n"
+        outputs = {"enps": (self.ratio("f_num", "f_n", "100"), "f_num", "f_n")}
+        return self.insert(ctes, (COMPANY, TEAM), self.join("enps"), cols, outputs)
+
     def statements(self) -> dict[str, str]:
         return {
             "deals": self.deals_sql(),
@@ -615,6 +1072,9 @@ class Floor:
             "customers": self.customers_sql(),
             "surveys": self.surveys_sql(),
             "activities": self.activities_sql(),
+            "process": self.process_sql(),
+            "team": self.team_sql(),
+            "enps": self.enps_sql(),
         }
 
     def run(self) -> None:
@@ -630,3 +1090,21 @@ class Floor:
                 cursor.execute("SET LOCAL jit = off")
             for sql in self.statements().values():
                 cursor.execute(sql)
+
+
+class MonthFloor(Floor):
+    """The floor the full recompute is held to (issue 17): each fact table is
+    grouped **once**, by month × scope (`GROUPING SETS` over the scopes only),
+    and quarters and years are summed in SQL from those monthly rows, as the
+    engine sums them from its monthly facts. Every fact it groups is additive
+    over months and every period is a run of whole months, so the rows are
+    the same as `Floor`'s, which groups each table by month, quarter and
+    year."""
+
+    def grouped(self, name: str, source: str, period_col: str, scopes: dict[str, str], measures: dict) -> str:
+        monthly = self.monthly(f"m_{name}", source, period_col, scopes, measures)
+        sums = ", ".join(f"SUM(m.{k}) AS {k}" for k in measures)
+        return (
+            f"{monthly}, {name} AS (SELECT p.g, p.ps, m.st, m.sid, {sums} FROM pmonths p "
+            f"JOIN m_{name} m ON m.mon = p.mon GROUP BY p.g, p.ps, m.st, m.sid)"
+        )

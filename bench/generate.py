@@ -82,12 +82,18 @@ TABLES = [
     "surveys_surveyquestion",
     "surveys_survey",
     "crm_activity",
+    "team_trainingattendance",
+    "team_trainingsession",
+    "team_certification",
+    "team_pulseanswer",
+    "team_pulseround",
     "crm_dealstagechange",
     "crm_target",
     "crm_deal",
     "crm_prospect",
     "crm_customer",
     "crm_campaignspend",
+    "crm_salescost",
     "crm_campaign",
     "crm_product",
     "crm_user",
@@ -180,6 +186,9 @@ class Generator:
             self.step("acquisition_and_churn", self.acquisition_and_churn)
             self.step("activities", self.activities)
             self.step("targets", self.targets)
+            self.step("sales_costs", self.sales_costs)
+            self.step("training", self.training)
+            self.step("pulse", self.pulse)
             self.step("surveys", self.surveys)
             if self.d.pg:
                 self.step("sequences", self.sequences)
@@ -229,10 +238,16 @@ class Generator:
             f"'manager' || n || '@bench.example', {f}, {t}, {joined}, 'manager', n FROM nums"
         )
         rep = f"({s.teams} + 1 + n)"
+        # Most reps were on the staff before the data starts; one in five
+        # joined during it (active_selling_days and certified_share count a
+        # rep from the day they joined).
+        late = d.at_seconds(d.add_days(d.date(self.start), d.rnd("n", 13, self.days)), "36000")
+        early = d.at_seconds(d.add_days(d.date(self.start), "-30"), "36000")
+        rep_joined = f"CASE WHEN n % 5 = 0 THEN {late} ELSE {early} END"
         self.exec(
             f"{d.with_recursive} {d.nums(s.reps)} INSERT INTO crm_user ({cols}) "
             f"SELECT {rep}, '{password}', {f}, 'rep' || n, 'Rep', 'No ' || n, "
-            f"'rep' || n || '@bench.example', {f}, {t}, {joined}, 'salesperson', "
+            f"'rep' || n || '@bench.example', {f}, {t}, {rep_joined}, 'salesperson', "
             f"{self.team_of_rep(rep)} FROM nums"
         )
         values = ", ".join(
@@ -426,6 +441,17 @@ class Generator:
             f"p.owner_id, p.team_id, p.id, NULL, NULL, {d.boolean(True)}, {ts} "
             f"FROM nums JOIN crm_prospect p ON p.id = 1 + {d.rnd('n', 83, s.prospects)}"
         )
+        # Meetings on one deal in five, the week it opened, some still
+        # planned (activities_per_won_deal counts the done ones).
+        self.exec(
+            "INSERT INTO crm_activity (kind, occurred_on, subject, notes, owner_id, team_id, prospect_id, "
+            "deal_id, customer_id, done, created_at) "
+            f"SELECT 'meeting', {d.add_days('dl.opened_on', d.rnd('dl.id', 84, 7))}, 'Deal review', '', "
+            f"dl.owner_id, dl.team_id, NULL, dl.id, NULL, CASE WHEN {d.rnd('dl.id', 85, 10)} < 8 "
+            f"THEN {d.boolean(True)} ELSE {d.boolean(False)} END, {ts} "
+            f"FROM crm_deal dl WHERE {d.rnd('dl.id', 86, 5)} = 0 "
+            f"AND {d.add_days('dl.opened_on', d.rnd('dl.id', 84, 7))} <= {d.date(self.today)}"
+        )
 
     def targets(self) -> None:
         s, d = self.size, self.d
@@ -443,6 +469,80 @@ class Generator:
             f"SELECT NULL, 1 + (n - 1) % {s.teams}, "
             f"{d.add_months(d.date(self.start), f'(n - 1) / {s.teams}')}, "
             f"200000 + 10000 * {d.rnd('n', 92, 30)} FROM nums"
+        )
+
+    def sales_costs(self) -> None:
+        """Salaries per team and month, and the company-wide tools, so the
+        blended CAC has a sales cost to blend (kpi-spec v2)."""
+        s, d = self.size, self.d
+        ts = d.timestamp(self.now)
+        amount = d.money(f"20000 + 1000 * {d.rnd('n', 95, 20)} + {d.rnd('n', 96, 100)} / 100.0")
+        self.exec(
+            f"{d.with_recursive} {d.nums((s.teams + 1) * s.months)} "
+            "INSERT INTO crm_salescost (team_id, spent_on, category, amount, note, created_at) "
+            f"SELECT CASE WHEN (n - 1) % {s.teams + 1} = 0 THEN NULL ELSE (n - 1) % {s.teams + 1} END, "
+            f"{d.add_months(d.date(self.start), f'(n - 1) / {s.teams + 1}')}, "
+            f"CASE WHEN (n - 1) % {s.teams + 1} = 0 THEN 'tools' ELSE 'salaries' END, "
+            f"{amount}, '', {ts} "
+            "FROM nums"
+        )
+
+    def training(self) -> None:
+        """One training session per team and month (a tenth not confirmed
+        yet), attended by about half of the team's reps; one certification
+        per rep, half expiring after a year, a tenth not confirmed."""
+        s, d = self.size, self.d
+        ts = d.timestamp(self.now)
+        confirmed = f"CASE WHEN {d.rnd('n', 101, 10)} = 0 THEN NULL ELSE {ts} END"
+        held = d.add_days(d.add_months(d.date(self.start), f"(n - 1) / {s.teams}"), d.rnd("n", 102, 28))
+        hours = d.money(f"2 + {d.rnd('n', 103, 12)} / 2.0")
+        self.exec(
+            f"{d.with_recursive} {d.nums(s.teams * s.months)} "
+            "INSERT INTO team_trainingsession (id, title, kind, date, hours, provider, notes, created_by_id, "
+            "confirmed_by_id, confirmed_at, created_at) "
+            f"SELECT n, 'Team ' || (1 + (n - 1) % {s.teams}) || ' training', 'workshop', {held}, {hours}, "
+            f"'', '', 1, NULL, {confirmed}, {ts} FROM nums WHERE {held} <= {d.date(self.today)}"
+        )
+        pair = f"ts.id * {s.reps + s.teams + 2} + u.id"
+        self.exec(
+            "INSERT INTO team_trainingattendance (session_id, user_id, team_id) "
+            "SELECT ts.id, u.id, u.team_id FROM team_trainingsession ts JOIN crm_user u "
+            f"ON u.team_id = 1 + (ts.id - 1) % {s.teams} AND u.role = 'salesperson' "
+            f"WHERE {d.rnd(pair, 104, 2)} = 0"
+        )
+        obtained = d.add_days(d.date(self.start), d.rnd("u.id", 105, self.days))
+        self.exec(
+            "INSERT INTO team_certification (user_id, team_id, name, obtained_on, expires_on, created_by_id, "
+            "confirmed_by_id, confirmed_at, created_at) "
+            f"SELECT u.id, u.team_id, 'Sales methodology', {obtained}, "
+            f"CASE WHEN {d.rnd('u.id', 106, 2)} = 0 THEN NULL ELSE {d.add_days(obtained, '365')} END, "
+            "1, NULL, "
+            f"CASE WHEN {d.rnd('u.id', 107, 10)} = 0 THEN NULL ELSE {ts} END, {ts} "
+            "FROM crm_user u WHERE u.role = 'salesperson'"
+        )
+
+    def pulse(self) -> None:
+        """A pulse round a month; each team gives 0–8 answers a round (so
+        eNPS's anonymity rules withhold some teams and periods), a few with
+        no team left, submitted within the week."""
+        s, d = self.size, self.d
+        t = d.boolean(True)
+        self.exec(
+            f"{d.with_recursive} {d.nums(s.months)} "
+            "INSERT INTO team_pulseround (id, opened_on, ask_tools, ask_workload, ask_support) "
+            f"SELECT n, {d.add_days(d.add_months(d.date(self.start), 'n - 1'), '2')}, {t}, {t}, {t} FROM nums"
+        )
+        per_round = s.teams * 8
+        slot = "((n - 1) / 8)"
+        day = d.add_days("r.opened_on", d.rnd("n", 114, 7))
+        self.exec(
+            f"{d.with_recursive} {d.nums(per_round * s.months)} "
+            "INSERT INTO team_pulseanswer (round_id, team_id, submitted_on, score, tools, workload, support, "
+            "comment) "
+            f"SELECT r.id, CASE WHEN {d.rnd('n', 113, 20)} = 0 THEN NULL ELSE 1 + {slot} % {s.teams} END, "
+            f"{day}, {d.rnd('n', 115, 11)}, NULL, NULL, NULL, '' "
+            f"FROM nums JOIN team_pulseround r ON r.id = 1 + (n - 1) / {per_round} "
+            f"WHERE (n - 1) % 8 < {d.rnd(slot, 112, 9)} AND {day} <= {d.date(self.today)}"
         )
 
     def surveys(self) -> None:

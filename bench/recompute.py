@@ -1,4 +1,4 @@
-"""Time the KPI recompute against its SQL floor, and check they agree."""
+"""Time the KPI recompute against its SQL floors and a plain scan, and check they agree."""
 
 from __future__ import annotations
 
@@ -7,10 +7,13 @@ import statistics
 import time
 from decimal import Decimal
 
-from django.db import connection
+from django.db import connection, transaction
 
-from bench.floor import Floor, full_plan, nightly_plan
+from bench.floor import Floor, MonthFloor, full_plan, nightly_plan
 
+# What the report calls the two floors.
+MONTH_FLOOR = "month-grouped floor (bench.floor.MonthFloor)"
+OLD_FLOOR = "floor grouped per granularity (bench.floor.Floor)"
 KEY_COLS = "kpi, scope_type, scope_id, granularity, period_start"
 COMPARED = "value, numerator, denominator, low_sample, maturing"
 
@@ -53,20 +56,9 @@ def _close(a: Decimal | None, b: Decimal | None) -> bool:
     return abs(a - b) <= Decimal("0.000001") + abs(a) * Decimal("1e-9")
 
 
-# KPI spec v2 changed these, and the floor does not compute them that way
-# yet (the open pipeline at every period's end from the stage history; lead
-# conversion to a paying customer; sales cost and the blended CAC): left out
-# of the comparison until the month-grouped floor of issue 17 has them.
-FLOOR_PENDING = frozenset({
-    "lead_conversion_rate", "open_pipeline_value", "weighted_pipeline_value", "pipeline_velocity",
-    "sales_cost", "paid_cac",
-    # The team's KPIs (issue 13, team/kpis.py): tested against hand-computed
-    # fixtures in tests/team/test_team_kpis.py; the floor does not have them.
-    "training_hours", "certified_share", "enps", "active_selling_days",
-    # Issue 12's internal-process KPIs (stage stays, percentiles, stalled deals).
-    "time_in_stage_days", "stage_conversion_rate", "lead_response_hours", "stalled_deals",
-    "activities_per_won_deal", "lost_reasons",
-})  # fmt: skip
+# KPIs the floors do not compute, left out of the comparison (with the
+# reason in docs/benchmarks.md): none since issue 17.
+FLOOR_PENDING: frozenset[str] = frozenset()
 
 
 def compare(boussole: dict, floor: dict, examples: int = 10) -> dict:
@@ -97,42 +89,94 @@ def _median(times: list[float]) -> dict:
     return {"median_s": round(statistics.median(times), 4), "runs_s": [round(t, 4) for t in times]}
 
 
+def _ratio(a: dict, b: dict) -> float | None:
+    return round(a["median_s"] / b["median_s"], 2) if b["median_s"] else None
+
+
+# The fact tables the KPIs read, each with a column the scan must read from
+# the rows themselves (not a count an index could answer).
+FACT_TABLES = {
+    "crm_deal": "amount",
+    "crm_dealstagechange": "changed_at",
+    "crm_prospect": "created_on",
+    "crm_customer": "acquired_on",
+    "crm_campaignspend": "amount",
+    "crm_salescost": "amount",
+    "crm_target": "amount",
+    "surveys_invitation": "sent_at",
+    "surveys_response": "submitted_at",
+    "crm_activity": "occurred_on",
+    "team_trainingsession": "hours",
+    "team_trainingattendance": "session_id",
+    "team_certification": "obtained_on",
+    "team_pulseanswer": "submitted_on",
+}
+
+
+def plain_scan() -> int:
+    """The physical reference: one plain sequential scan of every fact table
+    the KPIs read (`COUNT(column)`, so each row is read), nothing grouped or
+    written. No recompute can read its facts faster. Returns the rows read."""
+    rows = 0
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # A sequential scan, not an index-only count; same settings as the floors.
+            for name in ("enable_indexscan", "enable_indexonlyscan", "enable_bitmapscan", "jit"):
+                cursor.execute(f"SET LOCAL {name} = off")
+        for table, column in FACT_TABLES.items():
+            cursor.execute(f"SELECT COUNT({column}), COUNT(*) FROM {table}")
+            rows += cursor.fetchone()[1]
+    return rows
+
+
 def bench_full(start: dt.date, end: dt.date, today: dt.date, runs: int = 3, log=print) -> dict:
     """The full recompute of every KPI × scope × month/quarter/year from start
-    to end: Boussole's engine, then the floor, alternately, each from an
-    empty snapshot table; the last runs' rows are compared."""
+    to end: Boussole's engine, the month-grouped floor (the one the ratio
+    uses), the floor of issue 5 and the plain scan, in turn, each floor from
+    an empty snapshot table; the last runs' rows are compared."""
     from kpis.compute import recompute
 
     plan = full_plan(start, end)
-    floor = Floor(plan, today)
-    boussole_times, floor_times = [], []
-    written = 0
+    # The month-grouped floor last: the pages step reads the rows it leaves.
+    floors = {"old_floor": Floor(plan, today), "floor": MonthFloor(plan, today)}
+    times: dict[str, list[float]] = {"boussole": [], "old_floor": [], "floor": [], "scan": []}
+    written, floor_rows, scanned = 0, {}, 0
     for i in range(runs):
         clear_snapshots()
         began = time.perf_counter()
         written = recompute(start, end, today=today).rows
-        boussole_times.append(time.perf_counter() - began)
+        times["boussole"].append(time.perf_counter() - began)
         if i == runs - 1:
             boussole_rows = fetch_rows()
-        clear_snapshots()
+        for key, floor in floors.items():
+            clear_snapshots()
+            began = time.perf_counter()
+            floor.run()
+            times[key].append(time.perf_counter() - began)
+            if i == runs - 1:
+                floor_rows[key] = fetch_rows()
         began = time.perf_counter()
-        floor.run()
-        floor_times.append(time.perf_counter() - began)
+        scanned = plain_scan()
+        times["scan"].append(time.perf_counter() - began)
         log(
-            f"  full recompute run {i + 1}/{runs}: boussole {boussole_times[-1]:.2f}s, floor "
-            f"{floor_times[-1]:.2f}s"
+            f"  full recompute run {i + 1}/{runs}: boussole {times['boussole'][-1]:.2f}s, "
+            f"month-grouped floor {times['floor'][-1]:.2f}s, old floor {times['old_floor'][-1]:.2f}s, "
+            f"plain scan {times['scan'][-1]:.2f}s"
         )
-    floor_rows = fetch_rows()
-    floor_written = len(floor_rows)
-    check = compare(boussole_rows, floor_rows)
-    b, f = _median(boussole_times), _median(floor_times)
+    b, f, old, scan = (_median(times[k]) for k in ("boussole", "floor", "old_floor", "scan"))
     return {
         "rows_written": written,
-        "floor_rows_written": floor_written,
+        "floor_rows_written": len(floor_rows["floor"]),
+        "floor_name": MONTH_FLOOR,
         "boussole": b,
         "floor": f,
-        "ratio": round(b["median_s"] / f["median_s"], 2) if f["median_s"] else None,
-        "check": check,
+        "ratio": _ratio(b, f),
+        "check": compare(boussole_rows, floor_rows["floor"]),
+        "old_floor": {**old, "name": OLD_FLOOR, "check": compare(boussole_rows, floor_rows["old_floor"])},
+        "old_ratio": _ratio(b, old),
+        "scan": {**scan, "rows": scanned, "tables": list(FACT_TABLES)},
+        "vs_scan": {"boussole": _ratio(b, scan), "floor": _ratio(f, scan), "old_floor": _ratio(old, scan)},
+        "pending": sorted(FLOOR_PENDING),
     }
 
 
@@ -141,7 +185,7 @@ def bench_nightly(today: dt.date, runs: int = 3, log=print) -> dict:
     each granularity) over a full snapshot table, as in production."""
     from kpis.compute import refresh
 
-    floor = Floor(nightly_plan(today), today)
+    floor = MonthFloor(nightly_plan(today), today)
     boussole_times, floor_times = [], []
     for i in range(runs):
         began = time.perf_counter()
@@ -154,12 +198,7 @@ def bench_nightly(today: dt.date, runs: int = 3, log=print) -> dict:
         log(f"  nightly run {i + 1}/{runs}: boussole {boussole_times[-1]:.2f}s, floor {floor_times[-1]:.2f}s")
     check = compare(boussole_rows, fetch_rows())
     b, f = _median(boussole_times), _median(floor_times)
-    return {
-        "boussole": b,
-        "floor": f,
-        "ratio": round(b["median_s"] / f["median_s"], 2) if f["median_s"] else None,
-        "check": check,
-    }
+    return {"floor_name": MONTH_FLOOR, "boussole": b, "floor": f, "ratio": _ratio(b, f), "check": check}
 
 
 def bench_dirty_month(today: dt.date, runs: int = 3, check: bool = False, log=print) -> dict:

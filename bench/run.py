@@ -194,9 +194,13 @@ def main(argv: list[str] | None = None) -> int:
     if "recompute" in steps:
         from bench.recompute import bench_full
 
-        log("Full recompute vs its SQL floor…")
+        log("Full recompute vs its SQL floors and a plain scan…")
         result["recompute"] = bench_full(generator.start, today, today, runs=args.runs, log=log)
-        log(f"  equal rows: {result['recompute']['check']['equal']}, ratio {result['recompute']['ratio']}")
+        x = result["recompute"]
+        log(
+            f"  equal rows: {x['check']['equal']} (old floor: {x['old_floor']['check']['equal']}), ratio "
+            f"{x['ratio']} (old floor: {x['old_ratio']}); against the plain scan: {x['vs_scan']}"
+        )
     if args.profile:
         result["profile"] = profile_recompute(generator.start, today, args)
     if "nightly" in steps:

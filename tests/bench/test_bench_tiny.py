@@ -14,7 +14,7 @@ from django.db import connection
 from django.test import Client
 from django.urls import NoReverseMatch, reverse
 
-from bench.floor import Floor, full_plan, nightly_plan
+from bench.floor import MonthFloor, full_plan, nightly_plan
 from bench.generate import SIZES, Generator
 from bench.pages import time_url
 from bench.recompute import (
@@ -70,11 +70,18 @@ def test_generation_is_deterministic_and_consistent(tiny):
     assert _fingerprint() == first
 
 
-def test_floor_writes_the_same_rows_as_the_engine(tiny):
+def test_both_floors_write_the_same_rows_as_the_engine(tiny):
     result = bench_full(tiny.start, TODAY, TODAY, runs=1, log=lambda message: None)
     check = result["check"]
+    assert "MonthFloor" in result["floor_name"]
     assert check["equal"], check["examples"]
     assert check["boussole_rows"] == check["floor_rows"] > 1000
+    old = result["old_floor"]["check"]
+    assert old["equal"], old["examples"]
+    assert old["floor_rows"] == check["floor_rows"]
+    # The plain scan read every row of every fact table, deals and stage changes included.
+    assert result["scan"]["rows"] > Deal.objects.count() * 2
+    assert result["vs_scan"]["floor"] > 0
     # Every KPI of the spec is covered by the floor.
     from kpis.definitions import KPIS
 
@@ -92,7 +99,7 @@ def test_one_dirty_month_is_rebuilt_and_matches_a_full_recompute(tiny):
 
 
 def test_the_comparison_catches_a_wrong_row(tiny):
-    Floor(full_plan(tiny.start, TODAY), TODAY).run()
+    MonthFloor(full_plan(tiny.start, TODAY), TODAY).run()
     rows = fetch_rows()
     key = next(k for k in rows if k[0] == "revenue" and k[1] == "company")
     wrong = dict(rows)
@@ -114,7 +121,7 @@ def test_nightly_plan_is_the_current_and_previous_periods():
 
 def test_a_page_timing_and_the_bare_submission(tiny, settings):
     settings.ROOT_URLCONF = "bench.urls"
-    Floor(full_plan(tiny.start, TODAY), TODAY).run()
+    MonthFloor(full_plan(tiny.start, TODAY), TODAY).run()
     client = Client()
     client.force_login(User.objects.get(username="admin"))
     timing = time_url(client, reverse("bench_live_scorecard"), requests=3, warm=1)
@@ -151,6 +158,7 @@ def test_report_renders_a_result(tiny):
     }
     text = render([result])
     assert "## KPI recompute" in text and "| tiny / SQLite | full (24 months)" in text
+    assert "bench.floor.MonthFloor" in text and "plain scan" in text
     assert KpiSnapshot.objects.exists()
 
 
