@@ -80,3 +80,28 @@ def test_campaign_prospect_count_follows_its_prospects(world):
     fair.refresh_from_db()
     web.refresh_from_db()
     assert (fair.prospect_count, web.prospect_count) == (0, 2)
+
+
+def test_a_migrate_repairs_drifted_totals_and_marks_no_month(world):
+    """The trigger install after every `migrate` recomputes the totals once,
+    writing only the rows that drifted (raw SQL with the triggers off, a
+    table rebuilt); a total is no KPI fact, so no month is marked."""
+    from kpis import triggers
+    from kpis.models import DirtyMonth
+
+    kept, drifted = CustomerFactory(owner=world.ann), CustomerFactory(owner=world.ann)
+    for customer in (kept, drifted):
+        DealFactory(owner=world.ann, customer=customer, amount=Decimal("10")).mark_won(
+            Decimal("40"), dt.date(2025, 2, 1)
+        )
+    fair = CampaignFactory()
+    ProspectFactory(owner=world.ann, source_campaign=fair)
+    Customer.objects.filter(pk=drifted.pk).update(revenue=Decimal("1"), deal_count=7)
+    type(fair).objects.filter(pk=fair.pk).update(prospect_count=9)
+    DirtyMonth.objects.all().delete()
+    triggers.install()
+    assert _figures(kept) == (Decimal("40"), 1)
+    assert _figures(drifted) == (Decimal("40"), 1)
+    fair.refresh_from_db()
+    assert fair.prospect_count == 1
+    assert not DirtyMonth.objects.exists()
