@@ -197,3 +197,17 @@ def test_load_pages_answer_for_every_role_and_the_report_shows_them(tiny, settin
     text = render([result])
     assert "## Concurrent load: M / PostgreSQL" in text and "| deals list | admin | 10.0 |" in text
     assert "Missed: none." in text
+
+
+def test_a_load_session_is_a_logged_in_session(tiny, client):
+    """wrk's sessions are made without a login: they must name a backend
+    that loads the user (the throttling backend listed first does not)."""
+    from django.conf import settings as django_settings
+
+    from bench.load import session_cookie, users_for
+
+    user = users_for("manager")[0]
+    client.cookies[django_settings.SESSION_COOKIE_NAME] = session_cookie(user)
+    response = client.get("/deals/")
+    assert response.status_code == 200
+    assert response.wsgi_request.user == user
