@@ -178,6 +178,15 @@ def _day_ranges(spans: dict[int, tuple[dt.date, dt.date]]) -> list[tuple[dt.date
     return [(lo, hi) for lo, hi in merged]
 
 
+def _near(ranges: list[tuple[dt.date, dt.date]]) -> list[tuple[dt.datetime, dt.datetime]]:
+    """The instants around these day ranges: a day either side covers every
+    time zone (the company-zone day is then compared exactly)."""
+    return [
+        (_utc_midnight(lo - dt.timedelta(days=1)), _utc_midnight(hi + dt.timedelta(days=2)))
+        for lo, hi in ranges
+    ]
+
+
 def _run(query: str, params: list) -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(query, params)
@@ -209,10 +218,7 @@ def span_stats(
 
     # Stays left in a span: only deals with a change near the spans' ranges
     # (a day either side covers every time zone; the join is exact).
-    near = [
-        (_utc_midnight(lo - dt.timedelta(days=1)), _utc_midnight(hi + dt.timedelta(days=2)))
-        for lo, hi in ranges
-    ]
+    near = _near(ranges)
     stays, stay_params = _stays(sql, near)
     obs = (
         f"SELECT sp.id AS span_id, k.st, {SCOPE_ID} AS sid, x.stage AS k, x.days AS v, x.moved_on AS a "
@@ -268,10 +274,7 @@ def span_stats(
         span_cte, span_params = sql.values(
             [(i, lo, hi) for i, (lo, hi) in spans.items()], "spans", "id, lo, hi"
         )
-        near = [
-            (_utc_midnight(lo - dt.timedelta(days=1)), _utc_midnight(hi + dt.timedelta(days=2)))
-            for lo, hi in _day_ranges(spans)
-        ]
+        near = _near(_day_ranges(spans))
     within, instants = _within(sql, "c.changed_at", near)
     entries = (
         f"SELECT c.deal_id, c.to_stage AS stage, {day} AS day, d.owner_id, d.team_id FROM {change} c "

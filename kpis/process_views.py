@@ -318,11 +318,8 @@ def _deal_ids(scope: sc.Scope, period: sc.Period, stage: str, what: str) -> list
     who_params = [scope.id] if who else []
     # A day either side of the period covers every time zone; the company-zone
     # day is then compared exactly. Bounded by the period's stage changes.
-    near = (
-        process._utc_midnight(period.start - dt.timedelta(days=1)),
-        process._utc_midnight(period.end + dt.timedelta(days=2)),
-    )
-    instants = [sql.ops.adapt_datetimefield_value(t) for t in near]
+    near = process._near([(period.start, period.end)])
+    instants = [sql.ops.adapt_datetimefield_value(t) for t in near[0]]
     if what == "entered":
         day, day_params = sql.day("c.changed_at")
         query = (
@@ -350,7 +347,7 @@ def _deal_ids(scope: sc.Scope, period: sc.Period, stage: str, what: str) -> list
             ids = ids.filter(owner_id=scope.id)
         return list(ids.values_list("pk", flat=True)[: DEALS_LIMIT + 1])
     else:
-        stays, stay_params = process._stays(sql, [near])
+        stays, stay_params = process._stays(sql, near)
         moved = {"moved_on": " AND x.moved_on = 1", "dropped": " AND x.moved_on = 0"}.get(what, "")
         query = (
             f"SELECT DISTINCT x.deal_id FROM ({stays}) x WHERE x.stage = %s "
