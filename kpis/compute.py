@@ -108,8 +108,9 @@ logger = logging.getLogger(__name__)
 
 # Bump when a fact changes meaning: every month is then read again.
 # 2: closed deals' sums per product (issue 15); 3: the team's facts (issue 13);
-# 4: lost deals per stage and reason, activities on won deals (issue 12).
-FACTS_VERSION = 4
+# 4: lost deals per stage and reason, activities on won deals (issue 12);
+# 5: time in stage and lead response as monthly counts (the process family).
+FACTS_VERSION = 5
 
 ZERO = Decimal(0)
 # Sales facts "lost|<stage lost at>|<reason code>": lost deals (lost_reasons).
@@ -130,8 +131,11 @@ _WRITE_TYPES = ("varchar", "varchar", "bigint", "varchar", "date", "numeric", "n
 
 # Fact families: stored and read separately, so that a nightly run reads the
 # running-sum families whole and the period sums only for the periods it writes.
-SALES, PIPELINE, CUSTOMERS = "sales", "pipeline", "customers"
-FAMILIES = (SALES, PIPELINE, CUSTOMERS)
+# The process family holds the counts behind the per-span percentiles
+# (kpis.process.month_histograms): "stay|<stage>|<days>" stays ended in the
+# month, "moved|<stage>" those that moved on, "lead|<hours>" first touches.
+SALES, PIPELINE, CUSTOMERS, PROCESS = "sales", "pipeline", "customers", "process"
+FAMILIES = (SALES, PIPELINE, CUSTOMERS, PROCESS)
 OPEN_STAGES = [s.value for s in Stage.open_stages()]
 # ARPA counts each customer once per 12-month window: a customer-month is
 # counted when the customer's previous won month is before the window. The
@@ -146,7 +150,7 @@ CUMULATIVE_KPIS = frozenset({
     "certified_share",
 })  # fmt: skip
 COHORT_KPIS = frozenset(k for k, d in KPIS.items() if d.is_cohort)
-# Computed per span from the raw tables (kpis.process), not from monthly facts.
+# Computed per span from the process family (kpis.process).
 SPAN_KPIS = frozenset({"time_in_stage_days", "stage_conversion_rate", "lead_response_hours"})
 
 Progress = Callable[[int, int], None]
@@ -536,7 +540,7 @@ def _run(
     everything = {g: periods_between(first, max(today, span.last), g) for g in granularities}
     new_scopes, gone_scopes = engine.scope_changes()
     if new_scopes:
-        engine.load_sales(set(month_starts(first, max(today, span.last))))
+        engine.load_months(SALES, month_starts(first, max(today, span.last)))
     # Like for like: the period under way against the same elapsed span of the
     # previous one, for every current period written whole.
     for g in granularities:
@@ -593,7 +597,7 @@ class _Reader:
         else:
             self.ranges = _runs(months)
             self.fixed = None
-        self.sales, self.pipeline, self.customers = _Sums(), _Sums(), _Sums()
+        self.sales, self.pipeline, self.customers, self.process = _Sums(), _Sums(), _Sums(), _Sums()
 
     # Filters and the month a row goes to.
 
@@ -622,6 +626,7 @@ class _Reader:
         self.read_sales()
         self.read_customers()
         self.read_pipeline()
+        self.read_process()
         return self
 
     # The period sums.
@@ -885,6 +890,21 @@ class _Reader:
             for key, n in counts.items():
                 bucket[key] += Decimal(n)
 
+    # Time in stage and lead response, as counts (kpis.process).
+
+    def read_process(self) -> None:
+        stays, leads = process.month_histograms(self.ranges, self.fixed)
+        data = self.process.data
+        for month, owner, team, stage, days, n, moved in stays:
+            for scope in _people(owner, team):
+                bucket = data[(*scope, _to_date(month))]
+                bucket[f"stay|{stage}|{days}"] += n
+                if moved:
+                    bucket[f"moved|{stage}"] += moved
+        for month, owner, team, hours, n in leads:
+            for scope in _people(owner, team):
+                data[(*scope, _to_date(month))][f"lead|{hours}"] += n
+
     # The open pipeline's changes, from the stage history.
 
     def read_pipeline(self) -> None:
@@ -996,6 +1016,15 @@ class _Reader:
 PRODUCT_FACTS = ("won", "lost", "revenue")
 
 
+def _people(owner: int | None, team: int | None) -> list[ScopeKey]:
+    """The company, the rep and the team a row counts for."""
+    return (
+        [(COMPANY, 0)]
+        + ([(REP, owner)] if owner is not None else [])
+        + ([(TEAM, team)] if team is not None else [])
+    )
+
+
 def _per_product(rows) -> tuple[list[dict], list[str]]:
     """Closed-deal rows with their sums repeated under per-product names."""
     rows = [dict(row) for row in rows]
@@ -1100,7 +1129,7 @@ class _Engine:
         self.store = _Store()
         self.fresh: dict[str, _Sums] = {}
         self.fresh_months: set[dt.date] = set()
-        self.sales_loaded: set[dt.date] = set()
+        self.loaded: dict[str, set[dt.date]] = {SALES: set(), PROCESS: set()}
         self.partials: dict[dt.date, _Reader] = {}  # cut day → the partial month read
         self.compare: dict[tuple[str, dt.date], _Span] = {}
         self.rows: dict[tuple, KpiSnapshot] = {}
@@ -1110,15 +1139,12 @@ class _Engine:
         self.warnings: list[str] = []
         self.progress = progress
         self.steps, self.done = 6, 0
-        # kpis.process: per span (g, start, last day), its stays and leads.
+        # kpis.process: the funnel per span (g, start, last day), read
+        # (span_ids → entered) or kept as stored (carried) by prepare_funnel.
         self.span_ids: dict[tuple, int] = {}
-        self.stays: dict[tuple, dict] = {}
-        self.leads: dict[tuple, tuple] = {}
         self.entered: dict[tuple, dict] = {}
+        self.carried: dict[tuple, dict] = {}
         self.stalled: tuple[dict, dict] | None = None
-        # Spans whose process figures are kept as stored (prepare_process).
-        self.carried: set[tuple] = set()
-        self.carried_rows: dict[tuple, tuple] = {}
 
     def tick(self, add: int = 0) -> None:
         self.steps += add
@@ -1130,7 +1156,7 @@ class _Engine:
 
     def read_months(self, months: list[dt.date]) -> None:
         if not months:  # a quiet night: every month's stored facts hold
-            self.fresh = {SALES: _Sums(), PIPELINE: _Sums(), CUSTOMERS: _Sums()}
+            self.fresh = {family: _Sums() for family in FAMILIES}
             self.tick()
             self.tick()
             return
@@ -1139,8 +1165,10 @@ class _Engine:
         self.tick()
         reader.read_customers()
         reader.read_pipeline()
+        reader.read_process()
         self.tick()
         self.fresh = {SALES: reader.sales, PIPELINE: reader.pipeline, CUSTOMERS: reader.customers}
+        self.fresh[PROCESS] = reader.process
         self.fresh_months = set(months)
 
     def load_stored(self, full: dict, partial: dict, refresh_months: list[dt.date]) -> None:
@@ -1158,7 +1186,7 @@ class _Engine:
             month__in=self.fresh_months
         )
         self._load(query)
-        self.load_sales(needed)
+        self.load_months(SALES, needed)
         for family, sums in self.fresh.items():
             self.store.put(family, sums)
         self.base_universe = {
@@ -1175,23 +1203,29 @@ class _Engine:
             self.store.months[family][(st, sid)][month] = {k: Decimal(v) for k, v in facts.items()}
         self.store._cumulative.clear()
 
-    def load_sales(self, months: set[dt.date]) -> None:
-        """Stored period sums of these months (those read again are in memory)."""
-        wanted = sorted(months - self.fresh_months - self.sales_loaded)
+    def load_months(self, family: str, months: Iterable[dt.date]) -> None:
+        """A period-sum family's stored facts of these months (those read
+        again are in memory)."""
+        wanted = sorted(set(months) - self.fresh_months - self.loaded[family])
         if wanted:
-            self._load(MonthFact.objects.filter(family=SALES, month__in=wanted))
-        self.sales_loaded |= set(wanted)
+            self._load(MonthFact.objects.filter(family=family, month__in=wanted))
+        self.loaded[family] |= set(wanted)
 
     def scope_changes(self) -> tuple[set[tuple[str, int]], set[tuple[str, int]]]:
         """Scopes that should have rows and have none yet, and scopes that have
         rows but no longer should (not on the staff, no figure anywhere)."""
         present = set(KpiSnapshot.objects.values_list("scope_type", "scope_id").distinct())
+        # The process counts give no scope rows of their own (as when they
+        # were read per span): a scope with stays has deals, so other facts.
         with_facts = set(
             MonthFact.objects.exclude(month__in=self.fresh_months)
+            .exclude(family=PROCESS)
             .values_list("scope_type", "scope_id")
             .distinct()
         )
-        for sums in self.fresh.values():
+        for family, sums in self.fresh.items():
+            if family == PROCESS:
+                continue
             with_facts |= {(st, sid) for (st, sid, _m), facts in sums.data.items() if any(facts.values())}
         wanted = {(st, sid) for st, ids in self.base_universe.items() for sid in ids} | with_facts
         return wanted - present, present - wanted
@@ -1210,13 +1244,15 @@ class _Engine:
 
     # -- sums over a span --
 
-    def _sales(self, scope: ScopeKey, span: _Span) -> dict[str, Decimal]:
+    def _sales(self, scope: ScopeKey, span: _Span, family: str = SALES) -> dict[str, Decimal]:
+        """Σ of a period-sum family's facts over the span's months."""
         out: dict[str, Decimal] = defaultdict(Decimal)
         for month in span.months:
             if span.cut and month == span.end:
-                facts = self.partials[span.cut].sales.data.get((*scope, month), {})
+                reader = self.partials[span.cut]
+                facts = (reader.process if family == PROCESS else reader.sales).data.get((*scope, month), {})
             else:
-                facts = self.store.get(SALES, scope, month)
+                facts = self.store.get(family, scope, month)
             for name, value in facts.items():
                 out[name] += value
         return out
@@ -1255,57 +1291,56 @@ class _Engine:
                 found[st].add(sid)
         return found
 
-    def prepare_process(
-        self, spans: Iterable[_Span], carry: bool = False, also: Iterable[_Span] = ()
-    ) -> None:
-        """The per-span process figures (kpis.process) of these spans, for all
-        of them at once: three queries.
+    def prepare_funnel(self, spans: Iterable[_Span], carry: bool = False) -> None:
+        """The funnel of these spans (deals entering each stage, which does not
+        add up over months): read for all of them in one query
+        (kpis.process.funnel_counts).
 
         With `carry`, a whole period none of whose months was read again keeps
-        the figures stored for it: they are percentiles over the stays that
-        ended in it, which only a change in one of its months can move (the
-        triggers mark the months of a stay's start and end), and reading them
-        again would re-read a year of stage history for a year's figures."""
-        wanted, funnel = {}, set()
-        carried = []
-        spans = [(span, carry, True) for span in spans] + [(span, False, False) for span in also]
-        for span, may_carry, with_funnel in spans:
+        the funnel stored for it: only a change in one of its months can move
+        it (the triggers mark the month of every stage change, and every
+        change's month when a deal's owner or team changes)."""
+        wanted, carried = {}, []
+        for span in spans:
             key = (span.g, span.start, span.last_day)
-            if may_carry and not span.cut and not self.fresh_months.intersection(span.months):
-                carried.append(key)
+            if key in self.span_ids or key in self.carried:
                 continue
-            if key not in self.span_ids:
+            if carry and not span.cut and not self.fresh_months.intersection(span.months):
+                carried.append(key)
+                self.carried[key] = {}
+            else:
                 self.span_ids[key] = len(self.span_ids) + 1
                 wanted[self.span_ids[key]] = (span.start, span.last_day)
-            if with_funnel:
-                funnel.add(self.span_ids[key])
         if carried:
-            self.carried.update(carried)
             q = Q()
             for g, start, _last in carried:
                 q |= Q(granularity=g, period_start=start)
-            rows = KpiSnapshot.objects.filter(q, kpi__in=SPAN_KPIS).values_list(
-                "kpi", "scope_type", "scope_id", "granularity", "period_start",
-                "value", "numerator", "denominator", "details",
-            )  # fmt: skip
-            for kpi, st, sid, g, start, value, numerator, denominator, details in rows:
-                details = {k: v for k, v in (details or {}).items() if k != "compare"}
-                self.carried_rows[(kpi, st, sid, g, start)] = (value, numerator, denominator, details or None)
+            rows = KpiSnapshot.objects.filter(q, kpi="time_in_stage_days").values_list(
+                "scope_type", "scope_id", "granularity", "period_start", "details"
+            )
+            ends = {(g, start): last for g, start, last in carried}
+            for st, sid, g, start, details in rows:
+                by_stage = (details or {}).get("by_stage") or {}
+                self.carried[(g, start, ends[(g, start)])][(st, sid)] = {
+                    stage: by["entered"] for stage, by in by_stage.items() if by.get("entered")
+                }
         if wanted:
-            stays, leads, entered = process.span_stats(wanted, funnel)
-            self.stays.update(stays)
-            self.leads.update(leads)
-            self.entered.update(entered)
+            self.entered.update(process.funnel_counts(wanted))
+
+    def _entered(self, st: str, sid: int, span: _Span) -> dict[str, int]:
+        key = (span.g, span.start, span.last_day)
+        if key in self.span_ids:
+            return self.entered.get((self.span_ids[key], st, sid), {})
+        return self.carried.get(key, {}).get((st, sid), {})
 
     def emit_all(self, full: dict, partial: dict) -> None:
         spans = [(_Span(g, s, period_end(s, g).replace(day=1)), None) for g in full for s in sorted(full[g])]
         spans += [(_Span(g, s, period_end(s, g).replace(day=1)), kpis) for (g, s), kpis in partial.items()]
-        # Like-for-like spans end on a day of the calendar: always read.
-        self.prepare_process(
-            [span for span, only in spans if only is None or only & SPAN_KPIS],
-            carry=True,
-            also=self.compare.values(),
-        )
+        with_process = [span for span, only in spans if only is None or only & SPAN_KPIS]
+        self.prepare_funnel(with_process, carry=True)
+        # Like-for-like spans compare figures, not the funnel: their counts only.
+        spans_counted = [*with_process, *self.compare.values()]
+        self.load_months(PROCESS, {m for span in spans_counted for m in span.months})
         for span, only in spans:
             for st, ids in self.universe(span).items():
                 for sid in sorted(ids):
@@ -1324,11 +1359,9 @@ class _Engine:
 
     def emit_scopes(self, plan: dict[str, list[dt.date]], scopes: set[tuple[str, int]]) -> None:
         """Every KPI of these periods, for these scopes only (new ones)."""
-        self.prepare_process(
-            _Span(g, start, period_end(start, g).replace(day=1))
-            for g, starts in plan.items()
-            for start in starts
-        )
+        spans = [_Span(g, s, period_end(s, g).replace(day=1)) for g, starts in plan.items() for s in starts]
+        self.prepare_funnel(spans)
+        self.load_months(PROCESS, {m for span in spans for m in span.months})
         for g, starts in plan.items():
             for start in starts:
                 span = _Span(g, start, period_end(start, g).replace(day=1))
@@ -1466,13 +1499,7 @@ class _Engine:
 
     def _process_kpis(self, st: str, sid: int, span: _Span, s: dict, won: Decimal):
         """The internal-process KPIs (kpi-spec: "Internal processes")."""
-        span_key = (span.g, span.start, span.last_day)
-        if span_key in self.carried and not span.cut:
-            for row in self._span_kpis(st, sid, span, s, None):
-                stored = self.carried_rows.get((row[0], st, sid, span.g, span.start))
-                yield row if stored is None else (row[0], *stored)
-        else:
-            yield from self._span_kpis(st, sid, span, s, self.span_ids.get(span_key))
+        yield from self._span_kpis(st, sid, span, s)
         yield from self._closed_kpis(st, sid, span, s, won)
 
     def _stored_thresholds(self) -> dict | None:
@@ -1494,10 +1521,23 @@ class _Engine:
             for team, by in details["thresholds"].items()
         }
 
-    def _span_kpis(self, st: str, sid: int, span: _Span, s: dict, key: int | None):
-        """Time in stage, stage conversion and lead response: per span."""
-        stays = self.stays.get((key, st, sid), {})
-        entered = self.entered.get((key, st, sid), {})
+    def _span_kpis(self, st: str, sid: int, span: _Span, s: dict):
+        """Time in stage, stage conversion and lead response: per span, from
+        its months' counts."""
+        counts: dict[str, dict[int, int]] = defaultdict(dict)
+        moved_by: dict[str, int] = {}
+        responses: dict[int, int] = {}
+        for name, value in self._sales((st, sid), span, PROCESS).items():
+            kind, _sep, rest = name.partition("|")
+            if kind == "stay":
+                stage, days = rest.split("|")
+                counts[stage][int(days)] = int(value)
+            elif kind == "moved":
+                moved_by[rest] = int(value)
+            elif kind == "lead":
+                responses[int(rest)] = int(value)
+        stays = {k: (*process.percentiles(days), moved_by.get(k, 0)) for k, days in counts.items()}
+        entered = self._entered(st, sid, span) if not span.cut else {}
         by_stage = {}
         for stage in OPEN_STAGES:
             n, median, p75, moved = stays.get(stage, (0, None, None, 0))
@@ -1523,7 +1563,7 @@ class _Engine:
         yield "stage_conversion_rate", product, moved or None, left or None, {"by_stage": by_stage}
 
         prospects = s.get("total", ZERO)
-        touched, median, p75, _n = self.leads.get((key, st, sid), (0, None, None, 0))
+        touched, median, p75 = process.percentiles(responses)
         never = prospects - touched
         share = _ratio(never, prospects, HUNDRED)
         yield ("lead_response_hours", median, median, Decimal(touched) or None, {

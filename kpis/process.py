@@ -2,14 +2,15 @@
 "Internal processes"): medians and 75th percentiles of time in stage and of
 lead response, stage conversion, and the deals stalled today.
 
-Each is computed per *span* (a period, or a like-for-like span) from the raw
-tables, in one set-based query for every span a run writes: the spans are a
-small VALUES table joined on their date ranges (a day belongs to its month,
-quarter and year at once), each row is counted for the company, its team and
-its rep (a three-row `kinds` table), and the percentiles are taken per group
-in the database — PostgreSQL's `percentile_cont`, and on SQLite the same
-linear interpolation written with window functions, so both give the same
-numbers.
+Time in stage and lead response are kept as monthly counts (how many stays
+of each stage ended in a month after so many days, how many prospects of a
+month were first touched after so many hours: `month_histograms`), stored by
+the engine with the other monthly facts; a span's median and 75th
+percentile are read from its months' summed counts (`percentiles`, the same
+linear interpolation as PostgreSQL's `percentile_cont`), so a year costs its
+twelve months' counts and a like-for-like span reads only its partial last
+month. The funnel (deals entering each stage, once per deal) does not add
+up over months and is counted per span in one query (`funnel_counts`).
 
 Readings of the spec (also in docs/kpis.md):
 - a *stay* in a stage starts with a stage-history entry into it and ends with
@@ -197,84 +198,111 @@ def _utc_midnight(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
 
 
-def span_stats(
-    spans: dict[int, tuple[dt.date, dt.date]], funnel: set[int] | None = None
-) -> tuple[dict, dict, dict]:
-    """For each span id → (first day, last day): the stays left in it per
-    scope and stage, the lead responses of the prospects created in it, and
-    the deals that entered each stage in it (the funnel; only for the spans
-    in `funnel` when given: a like-for-like span compares figures, not the
-    funnel).
+def month_histograms(
+    ranges: list[tuple[dt.date, dt.date]], fixed: dt.date | None = None
+) -> tuple[list[tuple], list[tuple]]:
+    """The additive facts behind the per-span figures, for these day ranges:
+    the stays that ended in them, counted per month, owner, team, stage and
+    whole days, with how many moved on; and the lead responses of the
+    prospects created in them, per month, owner, team and hours. `fixed`
+    puts every row in that month (a like-for-like span's first days).
 
-    Returns ({(span_id, st, sid): {stage: Stat}}, {(span_id, st, sid): Stat},
-    {(span_id, st, sid): {stage: deals}}). Three queries, whatever the number
-    of spans.
+    A span's median and 75th percentile are then read from the sum of its
+    months' counts (`percentiles`), exactly as percentile_cont over the rows:
+    a year, or most of last year for a like-for-like comparison, costs its
+    months' stored counts, not a re-read of its stage history. Two queries.
     """
-    if not spans:
-        return {}, {}, {}
+    if not ranges:
+        return [], []
     sql = _Sql()
-    span_cte, span_params = sql.values([(i, lo, hi) for i, (lo, hi) in spans.items()], "spans", "id, lo, hi")
-    ranges = _day_ranges(spans)
 
-    # Stays left in a span: only deals with a change near the spans' ranges
-    # (a day either side covers every time zone; the join is exact).
-    near = _near(ranges)
-    stays, stay_params = _stays(sql, near)
-    obs = (
-        f"SELECT sp.id AS span_id, k.st, {SCOPE_ID} AS sid, x.stage AS k, x.days AS v, x.moved_on AS a "
-        f"FROM ({stays}) x JOIN spans sp ON x.e >= sp.lo AND x.e <= sp.hi CROSS JOIN kinds k"
+    def month_of(column: str) -> tuple[str, list]:
+        if fixed is not None:
+            sql_, value = sql.date(fixed)
+            return sql_, [value]
+        if sql.pg:
+            return f"CAST(date_trunc('month', {column}) AS date)", []
+        return f"strftime('%%Y-%%m-01', {column})", []
+
+    def in_ranges(column: str) -> tuple[str, list]:
+        parts, params = [], []
+        for lo, hi in ranges:
+            (lo_sql, lo_p), (hi_sql, hi_p) = sql.date(lo), sql.date(hi)
+            parts.append(f"({column} >= {lo_sql} AND {column} <= {hi_sql})")
+            params += [lo_p, hi_p]
+        return f"({' OR '.join(parts)})", params
+
+    stays, stay_params = _stays(sql, _near(ranges))
+    month, month_params = month_of("x.e")
+    where, where_params = in_ranges("x.e")
+    stay_rows = _run(
+        f"SELECT {month}, x.owner_id, x.team_id, x.stage, x.days, COUNT(*), SUM(x.moved_on) "
+        f"FROM ({stays}) x WHERE {where} GROUP BY 1, 2, 3, 4, 5",
+        [*month_params, *stay_params, *where_params],
     )
-    rows = _run(f"WITH {span_cte}, {KINDS} {sql.percentiles(obs)}", [*span_params, *stay_params])
-    stays_out: dict[tuple, dict[str, Stat]] = {}
-    for span_id, st, sid, stage, n, p50, p75, moved in rows:
-        if sid is not None:
-            stays_out.setdefault((span_id, st, sid), {})[stage] = (
-                int(n),
-                _decimal(p50),
-                _decimal(p75),
-                int(moved),
-            )
 
-    # Lead response: prospects created in a span with a done call, meeting or email.
+    # Lead response: prospects with a done call, meeting or email.
     prospect, activity = Prospect._meta.db_table, Activity._meta.db_table
     kinds = ", ".join(f"'{k}'" for k in Activity.COUNTED_KINDS)
-    created, created_params = [], []
-    for lo, hi in ranges:
-        (lo_sql, lo_p), (hi_sql, hi_p) = sql.date(lo), sql.date(hi)
-        created.append(f"(p.created_on >= {lo_sql} AND p.created_on <= {hi_sql})")
-        created_params += [lo_p, hi_p]
+    created, created_params = in_ranges("p.created_on")
     first = (
         f"SELECT a.prospect_id, MIN(a.occurred_on) AS first_day FROM {activity} a "
         f"JOIN {prospect} p ON p.id = a.prospect_id WHERE a.done = %s AND a.kind IN ({kinds}) "
-        f"AND ({' OR '.join(created)}) GROUP BY a.prospect_id"
+        f"AND {created} GROUP BY a.prospect_id"
     )
     hours = (
         f"CASE WHEN f.first_day < x.created_on THEN 0 ELSE {sql.days('f.first_day', 'x.created_on')} * 24 END"
     )
-    obs = (
-        f"SELECT sp.id AS span_id, k.st, {SCOPE_ID} AS sid, 'hours' AS k, {hours} AS v, 1 AS a "
-        f"FROM {prospect} x JOIN ({first}) f ON f.prospect_id = x.id "
-        f"JOIN spans sp ON x.created_on >= sp.lo AND x.created_on <= sp.hi CROSS JOIN kinds k"
+    month, month_params = month_of("x.created_on")
+    lead_rows = _run(
+        f"SELECT {month}, x.owner_id, x.team_id, {hours}, COUNT(*) "
+        f"FROM {prospect} x JOIN ({first}) f ON f.prospect_id = x.id GROUP BY 1, 2, 3, 4",
+        [*month_params, True, *created_params],
     )
-    rows = _run(f"WITH {span_cte}, {KINDS} {sql.percentiles(obs)}", [*span_params, True, *created_params])
-    leads_out = {}
-    for span_id, st, sid, _k, n, p50, p75, _a in rows:
-        if sid is not None:
-            leads_out[(span_id, st, sid)] = (int(n), _decimal(p50), _decimal(p75), int(n))
+    return stay_rows, lead_rows
 
-    # The funnel: deals that entered each open stage in a span (once per deal).
+
+def percentiles(counts: dict[int, int]) -> tuple[int, Decimal | None, Decimal | None]:
+    """(n, median, 75th percentile) of the values counted in `counts` (value →
+    how many), with percentile_cont's linear interpolation: position
+    (n − 1) × p from 0, between the values either side."""
+    n = sum(counts.values())
+    if not n:
+        return 0, None, None
+    ordered = sorted(counts.items())
+
+    def at(index: int) -> int:
+        seen = 0
+        for value, count in ordered:
+            seen += count
+            if index < seen:
+                return value
+        return ordered[-1][0]
+
+    out = []
+    for p in (Decimal("0.5"), Decimal("0.75")):
+        h = (n - 1) * p
+        lo = int(h)
+        frac = h - lo
+        low = at(lo)
+        value = Decimal(low) if not frac else low + (at(lo + 1) - low) * frac
+        out.append(value)
+    return n, out[0], out[1]
+
+
+def funnel_counts(spans: dict[int, tuple[dt.date, dt.date]]) -> dict[tuple, dict[str, int]]:
+    """For each span id → (first day, last day): the deals that entered each
+    open stage in it (once per deal), per scope: {(span_id, st, sid): {stage:
+    deals}}. One query, whatever the number of spans (a deal entering a stage
+    in two months counts once in their quarter: this does not add up)."""
+    if not spans:
+        return {}
+    sql = _Sql()
+    span_cte, span_params = sql.values([(i, lo, hi) for i, (lo, hi) in spans.items()], "spans", "id, lo, hi")
+    near = _near(_day_ranges(spans))
     day, day_params = sql.day("c.changed_at")
     change, deal = DealStageChange._meta.db_table, Deal._meta.db_table
     open_list = ", ".join(f"'{s}'" for s in OPEN_STAGES)
-    entered_out: dict[tuple, dict[str, int]] = {}
-    if funnel is not None:
-        spans = {i: span for i, span in spans.items() if i in funnel}
-        if not spans:
-            return stays_out, leads_out, entered_out
-        span_cte, span_params = sql.values(
-            [(i, lo, hi) for i, (lo, hi) in spans.items()], "spans", "id, lo, hi"
-        )
-        near = _near(_day_ranges(spans))
     within, instants = _within(sql, "c.changed_at", near)
     entries = (
         f"SELECT c.deal_id, c.to_stage AS stage, {day} AS day, d.owner_id, d.team_id FROM {change} c "
@@ -285,10 +313,11 @@ def span_stats(
         f"FROM ({entries}) x JOIN spans sp ON x.day >= sp.lo AND x.day <= sp.hi CROSS JOIN kinds k "
         "GROUP BY sp.id, k.st, sid, x.stage"
     )
+    entered: dict[tuple, dict[str, int]] = {}
     for span_id, st, sid, stage, n in _run(query, [*span_params, *day_params, *instants]):
         if sid is not None:
-            entered_out.setdefault((span_id, st, sid), {})[stage] = int(n)
-    return stays_out, leads_out, entered_out
+            entered.setdefault((span_id, st, sid), {})[stage] = int(n)
+    return entered
 
 
 def stalled(today: dt.date, min_sample: int, thresholds: dict | None = None) -> tuple[dict, dict]:
