@@ -841,6 +841,16 @@ class Deal(models.Model):
             models.Index(fields=["team", "stage"], name="deal_team_stage_idx"),
             # new_customers / repeat purchases: a customer's won deals.
             models.Index(fields=["customer", "stage", "closed_on"], name="deal_customer_stage_idx"),
+            # The pipeline board: each column's largest open deals, in the
+            # board's order, and every column's count and total (an
+            # index-only scan of the open deals alone, with owner and team
+            # for a rep's or a team's board).
+            models.Index(
+                fields=["stage", "-amount", "id"],
+                name="deal_open_board_idx",
+                include=["owner", "team"],
+                condition=Q(stage__in=[s.value for s in Stage.open_stages()]),
+            ),
             # Deal list (/deals/) in each of its sorts (opened, amount, recently
             # closed, title): everyone's, a rep's and a team's deals. With the
             # stage and amount, its count and total (by stage, in a period)
