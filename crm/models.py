@@ -990,6 +990,10 @@ class DealStageChange(models.Model):
         indexes = [
             # Deal timeline: a deal's changes in order.
             models.Index(fields=["deal", "changed_at"], name="stagechange_deal_idx"),
+            # The KPI engine and process reads: the changes between two
+            # instants (a month read again, a like-for-like span's first
+            # days, the funnel), with the deal and its stage, index-only.
+            models.Index(fields=["changed_at", "deal"], name="stagechange_changed_idx", include=["to_stage"]),
         ]
 
     def __str__(self) -> str:
