@@ -1703,7 +1703,9 @@ class _Engine:
         gone: set[dt.date],
         gone_scopes: set[tuple[str, int]],
     ) -> Result:
-        rows = list(self.rows.values())
+        rows = computed = list(self.rows.values())
+        if connection.vendor != "postgresql":
+            rows = self._changed(rows)  # PostgreSQL: in the upsert itself
         batches = [rows[i : i + WRITE_BATCH] for i in range(0, len(rows), WRITE_BATCH)] or [[]]
         facts = [
             MonthFact(month=month, family=family, scope_type=st, scope_id=sid,
@@ -1732,29 +1734,33 @@ class _Engine:
                 KpiSnapshot.objects.filter(scope_type=st, scope_id=sid).delete()
             for i in range(0, len(dirty_ids), 500):
                 DirtyMonth.objects.filter(pk__in=dirty_ids[i : i + 500]).delete()
-        return Result(rows=len(rows), months=months)
+        return Result(rows=len(computed), months=months)
 
     def _delete_stale(self, full: dict, partial: dict) -> None:
         """Drop rows of the periods written that this run did not write (a scope
         that dropped out: a rep who left and whose deals moved), so a recompute
-        equals a computation from scratch."""
+        equals a computation from scratch. A row this run wrote has its key in
+        `self.rows`; an unchanged one kept its older computed_at (_upsert)."""
+        q = Q()
         for g, starts in full.items():
             if starts:
-                (
-                    KpiSnapshot.objects.filter(granularity=g, period_start__in=sorted(starts))
-                    .exclude(computed_at=self.now)
-                    .delete()
-                )
+                q |= Q(granularity=g, period_start__in=sorted(starts))
         by_kpis: dict[frozenset, dict[str, list[dt.date]]] = defaultdict(lambda: defaultdict(list))
         for (g, start), kpis in partial.items():
             by_kpis[kpis][g].append(start)
         for kpis, plan in by_kpis.items():
             for g, starts in plan.items():
-                (
-                    KpiSnapshot.objects.filter(granularity=g, period_start__in=starts, kpi__in=sorted(kpis))
-                    .exclude(computed_at=self.now)
-                    .delete()
-                )
+                q |= Q(granularity=g, period_start__in=sorted(starts), kpi__in=sorted(kpis))
+        if not q:
+            return
+        candidates = (
+            KpiSnapshot.objects.filter(q)
+            .exclude(computed_at=self.now)
+            .values_list("pk", "kpi", "scope_type", "scope_id", "granularity", "period_start")
+        )
+        stale = [pk for pk, *key in candidates if tuple(key) not in self.rows]
+        for i in range(0, len(stale), 1000):
+            KpiSnapshot.objects.filter(pk__in=stale[i : i + 1000]).delete()
 
     def _delete_outside(self, first: dt.date, last: dt.date) -> None:
         """Facts and snapshots of periods that no longer hold any data."""
@@ -1777,6 +1783,22 @@ class _Engine:
                 update_fields=list(_UPDATE_FIELDS),
             )
 
+    def _changed(self, rows: list[KpiSnapshot]) -> list[KpiSnapshot]:
+        """The rows whose figures differ from those stored (what the
+        PostgreSQL upsert's WHERE does, for the other backends): a figure
+        that did not change keeps when it was last written."""
+        if not rows:
+            return rows
+        q = Q()
+        for g, start in {(r.granularity, r.period_start) for r in rows}:
+            q |= Q(granularity=g, period_start=start)
+        fields = [f for f in _UPDATE_FIELDS if f != "computed_at"]
+        stored = {
+            tuple(values[:5]): tuple(values[5:])
+            for values in KpiSnapshot.objects.filter(q).values_list(*_UNIQUE_FIELDS, *fields)
+        }
+        return [r for r in rows if stored.get(_key(r)) != tuple(getattr(r, f) for f in fields)]
+
     def _upsert_arrays(self, rows: list[KpiSnapshot]) -> None:
         """PostgreSQL: one INSERT … SELECT FROM unnest(arrays) … ON CONFLICT
         per batch. bulk_create's multi-row VALUES spent most of the write
@@ -1787,6 +1809,14 @@ class _Engine:
         arrays = ", ".join(f"%s::{t}[]" for t in _WRITE_TYPES)
         key = ", ".join(_UNIQUE_FIELDS)
         updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in _UPDATE_FIELDS)
+        # A figure that did not change is not written again (most of a
+        # nightly run's rows: last period's, unmoved): no new row version,
+        # no index entries; its computed_at stays when it was last written.
+        compared = [c for c in _UPDATE_FIELDS if c != "computed_at"]
+        changed = (
+            f"({', '.join(f't.{c}' for c in compared)}) IS DISTINCT FROM "
+            f"({', '.join(f'EXCLUDED.{c}' for c in compared)})"
+        )
         columns = list(zip(*(
             (r.kpi, r.scope_type, r.scope_id, r.granularity, r.period_start, r.value, r.numerator,
              r.denominator, json.dumps(r.details), r.low_sample, r.maturing, r.formula_version, r.computed_at)
@@ -1794,10 +1824,14 @@ class _Engine:
         ), strict=True))  # fmt: skip
         with connection.cursor() as cursor:
             cursor.execute(
-                f"INSERT INTO {table} ({cols}) SELECT * FROM unnest({arrays}) "
-                f"ON CONFLICT ({key}) DO UPDATE SET {updates}",
+                f"INSERT INTO {table} AS t ({cols}) SELECT * FROM unnest({arrays}) "
+                f"ON CONFLICT ({key}) DO UPDATE SET {updates} WHERE {changed}",
                 [list(c) for c in columns],
             )
+
+
+def _key(row: KpiSnapshot) -> tuple:
+    return (row.kpi, row.scope_type, row.scope_id, row.granularity, row.period_start)
 
 
 def _shown(row: KpiSnapshot | None) -> bool:

@@ -51,11 +51,14 @@ SENT = dt.datetime(2025, 3, 10, 9, tzinfo=dt.UTC)
 #   3  the scopes that get rows: teams, sales staff, campaigns
 #   2  the scopes that have rows, and those with stored facts (a scope that
 #      came or went since the last run)
+#   1  the rows of the periods written that this run did not write (stale)
+#  (+1 on SQLite: the stored figures, to write only those that changed,
+#      which PostgreSQL's upsert does in its WHERE)
 #  20  the team (team/kpis.py): 6 more span probes (training sessions,
 #      certifications, pulse answers), 3 more GROUP BYs per read (training
 #      hours, selling days, pulse answers) × 4 reads, and the salespeople and
 #      confirmed certifications once per run
-READS = 136
+READS = 137
 
 
 def _dataset(size: int) -> None:
@@ -90,7 +93,7 @@ def _reads(size: int) -> tuple[int, int]:
 @pytest.mark.parametrize("size", [1, 30])
 def test_reads_do_not_grow_with_reps_deals_teams_or_campaigns(size):
     reads, written = _reads(size)
-    assert reads == READS
+    assert reads == READS + (connection.vendor != "postgresql")
     assert written.rows > 0
 
 
