@@ -109,8 +109,9 @@ logger = logging.getLogger(__name__)
 # Bump when a fact changes meaning: every month is then read again.
 # 2: closed deals' sums per product (issue 15); 3: the team's facts (issue 13);
 # 4: lost deals per stage and reason, activities on won deals (issue 12);
-# 5: time in stage and lead response as monthly counts (the process family).
-FACTS_VERSION = 5
+# 5: time in stage and lead response as monthly counts (the process family);
+# 6: the funnel's first entries per month, quarter and year (process family).
+FACTS_VERSION = 6
 
 ZERO = Decimal(0)
 # Sales facts "lost|<stage lost at>|<reason code>": lost deals (lost_reasons).
@@ -133,7 +134,9 @@ _WRITE_TYPES = ("varchar", "varchar", "bigint", "varchar", "date", "numeric", "n
 # running-sum families whole and the period sums only for the periods it writes.
 # The process family holds the counts behind the per-span percentiles
 # (kpis.process.month_histograms): "stay|<stage>|<days>" stays ended in the
-# month, "moved|<stage>" those that moved on, "lead|<hours>" first touches.
+# month, "moved|<stage>" those that moved on, "lead|<hours>" first touches,
+# "in_<granularity>|<stage>" deals' first entries into a stage in the
+# month's period of that granularity (the funnel).
 SALES, PIPELINE, CUSTOMERS, PROCESS = "sales", "pipeline", "customers", "process"
 FAMILIES = (SALES, PIPELINE, CUSTOMERS, PROCESS)
 OPEN_STAGES = [s.value for s in Stage.open_stages()]
@@ -893,7 +896,7 @@ class _Reader:
     # Time in stage and lead response, as counts (kpis.process).
 
     def read_process(self) -> None:
-        stays, leads = process.month_histograms(self.ranges, self.fixed)
+        stays, leads, entries = process.month_histograms(self.ranges, self.fixed)
         data = self.process.data
         for month, owner, team, stage, days, n, moved in stays:
             for scope in _people(owner, team):
@@ -904,6 +907,12 @@ class _Reader:
         for month, owner, team, hours, n in leads:
             for scope in _people(owner, team):
                 data[(*scope, _to_date(month))][f"lead|{hours}"] += n
+        for month, owner, team, stage, *firsts in entries:
+            for scope in _people(owner, team):
+                bucket = data[(*scope, _to_date(month))]
+                for g, n in zip(GRANULARITIES, firsts, strict=True):
+                    if n:
+                        bucket[f"in_{g}|{stage}"] += n
 
     # The open pipeline's changes, from the stage history.
 
@@ -1139,11 +1148,6 @@ class _Engine:
         self.warnings: list[str] = []
         self.progress = progress
         self.steps, self.done = 6, 0
-        # kpis.process: the funnel per span (g, start, last day), read
-        # (span_ids → entered) or kept as stored (carried) by prepare_funnel.
-        self.span_ids: dict[tuple, int] = {}
-        self.entered: dict[tuple, dict] = {}
-        self.carried: dict[tuple, dict] = {}
         self.stalled: tuple[dict, dict] | None = None
 
     def tick(self, add: int = 0) -> None:
@@ -1291,54 +1295,10 @@ class _Engine:
                 found[st].add(sid)
         return found
 
-    def prepare_funnel(self, spans: Iterable[_Span], carry: bool = False) -> None:
-        """The funnel of these spans (deals entering each stage, which does not
-        add up over months): read for all of them in one query
-        (kpis.process.funnel_counts).
-
-        With `carry`, a whole period none of whose months was read again keeps
-        the funnel stored for it: only a change in one of its months can move
-        it (the triggers mark the month of every stage change, and every
-        change's month when a deal's owner or team changes)."""
-        wanted, carried = {}, []
-        for span in spans:
-            key = (span.g, span.start, span.last_day)
-            if key in self.span_ids or key in self.carried:
-                continue
-            if carry and not span.cut and not self.fresh_months.intersection(span.months):
-                carried.append(key)
-                self.carried[key] = {}
-            else:
-                self.span_ids[key] = len(self.span_ids) + 1
-                wanted[self.span_ids[key]] = (span.start, span.last_day)
-        if carried:
-            q = Q()
-            for g, start, _last in carried:
-                q |= Q(granularity=g, period_start=start)
-            rows = KpiSnapshot.objects.filter(q, kpi="time_in_stage_days").values_list(
-                "scope_type", "scope_id", "granularity", "period_start", "details"
-            )
-            ends = {(g, start): last for g, start, last in carried}
-            for st, sid, g, start, details in rows:
-                by_stage = (details or {}).get("by_stage") or {}
-                self.carried[(g, start, ends[(g, start)])][(st, sid)] = {
-                    stage: by["entered"] for stage, by in by_stage.items() if by.get("entered")
-                }
-        if wanted:
-            self.entered.update(process.funnel_counts(wanted))
-
-    def _entered(self, st: str, sid: int, span: _Span) -> dict[str, int]:
-        key = (span.g, span.start, span.last_day)
-        if key in self.span_ids:
-            return self.entered.get((self.span_ids[key], st, sid), {})
-        return self.carried.get(key, {}).get((st, sid), {})
-
     def emit_all(self, full: dict, partial: dict) -> None:
         spans = [(_Span(g, s, period_end(s, g).replace(day=1)), None) for g in full for s in sorted(full[g])]
         spans += [(_Span(g, s, period_end(s, g).replace(day=1)), kpis) for (g, s), kpis in partial.items()]
         with_process = [span for span, only in spans if only is None or only & SPAN_KPIS]
-        self.prepare_funnel(with_process, carry=True)
-        # Like-for-like spans compare figures, not the funnel: their counts only.
         spans_counted = [*with_process, *self.compare.values()]
         self.load_months(PROCESS, {m for span in spans_counted for m in span.months})
         for span, only in spans:
@@ -1360,7 +1320,6 @@ class _Engine:
     def emit_scopes(self, plan: dict[str, list[dt.date]], scopes: set[tuple[str, int]]) -> None:
         """Every KPI of these periods, for these scopes only (new ones)."""
         spans = [_Span(g, s, period_end(s, g).replace(day=1)) for g, starts in plan.items() for s in starts]
-        self.prepare_funnel(spans)
         self.load_months(PROCESS, {m for span in spans for m in span.months})
         for g, starts in plan.items():
             for start in starts:
@@ -1527,6 +1486,8 @@ class _Engine:
         counts: dict[str, dict[int, int]] = defaultdict(dict)
         moved_by: dict[str, int] = {}
         responses: dict[int, int] = {}
+        entered: dict[str, int] = {}
+        first_in = f"in_{span.g}"  # first entries into a stage in this granularity's period
         for name, value in self._sales((st, sid), span, PROCESS).items():
             kind, _sep, rest = name.partition("|")
             if kind == "stay":
@@ -1536,8 +1497,9 @@ class _Engine:
                 moved_by[rest] = int(value)
             elif kind == "lead":
                 responses[int(rest)] = int(value)
+            elif kind == first_in and not span.cut:  # a like-for-like span shows no funnel
+                entered[rest] = int(value)
         stays = {k: (*process.percentiles(days), moved_by.get(k, 0)) for k, days in counts.items()}
-        entered = self._entered(st, sid, span) if not span.cut else {}
         by_stage = {}
         for stage in OPEN_STAGES:
             n, median, p75, moved = stays.get(stage, (0, None, None, 0))

@@ -166,7 +166,7 @@ with these columns:
 | `numerator`, `denominator` | what was divided (rates, averages); for totals the numerator is the value |
 | `low_sample`, `maturing` | `true` or `false` |
 | `formula_version` | bumped when a KPI's meaning changes |
-| `computed_at` | when the figure was last written, ISO timestamp (a recompute that finds it unchanged leaves it as it was) |
+| `computed_at` | when the figure last changed, ISO timestamp (an unchanged figure keeps its time) |
 
 Numbers are exact decimals (in JSON, strings). Recompute from the raw tables with
 `python manage.py recompute_kpis [--from YYYY-MM] [--to YYYY-MM] [--granularity ...]

@@ -10,7 +10,10 @@ percentile are read from its months' summed counts (`percentiles`, the same
 linear interpolation as PostgreSQL's `percentile_cont`), so a year costs its
 twelve months' counts and a like-for-like span reads only its partial last
 month. The funnel (deals entering each stage, once per deal) does not add
-up over months and is counted per span in one query (`funnel_counts`).
+up over months as such: each entry is stored flagged as its deal's first
+into that stage in its month, in its quarter and in its year (a trigger
+marks the months of a deal's later entries into the same stage), and a
+period sums its months' flags for its own granularity.
 
 Readings of the spec (also in docs/kpis.md):
 - a *stay* in a stage starts with a stage-history entry into it and ends with
@@ -68,6 +71,15 @@ class _Sql:
         """A timestamp's company-zone date."""
         sql, params = self.ops.datetime_cast_date_sql(column, [], settings.TIME_ZONE)
         return sql, list(params)
+
+    def trunc(self, granularity: str, column: str) -> str:
+        """A date's month, quarter or year, comparable with another's."""
+        if self.pg:
+            return f"date_trunc('{granularity}', {column})"
+        if granularity == "quarter":
+            return f"(strftime('%%Y', {column}) || ((CAST(strftime('%%m', {column}) AS INTEGER) + 2) / 3))"
+        pattern = "%%Y-%%m" if granularity == "month" else "%%Y"
+        return f"strftime('{pattern}', {column})"
 
     def days(self, later: str, earlier: str) -> str:
         if self.pg:
@@ -142,19 +154,9 @@ def _stays(
         f"LEAD(c.to_stage) {window} AS next_stage FROM "
     )
     if near:
-        # The deals first (stagechange_changed_idx), then each one's history
-        # (stagechange_deal_idx): a few days' changes cost their deals. On
-        # PostgreSQL a LATERAL join says so; with IN (…) or a plain join the
-        # planner hashed the whole history (4.7M rows on M) for 20k deals
-        # (OFFSET 0 keeps it from flattening the LATERAL back into a join).
-        within, within_params = _within(sql, "c2.changed_at", near)
-        deals = f"(SELECT DISTINCT c2.deal_id FROM {change} c2 WHERE {within}) n"
-        if sql.pg:
-            one = f"SELECT * FROM {change} c1 WHERE c1.deal_id = n.deal_id OFFSET 0"
-            history += f"{deals} CROSS JOIN LATERAL ({one}) c"
-        else:
-            history += f"{deals} JOIN {change} c ON c.deal_id = n.deal_id"
-        params += within_params
+        part, part_params = _histories(sql, near)
+        history += part
+        params += part_params
     else:
         history += f"{change} c"
     if won_only:
@@ -168,6 +170,23 @@ def _stays(
         f"WHERE h.stage IN ({open_list}) AND h.e IS NOT NULL"
     )
     return stays, params
+
+
+def _histories(sql: _Sql, near: list[tuple[dt.datetime, dt.datetime]]) -> tuple[str, list]:
+    """FROM the whole stage history (aliased c) of the deals with a change
+    between one of these pairs of instants."""
+    change = DealStageChange._meta.db_table
+    # The deals first (stagechange_changed_idx), then each one's history
+    # (stagechange_deal_idx): a few days' changes cost their deals. On
+    # PostgreSQL a LATERAL join says so; with IN (…) or a plain join the
+    # planner hashed the whole history (4.7M rows on M) for 20k deals
+    # (OFFSET 0 keeps it from flattening the LATERAL back into a join).
+    within, params = _within(sql, "c2.changed_at", near)
+    deals = f"(SELECT DISTINCT c2.deal_id FROM {change} c2 WHERE {within}) n"
+    if sql.pg:
+        one = f"SELECT * FROM {change} c1 WHERE c1.deal_id = n.deal_id OFFSET 0"
+        return f"{deals} CROSS JOIN LATERAL ({one}) c", params
+    return f"{deals} JOIN {change} c ON c.deal_id = n.deal_id", params
 
 
 def _within(sql: _Sql, column: str, pairs: list[tuple]) -> tuple[str, list]:
@@ -211,7 +230,7 @@ def _utc_midnight(day: dt.date) -> dt.datetime:
 
 def month_histograms(
     ranges: list[tuple[dt.date, dt.date]], fixed: dt.date | None = None
-) -> tuple[list[tuple], list[tuple]]:
+) -> tuple[list[tuple], list[tuple], list[tuple]]:
     """The additive facts behind the per-span figures, for these day ranges:
     the stays that ended in them, counted per month, owner, team, stage and
     whole days, with how many moved on; and the lead responses of the
@@ -224,7 +243,7 @@ def month_histograms(
     months' stored counts, not a re-read of its stage history. Two queries.
     """
     if not ranges:
-        return [], []
+        return [], [], []
     sql = _Sql()
 
     def month_of(column: str) -> tuple[str, list]:
@@ -252,6 +271,23 @@ def month_histograms(
         [*month_params, *stay_params, *where_params],
     )
 
+    # The funnel: each entry into an open stage, flagged when it is the
+    # deal's first into that stage in its month, quarter and year (LAG over
+    # the deal's whole history), so a period's count of deals entering a
+    # stage is the sum of its months' flags for its own granularity.
+    entries, entry_params = _entries(sql, _near(ranges))
+    month, month_params = month_of("x.day")
+    where, where_params = in_ranges("x.day")
+    first = "SUM(CASE WHEN x.prev IS NULL OR {} <> {} THEN 1 ELSE 0 END)"
+    firsts = ", ".join(
+        first.format(sql.trunc(g, "x.prev"), sql.trunc(g, "x.day")) for g in ("month", "quarter", "year")
+    )
+    entry_rows = _run(
+        f"SELECT {month}, d.owner_id, d.team_id, x.stage, {firsts} FROM ({entries}) x "
+        f"JOIN {Deal._meta.db_table} d ON d.id = x.deal_id WHERE {where} GROUP BY 1, 2, 3, 4",
+        [*month_params, *entry_params, *where_params],
+    )
+
     # Lead response: prospects with a done call, meeting or email.
     prospect, activity = Prospect._meta.db_table, Activity._meta.db_table
     kinds = ", ".join(f"'{k}'" for k in Activity.COUNTED_KINDS)
@@ -270,7 +306,22 @@ def month_histograms(
         f"FROM {prospect} x JOIN ({first}) f ON f.prospect_id = x.id GROUP BY 1, 2, 3, 4",
         [*month_params, True, *created_params],
     )
-    return stay_rows, lead_rows
+    return stay_rows, lead_rows, entry_rows
+
+
+def _entries(sql: _Sql, near: list[tuple[dt.datetime, dt.datetime]]) -> tuple[str, list]:
+    """Entries into an open stage of the deals with a change between these
+    instants: (deal_id, stage, day, prev), prev the day of the deal's
+    previous entry into the same stage."""
+    day, day_params = sql.day("c.changed_at")
+    window = "OVER (PARTITION BY c.deal_id, c.to_stage ORDER BY c.changed_at, c.id)"
+    open_list = ", ".join(f"'{s}'" for s in OPEN_STAGES)
+    history, params = _histories(sql, near)
+    query = (
+        f"SELECT c.deal_id, c.to_stage AS stage, {day} AS day, LAG({day}) {window} AS prev "
+        f"FROM {history} WHERE c.to_stage IN ({open_list})"
+    )
+    return query, [*day_params, *day_params, *params]
 
 
 def percentiles(counts: dict[int, int]) -> tuple[int, Decimal | None, Decimal | None]:
@@ -299,36 +350,6 @@ def percentiles(counts: dict[int, int]) -> tuple[int, Decimal | None, Decimal | 
         value = Decimal(low) if not frac else low + (at(lo + 1) - low) * frac
         out.append(value)
     return n, out[0], out[1]
-
-
-def funnel_counts(spans: dict[int, tuple[dt.date, dt.date]]) -> dict[tuple, dict[str, int]]:
-    """For each span id → (first day, last day): the deals that entered each
-    open stage in it (once per deal), per scope: {(span_id, st, sid): {stage:
-    deals}}. One query, whatever the number of spans (a deal entering a stage
-    in two months counts once in their quarter: this does not add up)."""
-    if not spans:
-        return {}
-    sql = _Sql()
-    span_cte, span_params = sql.values([(i, lo, hi) for i, (lo, hi) in spans.items()], "spans", "id, lo, hi")
-    near = _near(_day_ranges(spans))
-    day, day_params = sql.day("c.changed_at")
-    change, deal = DealStageChange._meta.db_table, Deal._meta.db_table
-    open_list = ", ".join(f"'{s}'" for s in OPEN_STAGES)
-    within, instants = _within(sql, "c.changed_at", near)
-    entries = (
-        f"SELECT c.deal_id, c.to_stage AS stage, {day} AS day, d.owner_id, d.team_id FROM {change} c "
-        f"JOIN {deal} d ON d.id = c.deal_id WHERE c.to_stage IN ({open_list}) AND {within}"
-    )
-    query = (
-        f"WITH {span_cte}, {KINDS} SELECT sp.id, k.st, {SCOPE_ID} AS sid, x.stage, COUNT(DISTINCT x.deal_id) "
-        f"FROM ({entries}) x JOIN spans sp ON x.day >= sp.lo AND x.day <= sp.hi CROSS JOIN kinds k "
-        "GROUP BY sp.id, k.st, sid, x.stage"
-    )
-    entered: dict[tuple, dict[str, int]] = {}
-    for span_id, st, sid, stage, n in _run(query, [*span_params, *day_params, *instants]):
-        if sid is not None:
-            entered.setdefault((span_id, st, sid), {})[stage] = int(n)
-    return entered
 
 
 def stalled(today: dt.date, min_sample: int, thresholds: dict | None = None) -> tuple[dict, dict]:

@@ -180,6 +180,17 @@ SOURCES: tuple[Source, ...] = (
                 join="JOIN {DealStageChange} x ON x.deal_id = r.deal_id AND x.changed_at > r.changed_at",
                 group=True,
             ),
+            # The funnel counts a deal's first entry into a stage in each
+            # month, quarter and year: every later entry of the deal into the
+            # same stage may become, or stop being, the first of its period.
+            Mark(
+                "x.changed_at",
+                kind="ts",
+                join=(
+                    "JOIN {DealStageChange} x ON x.deal_id = r.deal_id AND x.to_stage = r.to_stage "
+                    "AND x.changed_at > r.changed_at"
+                ),
+            ),
         ),
     ),
     Source("crm.Prospect", marks=(Mark("r.created_on"),)),
