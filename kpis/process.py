@@ -47,9 +47,6 @@ OPEN_STAGES = [s.value for s in Stage.open_stages()]
 # The order deals move through: a stay "moved on" when its next stage is later.
 ORDER = {**{s: i + 1 for i, s in enumerate(OPEN_STAGES)}, Stage.WON.value: len(OPEN_STAGES) + 1}
 
-SpanKey = tuple[str, dt.date, dt.date | None]  # (granularity, start, cut or last day)
-Stat = tuple[int, Decimal | None, Decimal | None, int]  # (count, median, p75, moved on)
-
 
 def _decimal(value) -> Decimal | None:
     if value is None:
@@ -196,19 +193,6 @@ def _within(sql: _Sql, column: str, pairs: list[tuple]) -> tuple[str, list]:
     return f"({where})", [adapt(t) for pair in pairs for t in pair]
 
 
-def _day_ranges(spans: dict[int, tuple[dt.date, dt.date]]) -> list[tuple[dt.date, dt.date]]:
-    """The spans' day ranges, overlapping or adjacent ones merged: a nightly
-    run's like-for-like spans (a day of last month, two months of last
-    quarter, most of last year) read only those days, not all between."""
-    merged: list[list[dt.date]] = []
-    for lo, hi in sorted(spans.values()):
-        if merged and lo <= merged[-1][1] + dt.timedelta(days=1):
-            merged[-1][1] = max(merged[-1][1], hi)
-        else:
-            merged.append([lo, hi])
-    return [(lo, hi) for lo, hi in merged]
-
-
 def _near(ranges: list[tuple[dt.date, dt.date]]) -> list[tuple[dt.datetime, dt.datetime]]:
     """The instants around these day ranges: a day either side covers every
     time zone (the company-zone day is then compared exactly)."""
@@ -240,7 +224,8 @@ def month_histograms(
     A span's median and 75th percentile are then read from the sum of its
     months' counts (`percentiles`), exactly as percentile_cont over the rows:
     a year, or most of last year for a like-for-like comparison, costs its
-    months' stored counts, not a re-read of its stage history. Two queries.
+    months' stored counts, not a re-read of its stage history. The third list
+    is the funnel's stage entries (see below). Three queries.
     """
     if not ranges:
         return [], [], []
