@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import hashlib
 import json
 import logging
 import zoneinfo
@@ -89,6 +90,7 @@ from crm.models import (
     Deal,
     DealStageChange,
     Prospect,
+    Role,
     SalesCost,
     Stage,
     Target,
@@ -98,7 +100,7 @@ from crm.models import (
 from crm.models import today as company_today
 from kpis import process
 from kpis.definitions import CAMPAIGN, COMPANY, GRANULARITIES, KPIS, MONTH, QUARTER, REP, TEAM, YEAR
-from kpis.models import DirtyMonth, FactMonth, KpiSnapshot, MonthFact
+from kpis.models import DirtyMonth, EngineState, FactMonth, KpiSnapshot, MonthFact
 from kpis.periods import MONTHS_IN, add_months, month_starts, period_end, period_start, periods_between
 from surveys.models import Invitation, Response
 from team import kpis as team_kpis
@@ -413,7 +415,7 @@ def refresh(*, today: dt.date | None = None, progress: Progress | None = None) -
         churned = apply_churn_rule(today)
         span = data_span(today)
         plan = current_and_previous(today)
-        result = _run(_stale_months(today), plan, today=today, span=span, progress=progress)
+        result = _run(_stale_months(today), plan, today=today, span=span, progress=progress, nightly=True)
     result.churned = churned
     return result
 
@@ -495,9 +497,19 @@ def _run(
     today: dt.date,
     span: Span,
     progress: Progress | None,
+    nightly: bool = False,
 ) -> Result:
     plan = {g: sorted(set(starts)) for g, starts in plan.items() if starts}
     granularities = list(plan)
+    # This run answers for every current and previous period: the next
+    # nightly run may then trust the previous periods it leaves unchanged.
+    signature = _signature()
+    settles = set(granularities) == set(GRANULARITIES) and all(
+        set(starts) <= set(plan[g]) for g, starts in current_and_previous(today).items()
+    )
+    if nightly:
+        for g, start in _settled_previous(today, signature):
+            plan[g].remove(start)
     dirty_ids, dirty = _claim_dirty()
     first, last = span.first.replace(day=1), period_start(span.last, MONTH)
     in_span = set(month_starts(first, last))
@@ -560,14 +572,47 @@ def _run(
         max([last, *(period_end(s, g) for g, starts in full.items() for s in starts)]),
     )
     result = engine.write(
-        refresh_months, full, partial, dirty_ids, span=keep, gone=gone, gone_scopes=gone_scopes
-    )
+        refresh_months, full, partial, dirty_ids, span=keep, gone=gone, gone_scopes=gone_scopes,
+        state=(today, signature) if settles else None,
+    )  # fmt: skip
     result.warnings = engine.warnings
     if outside:
         result.warnings.append(
             f"{len(outside)} months outside {EARLIEST_DATE.year}–{LATEST_DATE.year} skipped."
         )
     return result
+
+
+def _signature() -> str:
+    """What the stored figures depend on besides the facts (EngineState)."""
+    roster = User.objects.filter(is_active=True, role=Role.SALESPERSON).order_by("pk")
+    parts = {
+        "facts": FACTS_VERSION,
+        "formulas": sorted((name, d.formula_version) for name, d in KPIS.items()),
+        "settings": [settings.KPI_MIN_SAMPLE, str(settings.KPI_GROSS_MARGIN),
+                     settings.KPI_COHORT_MATURITY_DAYS, settings.TIME_ZONE],
+        "roster": [[pk, team, joined.isoformat()] for pk, team, joined in
+                   roster.values_list("pk", "team_id", "date_joined")],
+    }  # fmt: skip
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def _settled_previous(today: dt.date, signature: str) -> list[tuple[str, dt.date]]:
+    """Previous periods a nightly run need not rewrite: the last run that
+    answered for every current and previous period ran in today's current
+    periods (so it already wrote them closed, not under way), with the same
+    signature, and their rows are there. A month of theirs read again puts
+    them back in the run (_run); so does a cohort's maturity or a new scope."""
+    state = EngineState.objects.filter(pk=1).first()
+    if state is None or state.signature != signature or state.as_of > today:
+        return []
+    settled = []
+    for g, (previous, current) in current_and_previous(today).items():
+        if period_start(state.as_of, g) != current:
+            continue  # the period rolled over since: its rows still say "under way"
+        if KpiSnapshot.objects.filter(granularity=g, period_start=previous).exists():
+            settled.append((g, previous))
+    return settled
 
 
 def _maturity_moved(today: dt.date, granularities: list[str]) -> set[tuple[str, dt.date]]:
@@ -1261,6 +1306,18 @@ class _Engine:
                 out[name] += value
         return out
 
+    def _sales_fact(self, scope: ScopeKey, span: _Span, name: str) -> Decimal:
+        """Σ of one sales fact over the span's months (_sales for one name:
+        a team's figure asks each member for one fact)."""
+        total = ZERO
+        for month in span.months:
+            if span.cut and month == span.end:
+                facts = self.partials[span.cut].sales.data.get((*scope, month), {})
+            else:
+                facts = self.store.get(SALES, scope, month)
+            total += facts.get(name, ZERO)
+        return total
+
     def _at_end(self, family: str, scope: ScopeKey, span: _Span) -> dict[str, Decimal]:
         """A running sum at the span's end (the current month at most)."""
         end = min(span.end, self.current_month)
@@ -1664,6 +1721,7 @@ class _Engine:
         span: tuple[dt.date, dt.date],
         gone: set[dt.date],
         gone_scopes: set[tuple[str, int]],
+        state: tuple[dt.date, str] | None = None,
     ) -> Result:
         rows = computed = list(self.rows.values())
         if connection.vendor != "postgresql":
@@ -1696,6 +1754,11 @@ class _Engine:
                 KpiSnapshot.objects.filter(scope_type=st, scope_id=sid).delete()
             for i in range(0, len(dirty_ids), 500):
                 DirtyMonth.objects.filter(pk__in=dirty_ids[i : i + 500]).delete()
+            if state:
+                as_of, signature = state
+                EngineState.objects.update_or_create(
+                    pk=1, defaults={"as_of": as_of, "signature": signature, "written_at": self.now}
+                )
         return Result(rows=len(computed), months=months)
 
     def _delete_stale(self, full: dict, partial: dict) -> None:

@@ -368,6 +368,30 @@ class FactMonth(models.Model):
         return f"{self.month:%Y-%m} v{self.version}"
 
 
+class EngineState(models.Model):
+    """What the last run that wrote the current and previous periods saw
+    (one row): its day of computation and a signature of everything besides
+    the stored facts that its figures depend on (engine and formula
+    versions, KPI settings, the roster of salespeople and their teams).
+
+    A nightly run rewrites a previous period only when something may have
+    moved it: a month of it or before it was read again, the period was
+    still under way at the last run, or the signature changed. Otherwise its
+    stored rows are exactly what a recompute from scratch would write.
+    """
+
+    as_of = models.DateField()
+    signature = models.CharField(max_length=64)
+    written_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("KPI engine state")
+        verbose_name_plural = _("KPI engine state")
+
+    def __str__(self) -> str:
+        return f"as of {self.as_of}"
+
+
 class ForecastQuerySet(models.QuerySet):
     def for_scope(self, scope_type: str, scope_id: int = 0):
         return self.filter(scope_type=scope_type, scope_id=scope_id)

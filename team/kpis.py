@@ -144,11 +144,10 @@ def kpis(engine, st: str, sid: int, span, get):
     # Active selling days: a rep's own; a team's and the company's Σ ÷ Σ over members.
     def rep_days(user_id: int, joined: dt.date | None) -> tuple[Decimal, int]:
         first = max(span.start, joined) if joined else span.start
-        days = (
-            engine._sales((REP, user_id), span).get("selling_days", ZERO)
-            if (st != REP)
-            else get("selling_days", ZERO)
-        )
+        if st == REP:
+            days = get("selling_days", ZERO)
+        else:
+            days = engine._sales_fact((REP, user_id), span, "selling_days")
         return days, working_days(first, last)
 
     if st == REP:

@@ -473,7 +473,7 @@ def _scratch_on(day: dt.date) -> set:
     return rows()
 
 
-@pytest.mark.parametrize("days_later", [0, 1, 26])
+@pytest.mark.parametrize("days_later", [0, 1, 26, 27])
 def test_a_quiet_night_reads_no_month_and_equals_from_scratch(world, history, days_later):
     """With no month marked, the nightly run rebuilds the current and previous
     periods from the stored monthly facts (and the stored process figures of
@@ -482,10 +482,51 @@ def test_a_quiet_night_reads_no_month_and_equals_from_scratch(world, history, da
     scratch on that day (like-for-like spans and maturity move with it)."""
     day = TODAY + dt.timedelta(days=days_later)
     result = refresh(today=day)
-    assert result.months == []
+    # The first night of a month reads that month (it has no facts yet).
+    assert result.months == ([] if day.month == TODAY.month else [day.replace(day=1)])
     nightly = rows()
     scratch = _scratch_on(day)
     assert nightly - scratch == set() and scratch - nightly == set()
+
+
+def test_a_quiet_night_leaves_settled_previous_periods_alone(world, history):
+    """The previous month, quarter and year are rewritten only when something
+    may have moved them: a month of theirs read again, a roll-over (their
+    rows were written while under way), a new engine or formula version, other
+    settings, or a salesperson who joined, left or changed team."""
+    from kpis.compute import _settled_previous, _signature
+
+    previous = [("month", dt.date(2026, 11, 1)), ("quarter", dt.date(2026, 7, 1)),
+                ("year", dt.date(2025, 1, 1))]  # fmt: skip
+    assert _settled_previous(TODAY + dt.timedelta(days=1), _signature()) == previous
+    assert _settled_previous(TODAY + dt.timedelta(days=26), _signature()) == previous
+    assert _settled_previous(dt.date(2027, 1, 1), _signature()) == []  # every period rolled over
+    assert _settled_previous(TODAY - dt.timedelta(days=1), _signature()) == []  # a run for an earlier day
+    with override_settings(KPI_MIN_SAMPLE=3):
+        assert _settled_previous(TODAY, _signature()) == []
+    world.bob.team = world.south if world.bob.team == world.north else world.north
+    world.bob.save()
+    assert _settled_previous(TODAY, _signature()) == []
+    world.bob.refresh_from_db()
+    refresh(today=TODAY)  # rewrites them with the new roster, and says so
+    assert _settled_previous(TODAY, _signature()) == previous
+    KpiSnapshot.objects.filter(granularity="month", period_start=dt.date(2026, 11, 1)).delete()
+    assert _settled_previous(TODAY, _signature()) == previous[1:]
+    refresh(today=TODAY)
+    assert KpiSnapshot.objects.filter(granularity="month", period_start=dt.date(2026, 11, 1)).exists()
+
+
+def test_a_quiet_night_after_a_roll_over_rewrites_the_closed_periods(world, history):
+    """The first night of a month writes the month just ended as closed (no
+    like-for-like comparison, no stalled deals); the second leaves it."""
+    refresh(today=dt.date(2026, 12, 31))
+    first = refresh(today=dt.date(2027, 1, 1))
+    december = KpiSnapshot.objects.filter(granularity="month", period_start=dt.date(2026, 12, 1))
+    assert not december.filter(details__has_key="compare").exists()
+    assert not december.filter(kpi="stalled_deals").exists()
+    nightly = refresh(today=dt.date(2027, 1, 2))
+    assert nightly.rows < first.rows  # the current periods only
+    assert rows() == _scratch_on(dt.date(2027, 1, 2))
 
 
 def test_a_customer_becoming_paying_on_a_later_day_reaches_its_prospects_cohort(world, history):
