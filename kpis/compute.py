@@ -100,7 +100,7 @@ from crm.models import (
 from crm.models import today as company_today
 from kpis import process
 from kpis.definitions import CAMPAIGN, COMPANY, GRANULARITIES, KPIS, MONTH, QUARTER, REP, TEAM, YEAR
-from kpis.models import DirtyMonth, EngineState, FactMonth, KpiSnapshot, MonthFact
+from kpis.models import DirtyMonth, EngineState, FactMonth, KpiSnapshot, MonthFact, PartialFacts
 from kpis.periods import MONTHS_IN, add_months, month_starts, period_end, period_start, periods_between
 from surveys.models import Invitation, Response
 from team import kpis as team_kpis
@@ -112,8 +112,9 @@ logger = logging.getLogger(__name__)
 # 2: closed deals' sums per product (issue 15); 3: the team's facts (issue 13);
 # 4: lost deals per stage and reason, activities on won deals (issue 12);
 # 5: time in stage and lead response as monthly counts (the process family);
-# 6: the funnel's first entries per month, quarter and year (process family).
-FACTS_VERSION = 6
+# 6: the funnel's first entries per month, quarter and year (process family);
+# 7: won deals' stays per month won (won_stays family: the stalled thresholds).
+FACTS_VERSION = 7
 
 ZERO = Decimal(0)
 # Sales facts "lost|<stage lost at>|<reason code>": lost deals (lost_reasons).
@@ -139,8 +140,13 @@ _WRITE_TYPES = ("varchar", "varchar", "bigint", "varchar", "date", "numeric", "n
 # month, "moved|<stage>" those that moved on, "lead|<hours>" first touches,
 # "in_<granularity>|<stage>" deals' first entries into a stage in the
 # month's period of that granularity (the funnel).
-SALES, PIPELINE, CUSTOMERS, PROCESS = "sales", "pipeline", "customers", "process"
-FAMILIES = (SALES, PIPELINE, CUSTOMERS, PROCESS)
+# The won_stays family counts the stays of the deals won in the month, per
+# "<stage>|<days>", for the company and teams: the stalled thresholds are
+# percentiles over every month's counts (kpis.process.stall_thresholds).
+SALES, PIPELINE, CUSTOMERS, PROCESS, WON_STAYS = "sales", "pipeline", "customers", "process", "won_stays"
+FAMILIES = (SALES, PIPELINE, CUSTOMERS, PROCESS, WON_STAYS)
+# What a like-for-like span's partial month holds (PartialFacts).
+PARTIAL_FAMILIES = (SALES, PIPELINE, CUSTOMERS, PROCESS)
 OPEN_STAGES = [s.value for s in Stage.open_stages()]
 # ARPA counts each customer once per 12-month window: a customer-month is
 # counted when the customer's previous won month is before the window. The
@@ -431,6 +437,7 @@ def _stale_months(today: dt.date) -> set[dt.date]:
     on or before today, now counts as paying in its prospects' cohorts.
     """
     days = {timezone.localtime(at).date() for at in FactMonth.objects.values_list("computed_at", flat=True)}
+    days |= set(PartialFacts.objects.values_list("as_of", flat=True))
     if not days:
         return set()
     lo, hi = min(days | {today}), max(days | {today})
@@ -558,9 +565,7 @@ def _run(
         engine.load_months(SALES, month_starts(first, max(today, span.last)))
     # Like for like: the period under way against the same elapsed span of the
     # previous one, for every current period written whole.
-    for g in granularities:
-        if current[g] in full[g]:
-            engine.prepare_compare(g, current[g])
+    engine.prepare_compare({g: current[g] for g in granularities if current[g] in full[g]})
     engine.emit_all(full, partial)
     if new_scopes:
         others = {g: [s for s in starts if s not in full[g]] for g, starts in everything.items()}
@@ -636,16 +641,19 @@ class _Reader:
     """One pass over the fact tables for a set of whole months, or for the
     first days of one month (a like-for-like comparison's last month)."""
 
-    def __init__(self, today: dt.date, months: list[dt.date] | None = None, window=None) -> None:
+    def __init__(
+        self, today: dt.date, months: list[dt.date] | None = None, window=None, key: dt.date | None = None
+    ) -> None:
         self.today = today
         if window is not None:
             lo, hi = window
             self.ranges = [(lo, hi)]
-            self.fixed = lo  # every row goes to this window
+            self.fixed = key or lo  # every row goes to this window (its month's first day)
         else:
             self.ranges = _runs(months)
             self.fixed = None
         self.sales, self.pipeline, self.customers, self.process = _Sums(), _Sums(), _Sums(), _Sums()
+        self.won_stays = _Sums()
 
     # Filters and the month a row goes to.
 
@@ -958,6 +966,10 @@ class _Reader:
                 for g, n in zip(GRANULARITIES, firsts, strict=True):
                     if n:
                         bucket[f"in_{g}|{stage}"] += n
+        if self.fixed is None:  # whole months only: the thresholds span all history
+            for month, team, stage, days, n in process.won_stays(self.ranges):
+                for scope in [(COMPANY, 0)] + ([(TEAM, team)] if team is not None else []):
+                    self.won_stays.data[(*scope, _to_date(month))][f"{stage}|{days}"] += n
 
     # The open pipeline's changes, from the stage history.
 
@@ -1185,6 +1197,7 @@ class _Engine:
         self.fresh_months: set[dt.date] = set()
         self.loaded: dict[str, set[dt.date]] = {SALES: set(), PROCESS: set()}
         self.partials: dict[dt.date, _Reader] = {}  # cut day → the partial month read
+        self.partials_read: dict[dt.date, tuple[dt.date, _Reader]] = {}  # month → (cut, sums) to store
         self.compare: dict[tuple[str, dt.date], _Span] = {}
         self.rows: dict[tuple, KpiSnapshot] = {}
         self.compare_rows: dict[tuple, dict] = {}
@@ -1218,6 +1231,7 @@ class _Engine:
         self.tick()
         self.fresh = {SALES: reader.sales, PIPELINE: reader.pipeline, CUSTOMERS: reader.customers}
         self.fresh[PROCESS] = reader.process
+        self.fresh[WON_STAYS] = reader.won_stays
         self.fresh_months = set(months)
 
     def load_stored(self, full: dict, partial: dict, refresh_months: list[dt.date]) -> None:
@@ -1231,7 +1245,7 @@ class _Engine:
                 needed.update(month_starts(add_months(start, -12), start))
         for g, start in partial:
             needed.update(month_starts(add_months(start, -12), period_end(start, g)))
-        query = MonthFact.objects.filter(family__in=[PIPELINE, CUSTOMERS]).exclude(
+        query = MonthFact.objects.filter(family__in=[PIPELINE, CUSTOMERS, WON_STAYS]).exclude(
             month__in=self.fresh_months
         )
         self._load(query)
@@ -1279,17 +1293,50 @@ class _Engine:
         wanted = {(st, sid) for st, ids in self.base_universe.items() for sid in ids} | with_facts
         return wanted - present, present - wanted
 
-    def prepare_compare(self, g: str, current: dt.date) -> None:
-        """The same elapsed span of the previous period (kpi-spec: like for like)."""
-        previous = period_start(current - dt.timedelta(days=1), g)
-        elapsed = (self.today - current).days
-        cut = min(previous + dt.timedelta(days=elapsed), period_end(previous, g))
-        last = cut.replace(day=1)
-        span = _Span(g, previous, last, None if cut == _month_end(last) else cut)
-        if span.cut and span.cut not in self.partials:
-            reader = _Reader(self.today, window=(last, span.cut)).read()
-            self.partials[span.cut] = reader
-        self.compare[(g, current)] = span
+    def prepare_compare(self, currents: dict[str, dt.date]) -> None:
+        """The same elapsed span of the previous period of each period under
+        way written (kpi-spec: like for like), and the partial months they end in."""
+        for g, current in currents.items():
+            previous = period_start(current - dt.timedelta(days=1), g)
+            elapsed = (self.today - current).days
+            cut = min(previous + dt.timedelta(days=elapsed), period_end(previous, g))
+            last = cut.replace(day=1)
+            self.compare[(g, current)] = _Span(g, previous, last, None if cut == _month_end(last) else cut)
+        cuts = {span.cut for span in self.compare.values() if span.cut}
+        stored = {p.month: p for p in PartialFacts.objects.filter(month__in={c.replace(day=1) for c in cuts})}
+        for cut in sorted(cuts):
+            self.partials[cut] = self._partial(cut.replace(day=1), cut, stored.get(cut.replace(day=1)))
+
+    def _partial(self, month: dt.date, cut: dt.date, stored: PartialFacts | None) -> _Reader:
+        """The month's first days up to `cut`: the days since the cut stored
+        last night, added to what it stored; all of them when it stored
+        nothing usable (PartialFacts)."""
+        usable = (
+            stored is not None
+            and stored.version == FACTS_VERSION
+            and stored.cut <= cut
+            and stored.as_of <= self.today
+            and month not in self.fresh_months
+        )
+        if not usable:
+            reader = _Reader(self.today, window=(month, cut)).read()
+            self.partials_read[month] = (cut, reader)
+            return reader
+        reader = _Reader(self.today, window=(month, cut))
+        for family in PARTIAL_FAMILIES:
+            data = getattr(reader, family).data
+            for st, sid, facts in stored.facts.get(family, []):
+                data[(st, sid, month)] = defaultdict(Decimal, {k: Decimal(v) for k, v in facts.items()})
+        if stored.cut < cut:
+            more = _Reader(self.today, window=(stored.cut + dt.timedelta(days=1), cut), key=month).read()
+            for family in PARTIAL_FAMILIES:
+                data = getattr(reader, family).data
+                for key, facts in getattr(more, family).data.items():
+                    bucket = data[key]
+                    for name, value in facts.items():
+                        bucket[name] += value
+            self.partials_read[month] = (cut, reader)
+        return reader
 
     # -- sums over a span --
 
@@ -1518,24 +1565,16 @@ class _Engine:
         yield from self._span_kpis(st, sid, span, s)
         yield from self._closed_kpis(st, sid, span, s, won)
 
-    def _stored_thresholds(self) -> dict | None:
-        """The stalled thresholds the last run stored, when no month was read
-        again: they are percentiles over every won deal's stays, which only a
-        change (a month marked, so read again) can move."""
-        if self.fresh_months:
-            return None
-        details = (
-            KpiSnapshot.objects.filter(kpi="stalled_deals", scope_type=COMPANY, scope_id=0, granularity=MONTH)
-            .order_by("-computed_at")
-            .values_list("details", flat=True)
-            .first()
-        )
-        if not details or "thresholds" not in details:
-            return None
-        return {
-            int(team): {stage: None if v is None else Decimal(v) for stage, v in by.items()}
-            for team, by in details["thresholds"].items()
-        }
+    def _stall_thresholds(self) -> dict[int, dict[str, Decimal | None]]:
+        """The stalled thresholds from every month's won stays (stored or read)."""
+        counts: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
+        for (st, sid), series in self.store.months[WON_STAYS].items():
+            by_stage = counts[0 if st == COMPANY else sid]
+            for facts in series.values():
+                for name, n in facts.items():
+                    stage, days = name.split("|")
+                    by_stage[stage][int(days)] += int(n)
+        return process.stall_thresholds(counts, self.min_sample)
 
     def _span_kpis(self, st: str, sid: int, span: _Span, s: dict):
         """Time in stage, stage conversion and lead response: per span, from
@@ -1594,7 +1633,8 @@ class _Engine:
         """Stalled deals (the current period), activities per won deal, lost reasons."""
         if span.start <= self.today <= period_end(span.start, span.g) and not span.cut:
             if self.stalled is None:
-                self.stalled = process.stalled(self.today, self.min_sample, self._stored_thresholds())
+                thresholds = self._stall_thresholds()
+                self.stalled = (process.stalled(self.today, thresholds), thresholds)
             counts, thresholds = self.stalled
             stalled_by_stage = counts.get((st, sid), {})
             n = sum(stalled_by_stage.values(), 0)
@@ -1754,12 +1794,35 @@ class _Engine:
                 KpiSnapshot.objects.filter(scope_type=st, scope_id=sid).delete()
             for i in range(0, len(dirty_ids), 500):
                 DirtyMonth.objects.filter(pk__in=dirty_ids[i : i + 500]).delete()
+            self._store_partials(months)
             if state:
                 as_of, signature = state
                 EngineState.objects.update_or_create(
                     pk=1, defaults={"as_of": as_of, "signature": signature, "written_at": self.now}
                 )
         return Result(rows=len(computed), months=months)
+
+    def _store_partials(self, months: list[dt.date]) -> None:
+        """Partial months read this run, for the next night to go on from; a
+        month read again drops what was stored of it."""
+        # A month read again drops what was kept of it; one a year and more
+        # back is no like-for-like span's any more.
+        old = add_months(self.current_month, -13)
+        PartialFacts.objects.filter(Q(month__in=[*months, *self.partials_read]) | Q(month__lt=old)).delete()
+        rows = []
+        for month, (cut, reader) in self.partials_read.items():
+            facts = {}
+            for family in PARTIAL_FAMILIES:
+                data = getattr(reader, family).data.items()
+                facts[family] = [
+                    [st, sid, {k: _text(v) for k, v in values.items() if v}]
+                    for (st, sid, _m), values in data
+                    if any(values.values())
+                ]
+            rows.append(
+                PartialFacts(month=month, cut=cut, as_of=self.today, version=FACTS_VERSION, facts=facts)
+            )
+        PartialFacts.objects.bulk_create(rows)
 
     def _delete_stale(self, full: dict, partial: dict) -> None:
         """Drop rows of the periods written that this run did not write (a scope

@@ -368,6 +368,31 @@ class FactMonth(models.Model):
         return f"{self.month:%Y-%m} v{self.version}"
 
 
+class PartialFacts(models.Model):
+    """The first days of a month summed, kept between nightly runs: the last,
+    partial month of a like-for-like span (on 5 December, 1–5 November).
+
+    The next night moves the cut on by a day: the engine reads that day
+    alone and adds it, instead of the month's first days all over again.
+    Valid while the month is not read again (a change marks it dirty) and
+    the engine's facts keep their meaning (`version`). `facts` maps a
+    family to [scope type, scope id, {fact: number as text}] rows.
+    """
+
+    month = models.DateField(unique=True)
+    cut = models.DateField()
+    as_of = models.DateField()
+    version = models.PositiveSmallIntegerField()
+    facts = models.JSONField(default=dict)
+
+    class Meta:
+        verbose_name = _("first days of a month, summed")
+        verbose_name_plural = _("first days of months, summed")
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} to {self.cut}"
+
+
 class EngineState(models.Model):
     """What the last run that wrote the current and previous periods saw
     (one row): its day of computation and a signature of everything besides

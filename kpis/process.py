@@ -48,12 +48,6 @@ OPEN_STAGES = [s.value for s in Stage.open_stages()]
 ORDER = {**{s: i + 1 for i, s in enumerate(OPEN_STAGES)}, Stage.WON.value: len(OPEN_STAGES) + 1}
 
 
-def _decimal(value) -> Decimal | None:
-    if value is None:
-        return None
-    return Decimal(repr(float(value))) if not isinstance(value, Decimal) else value
-
-
 class _Sql:
     """The few expressions PostgreSQL and SQLite write differently."""
 
@@ -134,12 +128,15 @@ SCOPE_ID = f"CASE k.st WHEN '{COMPANY}' THEN 0 WHEN '{TEAM}' THEN x.team_id ELSE
 
 
 def _stays(
-    sql: _Sql, near: list[tuple[dt.datetime, dt.datetime]] | None = None, won_only: bool = False
+    sql: _Sql,
+    near: list[tuple[dt.datetime, dt.datetime]] | None = None,
+    won_in: tuple[str, list] | None = None,
 ) -> tuple[str, list]:
     """Every ended stay in an open stage: (deal_id, owner_id, team_id, stage,
-    s, e, days, moved_on), s and e the company-zone days it started and ended.
-    `near`: only deals with a change between one of these pairs of instants;
-    `won_only`: only won deals' stays."""
+    s, e, days, moved_on, closed_on), s and e the company-zone days it started
+    and ended. `near`: only deals with a change between one of these pairs of
+    instants; `won_in`: only the deals this SELECT of ids (and its params)
+    gives."""
     day, day_params = sql.day("c.changed_at")
     change, deal = DealStageChange._meta.db_table, Deal._meta.db_table
     window = "OVER (PARTITION BY c.deal_id ORDER BY c.changed_at, c.id)"
@@ -156,13 +153,13 @@ def _stays(
         params += part_params
     else:
         history += f"{change} c"
-    if won_only:
-        # The stalled thresholds: the deal_stage_closed index finds won deals.
-        history += f" WHERE c.deal_id IN (SELECT w.id FROM {deal} w WHERE w.stage = 'won')"
+    if won_in:
+        history += f" WHERE c.deal_id IN ({won_in[0]})"
+        params += won_in[1]
     stays = (
         f"SELECT h.deal_id, d.owner_id, d.team_id, h.stage, h.s, h.e, {sql.days('h.e', 'h.s')} AS days, "
         f"CASE WHEN (CASE h.next_stage {order} ELSE 0 END) > (CASE h.stage {order} ELSE 0 END) "
-        f"THEN 1 ELSE 0 END AS moved_on "
+        f"THEN 1 ELSE 0 END AS moved_on, d.closed_on "
         f"FROM ({history}) h JOIN {deal} d ON d.id = h.deal_id "
         f"WHERE h.stage IN ({open_list}) AND h.e IS NOT NULL"
     )
@@ -337,37 +334,53 @@ def percentiles(counts: dict[int, int]) -> tuple[int, Decimal | None, Decimal | 
     return n, out[0], out[1]
 
 
-def stalled(today: dt.date, min_sample: int, thresholds: dict | None = None) -> tuple[dict, dict]:
-    """The deals open today past their stage's threshold, counted per scope
-    and stage, and the thresholds used: ({(st, sid): {stage: n}},
-    {team id or 0 for the company: {stage: days}}). Two queries; one when
-    the thresholds are given (they move only with the won deals' history)."""
-    sql = _Sql()
-    if thresholds is None:
-        thresholds = stall_thresholds(min_sample)
-    return _stalled_counts(sql, today, thresholds), thresholds
+def stalled(today: dt.date, thresholds: dict) -> dict:
+    """The deals open today past their stage's threshold (`thresholds`), counted
+    per scope and stage: {(st, sid): {stage: n}}. One query."""
+    return _stalled_counts(_Sql(), today, thresholds)
 
 
-def stall_thresholds(min_sample: int) -> dict[int, dict[str, Decimal | None]]:
-    """P75 of the stays of won deals per stage, per team with enough of them
-    and for the company (team 0)."""
+def won_stays(ranges: list[tuple[dt.date, dt.date]]) -> list[tuple]:
+    """The stalled thresholds' observations as monthly counts: the ended stays
+    in open stages of the deals won in these day ranges, per month won, team,
+    stage and whole days. The thresholds (P75 of every won deal's stays, per
+    team and for the company: `stall_thresholds`) then add up the stored
+    months' counts instead of reading the whole stage history. One query."""
+    if not ranges:
+        return []
     sql = _Sql()
-    # The thresholds: P75 of the stays of won deals, per team and company.
-    stays, stay_params = _stays(sql, won_only=True)
-    obs = (
-        f"SELECT 0 AS span_id, k.st, {SCOPE_ID} AS sid, x.stage AS k, x.days AS v, 0 AS a "
-        f"FROM ({stays}) x CROSS JOIN kinds k WHERE k.st <> '{REP}'"
-    )
-    rows = _run(f"WITH {KINDS} {sql.percentiles(obs)}", stay_params)
-    company = {stage: p75 for _s, st, _sid, stage, n, _p50, p75, _a in rows if st == COMPANY}
-    teams: dict[int, dict[str, Decimal]] = {}
-    for _s, st, sid, stage, n, _p50, p75, _a in rows:
-        if st == TEAM and sid is not None and n >= min_sample:
-            teams.setdefault(sid, {})[stage] = p75
-    team_ids = {sid for _s, st, sid, *_rest in rows if st == TEAM and sid is not None}
-    thresholds = {0: {s: _decimal(v) for s, v in company.items()}}
-    for team_id in team_ids:
-        thresholds[team_id] = {s: _decimal(teams.get(team_id, {}).get(s, company.get(s))) for s in company}
+    deal = Deal._meta.db_table
+    parts, params = [], []
+    for lo, hi in ranges:
+        (lo_sql, lo_p), (hi_sql, hi_p) = sql.date(lo), sql.date(hi)
+        parts.append(f"(w.closed_on >= {lo_sql} AND w.closed_on <= {hi_sql})")
+        params += [lo_p, hi_p]
+    won = f"SELECT w.id FROM {deal} w WHERE w.stage = 'won' AND ({' OR '.join(parts)})"
+    stays, stay_params = _stays(sql, won_in=(won, params))
+    if sql.pg:
+        month = "CAST(date_trunc('month', x.closed_on) AS date)"
+    else:
+        month = "strftime('%%Y-%%m-01', x.closed_on)"
+    query = f"SELECT {month}, x.team_id, x.stage, x.days, COUNT(*) FROM ({stays}) x GROUP BY 1, 2, 3, 4"
+    return _run(query, stay_params)
+
+
+def stall_thresholds(
+    counts: dict[int, dict[str, dict[int, int]]], min_sample: int
+) -> dict[int, dict[str, Decimal | None]]:
+    """P75 of the stays of won deals per stage, for the company (key 0) and
+    each team with won stays; a team with fewer than `min_sample` stays in a
+    stage uses the company's. `counts`: {team id or 0: {stage: {days: n}}}."""
+    company = {stage: percentiles(by)[2] for stage, by in counts.get(0, {}).items()}
+    thresholds = {0: company}
+    for team_id, stages in counts.items():
+        if team_id == 0:
+            continue
+        mine = {}
+        for stage in company:
+            n, _p50, p75 = percentiles(stages.get(stage, {}))
+            mine[stage] = p75 if n >= min_sample else company[stage]
+        thresholds[team_id] = mine
     return thresholds
 
 

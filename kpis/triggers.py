@@ -205,9 +205,15 @@ SOURCES: tuple[Source, ...] = (
     Source(
         "crm.Customer",
         marks=(
-            Mark("r.acquired_on"),
-            Mark("r.churned_on"),
-            Mark("r.repeat_on"),
+            # Each date's months only when what its facts count changed: the
+            # churn rule moving a churn every night marks the churn's months,
+            # not the months each churned customer was acquired in.
+            Mark(
+                "r.acquired_on",
+                when=("acquired_on", "team_id", "owner_id", "source_campaign_id", "first_deal_id"),
+            ),  # fmt: skip
+            Mark("r.churned_on", when=("churned_on", "acquired_on", "team_id")),
+            Mark("r.repeat_on", when=("repeat_on", "team_id")),
             # Lead conversion counts prospects that became a *paying* customer:
             # their cohorts move when the customer's first won deal does.
             Mark(

@@ -489,6 +489,26 @@ def test_a_quiet_night_reads_no_month_and_equals_from_scratch(world, history, da
     assert nightly - scratch == set() and scratch - nightly == set()
 
 
+def test_the_churn_rule_marks_the_churn_months_only(world, history):
+    """The rule moves churns every night: only the months of the churn dates
+    are dirty, not the months the customers were acquired in (a night
+    would otherwise read a year of months again)."""
+    customer = CustomerFactory(owner=world.sam)
+    won(world.sam, "100", dt.date(2024, 12, 1), dt.date(2025, 1, 10), customer=customer)
+    recompute(today=TODAY)
+    DirtyMonth.objects.all().delete()
+    Customer.objects.filter(pk=customer.pk).update(churned_on=None, churned_by_rule=False)
+    assert pending_months() == [dt.date(2026, 1, 1)]  # the old churn date's month
+    DirtyMonth.objects.all().delete()
+    assert apply_churn_rule(TODAY) == 1
+    customer.refresh_from_db()
+    assert customer.churned_on == dt.date(2026, 1, 10)
+    assert pending_months() == [dt.date(2026, 1, 1)]
+    Customer.objects.filter(pk=customer.pk).update(churn_reason="Moved abroad")
+    assert pending_months() == [dt.date(2026, 1, 1)]  # no figure counts the reason
+    assert_nightly_equals_from_scratch()
+
+
 def test_a_quiet_night_leaves_settled_previous_periods_alone(world, history):
     """The previous month, quarter and year are rewritten only when something
     may have moved them: a month of theirs read again, a roll-over (their
@@ -514,6 +534,38 @@ def test_a_quiet_night_leaves_settled_previous_periods_alone(world, history):
     assert _settled_previous(TODAY, _signature()) == previous[1:]
     refresh(today=TODAY)
     assert KpiSnapshot.objects.filter(granularity="month", period_start=dt.date(2026, 11, 1)).exists()
+
+
+def test_a_partial_month_goes_on_from_last_nights_sums(world, history, monkeypatch):
+    """A like-for-like span's partial month (on 5 December, 1–5 November) is
+    kept: the next night reads 6 November alone and adds it; a correction
+    inside the kept days marks the month, which is then read whole again."""
+    from kpis.compute import _Reader
+    from kpis.models import PartialFacts
+
+    november = dt.date(2026, 11, 1)
+    assert PartialFacts.objects.get(month=november).cut == dt.date(2026, 11, 5)
+    windows = []
+    real = _Reader.read
+
+    def read(self):
+        windows.extend(self.ranges)
+        return real(self)
+
+    monkeypatch.setattr(_Reader, "read", read)
+    day = TODAY + dt.timedelta(days=1)
+    refresh(today=day)
+    assert (dt.date(2026, 11, 6), dt.date(2026, 11, 6)) in windows
+    assert (november, dt.date(2026, 11, 6)) not in windows
+    assert PartialFacts.objects.get(month=november).cut == dt.date(2026, 11, 6)
+    assert rows() == _scratch_on(day)
+
+    won(world.ann, "250", dt.date(2026, 10, 1), dt.date(2026, 11, 2))
+    windows.clear()
+    day += dt.timedelta(days=1)
+    refresh(today=day)
+    assert (november, dt.date(2026, 11, 7)) in windows
+    assert rows() == _scratch_on(day)
 
 
 def test_a_quiet_night_after_a_roll_over_rewrites_the_closed_periods(world, history):
