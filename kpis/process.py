@@ -35,6 +35,7 @@ Readings of the spec (also in docs/kpis.md):
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from decimal import Decimal
 
 from django.conf import settings
@@ -191,10 +192,16 @@ def _within(sql: _Sql, column: str, pairs: list[tuple]) -> tuple[str, list]:
 
 
 def _near(ranges: list[tuple[dt.date, dt.date]]) -> list[tuple[dt.datetime, dt.datetime]]:
-    """The instants around these day ranges: a day either side covers every
-    time zone (the company-zone day is then compared exactly)."""
+    """The instants of these company-zone day ranges: from the first day's
+    midnight to the midnight after the last, in the company's time zone (the
+    zone `_Sql.day` puts a change in). Exact, so a one-day span's deals are
+    those with a change that day, not the three days around it."""
+    zone = zoneinfo.ZoneInfo(settings.TIME_ZONE)
     return [
-        (_utc_midnight(lo - dt.timedelta(days=1)), _utc_midnight(hi + dt.timedelta(days=2)))
+        (
+            dt.datetime.combine(lo, dt.time.min, tzinfo=zone),
+            dt.datetime.combine(hi + dt.timedelta(days=1), dt.time.min, tzinfo=zone),
+        )
         for lo, hi in ranges
     ]
 
@@ -203,10 +210,6 @@ def _run(query: str, params: list) -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(query, params)
         return cursor.fetchall()
-
-
-def _utc_midnight(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
 
 
 def month_histograms(

@@ -316,8 +316,7 @@ def _deal_ids(scope: sc.Scope, period: sc.Period, stage: str, what: str) -> list
     hi_sql, hi = sql.date(period.end)
     who = {TEAM: "x.team_id = %s", REP: "x.owner_id = %s"}.get(scope.type)
     who_params = [scope.id] if who else []
-    # A day either side of the period covers every time zone; the company-zone
-    # day is then compared exactly. Bounded by the period's stage changes.
+    # The period's instants in the company's zone; bounded by its stage changes.
     near = process._near([(period.start, period.end)])
     instants = [sql.ops.adapt_datetimefield_value(t) for t in near[0]]
     if what == "entered":
