@@ -433,11 +433,19 @@ def _stale_months(today: dt.date) -> set[dt.date]:
     facts hold until it is marked (the current month included: on a working
     day it always is). The one fact that moves with the calendar alone is
     lead conversion, counted "by the day of computation": a customer whose
-    first won deal is dated after the day a month's facts were computed, and
-    on or before today, now counts as paying in its prospects' cohorts.
+    first won deal is dated after the last run's day, and on or before
+    today, now counts as paying in its prospects' cohorts. (One dated on or
+    before a run's day was paying for that run already: the change that
+    dated it marked its cohorts, read again by the next run.) Kept partial
+    months follow the same rule: their cohort months are read again whole.
     """
-    days = {timezone.localtime(at).date() for at in FactMonth.objects.values_list("computed_at", flat=True)}
-    days |= set(PartialFacts.objects.values_list("as_of", flat=True))
+    state = EngineState.objects.filter(pk=1).values_list("as_of", flat=True).first()
+    if state is not None:
+        days = {state}
+    else:  # no run has answered for every period yet: since the oldest facts
+        days = {
+            timezone.localtime(at).date() for at in FactMonth.objects.values_list("computed_at", flat=True)
+        }
     if not days:
         return set()
     lo, hi = min(days | {today}), max(days | {today})
@@ -1800,6 +1808,10 @@ class _Engine:
                 EngineState.objects.update_or_create(
                     pk=1, defaults={"as_of": as_of, "signature": signature, "written_at": self.now}
                 )
+            elif months:
+                # Months read for an earlier day count the customers paying by
+                # then: the next night's stale cohorts start from that day.
+                EngineState.objects.filter(pk=1, as_of__gt=self.today).update(as_of=self.today)
         return Result(rows=len(computed), months=months)
 
     def _store_partials(self, months: list[dt.date]) -> None:

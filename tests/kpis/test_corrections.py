@@ -536,6 +536,29 @@ def test_a_quiet_night_leaves_settled_previous_periods_alone(world, history):
     assert KpiSnapshot.objects.filter(granularity="month", period_start=dt.date(2026, 11, 1)).exists()
 
 
+def test_a_customer_paying_before_the_last_run_makes_no_cohort_stale(world, history):
+    """Only a first won deal dated after the last run's day, and on or before
+    today, moves a cohort with the calendar alone; one dated earlier was
+    counted when the change that dated it was read (a month computed long
+    ago does not make every later acquisition's cohort stale every night)."""
+    from kpis.compute import _stale_months
+
+    customer = CustomerFactory(owner=world.ann)
+    ProspectFactory(owner=world.ann, created_on=JUNE, customer=customer)
+    won(world.ann, "100", dt.date(2026, 7, 1), dt.date(2026, 8, 3), customer=customer)
+    refresh(today=TODAY)
+    FactMonth.objects.filter(month=dt.date(2026, 3, 1)).update(
+        computed_at=dt.datetime(2026, 4, 1, 9, tzinfo=dt.UTC)
+    )  # a month nothing touched since April
+    assert _stale_months(TODAY + dt.timedelta(days=1)) == set()
+    later = CustomerFactory(owner=world.ann)
+    ProspectFactory(owner=world.ann, created_on=JUNE, customer=later)
+    won(world.ann, "100", dt.date(2026, 7, 1), TODAY + dt.timedelta(days=2), customer=later)
+    refresh(today=TODAY)
+    assert _stale_months(TODAY + dt.timedelta(days=1)) == set()
+    assert _stale_months(TODAY + dt.timedelta(days=2)) == {JUNE}
+
+
 def test_a_partial_month_goes_on_from_last_nights_sums(world, history, monkeypatch):
     """A like-for-like span's partial month (on 5 December, 1–5 November) is
     kept: the next night reads 6 November alone and adds it; a correction
