@@ -1348,30 +1348,27 @@ class _Engine:
 
     # -- sums over a span --
 
+    def _months_facts(self, family: str, scope: ScopeKey, span: _Span) -> Iterable[dict[str, Decimal]]:
+        """A period-sum family's facts for each of the span's months (the
+        partial last month from its read)."""
+        for month in span.months:
+            if span.cut and month == span.end:
+                yield getattr(self.partials[span.cut], family).data.get((*scope, month), {})
+            else:
+                yield self.store.get(family, scope, month)
+
     def _sales(self, scope: ScopeKey, span: _Span, family: str = SALES) -> dict[str, Decimal]:
         """Σ of a period-sum family's facts over the span's months."""
         out: dict[str, Decimal] = defaultdict(Decimal)
-        for month in span.months:
-            if span.cut and month == span.end:
-                reader = self.partials[span.cut]
-                facts = (reader.process if family == PROCESS else reader.sales).data.get((*scope, month), {})
-            else:
-                facts = self.store.get(family, scope, month)
+        for facts in self._months_facts(family, scope, span):
             for name, value in facts.items():
                 out[name] += value
         return out
 
     def _sales_fact(self, scope: ScopeKey, span: _Span, name: str) -> Decimal:
-        """Σ of one sales fact over the span's months (_sales for one name:
-        a team's figure asks each member for one fact)."""
-        total = ZERO
-        for month in span.months:
-            if span.cut and month == span.end:
-                facts = self.partials[span.cut].sales.data.get((*scope, month), {})
-            else:
-                facts = self.store.get(SALES, scope, month)
-            total += facts.get(name, ZERO)
-        return total
+        """Σ of one sales fact over the span's months (a team's figure asks
+        each member for one fact, not all of them)."""
+        return sum((facts.get(name, ZERO) for facts in self._months_facts(SALES, scope, span)), ZERO)
 
     def _at_end(self, family: str, scope: ScopeKey, span: _Span) -> dict[str, Decimal]:
         """A running sum at the span's end (the current month at most)."""

@@ -337,12 +337,6 @@ def percentiles(counts: dict[int, int]) -> tuple[int, Decimal | None, Decimal | 
     return n, out[0], out[1]
 
 
-def stalled(today: dt.date, thresholds: dict) -> dict:
-    """The deals open today past their stage's threshold (`thresholds`), counted
-    per scope and stage: {(st, sid): {stage: n}}. One query."""
-    return _stalled_counts(_Sql(), today, thresholds)
-
-
 def won_stays(ranges: list[tuple[dt.date, dt.date]]) -> list[tuple]:
     """The stalled thresholds' observations as monthly counts: the ended stays
     in open stages of the deals won in these day ranges, per month won, team,
@@ -387,7 +381,11 @@ def stall_thresholds(
     return thresholds
 
 
-def _stalled_counts(sql: _Sql, today: dt.date, thresholds: dict) -> dict:
+def stalled(today: dt.date, thresholds: dict) -> dict:
+    """The deals open today past their stage's threshold (`thresholds`, from
+    `stall_thresholds`), counted per scope and stage: {(st, sid): {stage: n}}.
+    One query."""
+    sql = _Sql()
     deal, change = Deal._meta.db_table, DealStageChange._meta.db_table
     lines = [(t, s, float(v)) for t, by in thresholds.items() for s, v in by.items() if v is not None]
     if not lines:

@@ -211,7 +211,7 @@ SOURCES: tuple[Source, ...] = (
             Mark(
                 "r.acquired_on",
                 when=("acquired_on", "team_id", "owner_id", "source_campaign_id", "first_deal_id"),
-            ),  # fmt: skip
+            ),
             Mark("r.churned_on", when=("churned_on", "acquired_on", "team_id")),
             Mark("r.repeat_on", when=("repeat_on", "team_id")),
             # Lead conversion counts prospects that became a *paying* customer:
