@@ -421,7 +421,9 @@ def refresh(*, today: dt.date | None = None, progress: Progress | None = None) -
         churned = apply_churn_rule(today)
         span = data_span(today)
         plan = current_and_previous(today)
-        result = _run(_stale_months(today), plan, today=today, span=span, progress=progress, nightly=True)
+        # Lead conversion's cohorts are sales facts: only that family is read.
+        cohorts = {month: {SALES} for month in _stale_months(today)}
+        result = _run(set(), plan, today=today, span=span, progress=progress, nightly=True, some=cohorts)
     result.churned = churned
     return result
 
@@ -496,13 +498,17 @@ def pending_months() -> list[dt.date]:
     return DirtyMonth.objects.months()
 
 
-def _claim_dirty() -> tuple[list[int], set[dt.date]]:
-    """The dirty rows this run consumes. Claimed first (committed at once), so
-    that on SQLite a change made while the run reads the data marks its month
-    again instead of relying on a row this run is about to delete."""
+def _claim_dirty() -> tuple[list[int], dict[dt.date, set[str]]]:
+    """The dirty rows this run consumes, and each month's families to read
+    again ("" for all). Claimed first (committed at once), so that on SQLite
+    a change made while the run reads the data marks its month again instead
+    of relying on a row this run is about to delete."""
     DirtyMonth.objects.filter(claimed=False).update(claimed=True)
-    rows = list(DirtyMonth.objects.values_list("pk", "month"))
-    return [pk for pk, _month in rows], {month for _pk, month in rows}
+    rows = list(DirtyMonth.objects.values_list("pk", "month", "family"))
+    dirty: dict[dt.date, set[str]] = defaultdict(set)
+    for _pk, month, family in rows:
+        dirty[month].add(family)
+    return [pk for pk, _month, _family in rows], dirty
 
 
 def _run(
@@ -513,7 +519,12 @@ def _run(
     span: Span,
     progress: Progress | None,
     nightly: bool = False,
+    some: dict[dt.date, set[str]] | None = None,
 ) -> Result:
+    """Write the periods of `plan`, reading again from the raw tables the
+    `months` given, those a change marked and those with no stored facts;
+    `some` (and a mark naming one family) reads only those families of a
+    month, the others' stored facts still holding."""
     plan = {g: sorted(set(starts)) for g, starts in plan.items() if starts}
     granularities = list(plan)
     # This run answers for every current and previous period: the next
@@ -531,11 +542,18 @@ def _run(
     stored = dict(FactMonth.objects.filter(version=FACTS_VERSION).values_list("month", "computed_at"))
     missing = {m for m in in_span if m not in stored}
     outside = {m for m in dirty if not (EARLIEST_DATE <= m <= LATEST_DATE)}
-    # The months read again from the raw tables; none on a quiet night.
-    refresh_months = sorted(((months | dirty | missing) - outside) & in_span)
+    # The months read again from the raw tables, every family; none on a quiet night.
+    whole = {m for m, families in dirty.items() if "" in families}
+    refresh_months = sorted(((months | whole | missing) - outside) & in_span)
+    # Months read again for some families only (the churn rule's churns).
+    families: dict[dt.date, set[str]] = defaultdict(set)
+    for m, names in [*dirty.items(), *(some or {}).items()]:
+        if m in in_span and m not in outside and m not in refresh_months:
+            families[m] |= names
+    touched = sorted({*refresh_months, *families})
     # A month that no longer has any data (its last rows deleted) keeps no
     # facts and no snapshots: the tables hold exactly the span of the data.
-    gone = (dirty - outside) - in_span
+    gone = (set(dirty) - outside) - in_span
     engine = _Engine(today, granularities, progress)
     engine.warnings = list(span.warnings)
 
@@ -544,12 +562,12 @@ def _run(
     # periods whose cohorts may have stopped "maturing" get their cohort KPIs.
     full = {g: set(starts) for g, starts in plan.items()}
     for g in granularities:
-        for month in refresh_months:
+        for month in touched:
             full[g].add(period_start(month, g))
     current = {g: period_start(today, g) for g in granularities}
     partial: dict[tuple[str, dt.date], frozenset[str]] = {}
     for g in granularities:
-        for start in periods_between(refresh_months[0], max(today, span.last), g) if refresh_months else ():
+        for start in periods_between(touched[0], max(today, span.last), g) if touched else ():
             if start not in full[g]:
                 partial[(g, start)] = CUMULATIVE_KPIS
         maturity = dt.timedelta(days=settings.KPI_COHORT_MATURITY_DAYS + 1)
@@ -562,8 +580,8 @@ def _run(
         if start not in full[g]:
             partial[(g, start)] = partial.get((g, start), frozenset()) | COHORT_KPIS
 
-    engine.read_months(refresh_months)
-    engine.load_stored(full, partial, refresh_months)
+    engine.read_months(refresh_months, families)
+    engine.load_stored(full, partial)
     # A scope that appeared since (a new rep, team or campaign) gets rows in
     # every period, as a recompute from scratch gives it; one that is gone,
     # with no figure left anywhere, keeps none.
@@ -1202,7 +1220,8 @@ class _Engine:
         self.maturity = dt.timedelta(days=settings.KPI_COHORT_MATURITY_DAYS)
         self.store = _Store()
         self.fresh: dict[str, _Sums] = {}
-        self.fresh_months: set[dt.date] = set()
+        # The months each family was read again for (their stored facts are stale).
+        self.fresh_months: dict[str, set[dt.date]] = {family: set() for family in FAMILIES}
         self.loaded: dict[str, set[dt.date]] = {SALES: set(), PROCESS: set()}
         self.partials: dict[dt.date, _Reader] = {}  # cut day → the partial month read
         self.partials_read: dict[dt.date, tuple[dt.date, _Reader]] = {}  # month → (cut, sums) to store
@@ -1224,25 +1243,35 @@ class _Engine:
 
     # -- reading --
 
-    def read_months(self, months: list[dt.date]) -> None:
-        if not months:  # a quiet night: every month's stored facts hold
-            self.fresh = {family: _Sums() for family in FAMILIES}
-            self.tick()
-            self.tick()
-            return
-        reader = _Reader(self.today, months=months)
-        reader.read_sales()
-        self.tick()
-        reader.read_customers()
-        reader.read_pipeline()
-        reader.read_process()
-        self.tick()
-        self.fresh = {SALES: reader.sales, PIPELINE: reader.pipeline, CUSTOMERS: reader.customers}
-        self.fresh[PROCESS] = reader.process
-        self.fresh[WON_STAYS] = reader.won_stays
-        self.fresh_months = set(months)
+    def read_months(self, months: list[dt.date], some: dict[dt.date, set[str]]) -> None:
+        """Every family of `months`, and the families `some` names of its
+        months, from the raw tables (nothing on a quiet night: every month's
+        stored facts hold)."""
+        for family in FAMILIES:
+            self.fresh_months[family] = set(months) | {m for m, names in some.items() if family in names}
+        # One read gives the process counts and the won deals' stays.
+        self.fresh_months[PROCESS] |= self.fresh_months[WON_STAYS]
+        self.fresh_months[WON_STAYS] = self.fresh_months[PROCESS]
+        self.fresh = {family: _Sums() for family in FAMILIES}
+        for family, read in ((SALES, _Reader.read_sales), (CUSTOMERS, _Reader.read_customers),
+                             (PIPELINE, _Reader.read_pipeline), (PROCESS, _Reader.read_process)):  # fmt: skip
+            if self.fresh_months[family]:
+                reader = _Reader(self.today, months=sorted(self.fresh_months[family]))
+                read(reader)
+                self.fresh[family] = getattr(reader, family)
+                if family == PROCESS:
+                    self.fresh[WON_STAYS] = reader.won_stays
+            if family in (SALES, PROCESS):
+                self.tick()
 
-    def load_stored(self, full: dict, partial: dict, refresh_months: list[dt.date]) -> None:
+    def _not_fresh(self, families: Iterable[str]) -> Q:
+        """Stored facts of these families, but those of the months read again."""
+        q = Q()
+        for family in families:
+            q |= Q(family=family) & ~Q(month__in=sorted(self.fresh_months[family]))
+        return q
+
+    def load_stored(self, full: dict, partial: dict) -> None:
         # Period sums: only the months of the periods written. Running sums:
         # every month (a few rows per month and team or rep).
         needed: set[dt.date] = set()
@@ -1253,10 +1282,7 @@ class _Engine:
                 needed.update(month_starts(add_months(start, -12), start))
         for g, start in partial:
             needed.update(month_starts(add_months(start, -12), period_end(start, g)))
-        query = MonthFact.objects.filter(family__in=[PIPELINE, CUSTOMERS, WON_STAYS]).exclude(
-            month__in=self.fresh_months
-        )
-        self._load(query)
+        self._load(MonthFact.objects.filter(self._not_fresh([PIPELINE, CUSTOMERS, WON_STAYS])))
         self.load_months(SALES, needed)
         for family, sums in self.fresh.items():
             self.store.put(family, sums)
@@ -1277,7 +1303,7 @@ class _Engine:
     def load_months(self, family: str, months: Iterable[dt.date]) -> None:
         """A period-sum family's stored facts of these months (those read
         again are in memory)."""
-        wanted = sorted(set(months) - self.fresh_months - self.loaded[family])
+        wanted = sorted(set(months) - self.fresh_months[family] - self.loaded[family])
         if wanted:
             self._load(MonthFact.objects.filter(family=family, month__in=wanted))
         self.loaded[family] |= set(wanted)
@@ -1289,8 +1315,7 @@ class _Engine:
         # The process counts give no scope rows of their own (as when they
         # were read per span): a scope with stays has deals, so other facts.
         with_facts = set(
-            MonthFact.objects.exclude(month__in=self.fresh_months)
-            .exclude(family=PROCESS)
+            MonthFact.objects.filter(self._not_fresh([f for f in FAMILIES if f != PROCESS]))
             .values_list("scope_type", "scope_id")
             .distinct()
         )
@@ -1324,7 +1349,7 @@ class _Engine:
             and stored.version == FACTS_VERSION
             and stored.cut <= cut
             and stored.as_of <= self.today
-            and month not in self.fresh_months
+            and not any(month in months for months in self.fresh_months.values())
         )
         if not usable:
             reader = _Reader(self.today, window=(month, cut)).read()
@@ -1782,8 +1807,14 @@ class _Engine:
         self.tick(len(batches))
         # One transaction: pages never read a half-written recompute, and the
         # dirty months are cleared only with the figures that answer them.
+        read = Q()
+        for family, fresh in self.fresh_months.items():
+            if fresh:
+                read |= Q(family=family, month__in=sorted(fresh))
+        touched = sorted(set().union(*self.fresh_months.values()))
         with transaction.atomic():
-            MonthFact.objects.filter(month__in=months).delete()
+            if read:
+                MonthFact.objects.filter(read).delete()
             MonthFact.objects.bulk_create(facts, batch_size=WRITE_BATCH)
             FactMonth.objects.filter(month__in=months).delete()
             FactMonth.objects.bulk_create(
@@ -1799,17 +1830,17 @@ class _Engine:
                 KpiSnapshot.objects.filter(scope_type=st, scope_id=sid).delete()
             for i in range(0, len(dirty_ids), 500):
                 DirtyMonth.objects.filter(pk__in=dirty_ids[i : i + 500]).delete()
-            self._store_partials(months)
+            self._store_partials(touched)
             if state:
                 as_of, signature = state
                 EngineState.objects.update_or_create(
                     pk=1, defaults={"as_of": as_of, "signature": signature, "written_at": self.now}
                 )
-            elif months:
+            elif touched:
                 # Months read for an earlier day count the customers paying by
                 # then: the next night's stale cohorts start from that day.
                 EngineState.objects.filter(pk=1, as_of__gt=self.today).update(as_of=self.today)
-        return Result(rows=len(computed), months=months)
+        return Result(rows=len(computed), months=touched)
 
     def _store_partials(self, months: list[dt.date]) -> None:
         """Partial months read this run, for the next night to go on from; a

@@ -297,6 +297,10 @@ class DirtyMonth(models.Model):
     """
 
     month = models.DateField()
+    # The one fact family (kpis.compute.FAMILIES) the change moves, or blank
+    # for all: the churn rule moves churn counts every night, and reading only
+    # those keeps a quiet night from reading the whole current month again.
+    family = models.CharField(max_length=20, blank=True, default="")
     # SQLite serialises writers, so there a trigger skips a month that
     # already has an unclaimed row; a recompute claims the rows it reads first.
     claimed = models.BooleanField(default=False)

@@ -117,6 +117,9 @@ class Mark:
     join: Sql = ""
     group: bool = False
     when: tuple[str, ...] = ()
+    # The fact family (kpis.compute) the marked months must be read again
+    # for; blank: every family.
+    family: str = ""
 
 
 @dataclass(frozen=True)
@@ -212,7 +215,8 @@ SOURCES: tuple[Source, ...] = (
                 "r.acquired_on",
                 when=("acquired_on", "team_id", "owner_id", "source_campaign_id", "first_deal_id"),
             ),
-            Mark("r.churned_on", when=("churned_on", "acquired_on", "team_id")),
+            # Only the churn counts (the customers family) read churn dates.
+            Mark("r.churned_on", when=("churned_on", "acquired_on", "team_id"), family="customers"),
             Mark("r.repeat_on", when=("repeat_on", "team_id")),
             # Lead conversion counts prospects that became a *paying* customer:
             # their cohorts move when the customer's first won deal does.
@@ -290,7 +294,8 @@ def _mark_selects(d, mark: Mark, tables: dict, rows: str, where: str) -> list[st
     join = join.format(**tables)
     exprs = [d.month(mark.expr)] if mark.kind == "date" else d.ts_months(mark.expr)
     group = " GROUP BY r.id" if mark.group else ""
-    return [f"SELECT {e} AS m FROM {rows} {join}{where}{group}" for e in exprs]
+    family = f"'{mark.family}'"
+    return [f"SELECT {e} AS m, {family} AS f FROM {rows} {join}{where}{group}" for e in exprs]
 
 
 def _insert(d, selects: list[str]) -> str:
@@ -300,11 +305,15 @@ def _insert(d, selects: list[str]) -> str:
         # it reads before reading any data: skipping a month that is already
         # marked and unclaimed loses nothing, and keeps bulk writes (a row
         # trigger per row) from writing one row per row.
-        dedupe = " AND NOT EXISTS (SELECT 1 FROM kpis_dirtymonth k WHERE k.month = marks.m AND k.claimed = 0)"
+        # A mark for every family covers one for any family.
+        dedupe = (
+            " AND NOT EXISTS (SELECT 1 FROM kpis_dirtymonth k WHERE k.month = marks.m "
+            "AND k.family IN ('', marks.f) AND k.claimed = 0)"
+        )
     union = " UNION ALL ".join(selects)
     return (
-        f"INSERT INTO kpis_dirtymonth (month, claimed, marked_at) "
-        f"SELECT DISTINCT m, {d.false}, {d.now} FROM ({union}) marks WHERE m IS NOT NULL{dedupe};"
+        f"INSERT INTO kpis_dirtymonth (month, family, claimed, marked_at) "
+        f"SELECT DISTINCT m, f, {d.false}, {d.now} FROM ({union}) marks WHERE m IS NOT NULL{dedupe};"
     )
 
 

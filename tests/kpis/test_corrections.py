@@ -504,9 +504,58 @@ def test_the_churn_rule_marks_the_churn_months_only(world, history):
     customer.refresh_from_db()
     assert customer.churned_on == dt.date(2026, 1, 10)
     assert pending_months() == [dt.date(2026, 1, 1)]
+    # Only the churn counts move: the month is read again for them alone.
+    assert set(DirtyMonth.objects.values_list("family", flat=True)) == {"customers"}
     Customer.objects.filter(pk=customer.pk).update(churn_reason="Moved abroad")
     assert pending_months() == [dt.date(2026, 1, 1)]  # no figure counts the reason
     assert_nightly_equals_from_scratch()
+
+
+def test_a_churn_reads_only_the_churn_counts_of_its_month(world, history, monkeypatch):
+    """A month marked for one family is read again for that family alone (the
+    other families' stored facts of that month hold), and the rows still
+    equal a recompute from scratch; a mark for every family in the same month
+    reads it whole."""
+    from kpis.compute import _Reader
+    from kpis.periods import month_starts
+
+    customer = CustomerFactory(owner=world.sam)
+    won(world.sam, "100", dt.date(2024, 12, 1), dt.date(2025, 1, 10), customer=customer)
+    recompute(today=TODAY)
+    DirtyMonth.objects.all().delete()
+    Customer.objects.filter(pk=customer.pk).update(churned_on=dt.date(2026, 2, 3), churned_by_rule=False)
+    read = []
+    for name in ("read_sales", "read_customers", "read_pipeline", "read_process"):
+        original = getattr(_Reader, name)
+
+        def spy(reader, original=original, name=name):
+            if reader.fixed is None:  # whole months, not a like-for-like partial one
+                read.append((name, reader.ranges))
+            return original(reader)
+
+        monkeypatch.setattr(_Reader, name, spy)
+    result = refresh(today=TODAY)
+    # The old churn month and the new, customers only:
+    assert read == [("read_customers", [(dt.date(2026, 1, 1), dt.date(2026, 2, 28))])]
+    assert result.months == [dt.date(2026, 1, 1), dt.date(2026, 2, 1)]
+    nightly = rows()
+    assert nightly == _scratch_on(TODAY)
+
+    read.clear()
+    recompute(today=TODAY)
+    DirtyMonth.objects.all().delete()
+    Customer.objects.filter(pk=customer.pk).update(churned_on=dt.date(2026, 3, 3))
+    Deal.objects.filter(customer=customer).update(amount=Decimal("150"))
+    read.clear()
+    refresh(today=TODAY)
+
+    def months(name):
+        return {m for n, ranges in read if n == name for lo, hi in ranges for m in month_starts(lo, hi)}
+
+    assert dt.date(2025, 1, 1) in months("read_sales")  # the deal's month, every family
+    assert dt.date(2026, 2, 1) not in months("read_sales")
+    assert {dt.date(2025, 1, 1), dt.date(2026, 2, 1), dt.date(2026, 3, 1)} <= months("read_customers")
+    assert rows() == _scratch_on(TODAY)
 
 
 def test_a_quiet_night_leaves_settled_previous_periods_alone(world, history):
