@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
+from crm.filters import QuickSelect
 from crm.forms import assignable_owners
 from crm.models import Deal, LostReason, Stage, User
 from crm.views_deals import deal_csv
@@ -33,13 +34,18 @@ class BulkDealForm(forms.Form):
         ("reassign", gettext_lazy("Reassign owner")),
         ("lost", gettext_lazy("Mark lost")),
     ]
-    action = forms.ChoiceField(label=gettext_lazy("With the selected deals"), choices=ACTIONS)
+    action = forms.ChoiceField(
+        label=gettext_lazy("With the selected deals"), choices=ACTIONS, widget=QuickSelect
+    )
     deals = forms.ModelMultipleChoiceField(queryset=Deal.objects.none())
     owner = forms.ModelChoiceField(
-        label=gettext_lazy("New owner"), queryset=User.objects.none(), required=False
+        label=gettext_lazy("New owner"), queryset=User.objects.none(), required=False, widget=QuickSelect
     )
     reason = forms.ModelChoiceField(
-        label=gettext_lazy("Why were they lost?"), queryset=LostReason.objects.active(), required=False
+        label=gettext_lazy("Why were they lost?"),
+        queryset=LostReason.objects.active(),
+        required=False,
+        widget=QuickSelect,
     )
     note = forms.CharField(label=gettext_lazy("Note"), max_length=200, required=False, strip=True)
     confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
@@ -54,7 +60,15 @@ class BulkDealForm(forms.Form):
             self.fields["action"].choices = [c for c in self.ACTIONS if c[0] != "reassign"]
             del self.fields["owner"]
         else:
-            self.fields["owner"].queryset = assignable_owners(user).distinct()
+            owners = assignable_owners(user).distinct()
+            self.fields["owner"].queryset = owners
+            # Every salesperson an admin may pick, on every page of the list:
+            # the options from one narrow read, not a model instance each.
+            rows = owners.values_list("pk", "first_name", "last_name", "username")  # by name (User.Meta)
+            self.fields["owner"].widget.choices = [
+                ("", self.fields["owner"].empty_label),
+                *((pk, f"{first} {last}".strip() or username) for pk, first, last, username in rows),
+            ]
 
     def clean_deals(self):
         deals = self.cleaned_data["deals"]
