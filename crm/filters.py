@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from html import escape as _escape
 
 from django import forms
 from django.db.models import DateField, DecimalField, Q, QuerySet, Sum, Value
@@ -75,10 +76,13 @@ class QuickSelect(forms.Select):
         attrs = self.build_attrs(self.attrs, attrs)
         selected = set(self.format_value(value))
         options = []
+        # html.escape and % per option: format_html's lazy-string and
+        # SafeString machinery cost more than the option itself (220 owners).
         for option_value, label in self.choices:
             key = "" if option_value is None else str(getattr(option_value, "value", option_value))
-            mark = mark_safe(" selected") if key in selected else ""
-            options.append(format_html('<option value="{}"{}>{}</option>', key, mark, label))
+            mark = " selected" if key in selected else ""
+            text = label.__html__() if hasattr(label, "__html__") else _escape(str(label))
+            options.append(f'<option value="{_escape(key)}"{mark}>{text}</option>')
         return format_html(
             '<select name="{}"{}>{}</select>', name, flatatt(attrs), mark_safe("".join(options))
         )
