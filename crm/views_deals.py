@@ -45,7 +45,8 @@ def deal_list(request: HttpRequest) -> HttpResponse:
     form, qs = _filtered_deals(request)
     if request.GET.get("format") == "csv":
         return deal_csv(qs)
-    page = list_page(request, form, qs)
+    # The rows show the customer or prospect and the owner: no other join.
+    page = list_page(request, form, qs.select_related(None).select_related("owner", "customer", "prospect"))
     totals = capped_totals(qs, "amount")
     from crm.views_bulk import BulkDealForm  # it exports through deal_csv below
 
@@ -118,7 +119,7 @@ def _board_context(request: HttpRequest, **extra) -> dict:
     todo = Activity.objects.filter(deal=OuterRef("pk"), done=False).order_by("occurred_on", "pk")
     ranked = list(
         Deal.objects.filter(pk__in=top)
-        .with_related()
+        .select_related("owner", "customer", "prospect")  # what a card shows
         .annotate(
             entered_at=entered_at,
             next_on=Subquery(todo.values("occurred_on")[:1]),

@@ -212,7 +212,9 @@ def invitation_list(request: HttpRequest) -> HttpResponse:
         if form.cleaned_data["q"]:
             q = form.cleaned_data["q"]
             invitations = invitations.filter(Q(customer__name__icontains=q) | Q(email__icontains=q))
-    page = keyset_page(request, invitations, INVITATION_ORDERING, size=50)
+    # The rows show the customer, deal, owner and answer: no other join.
+    rows = invitations.select_related(None).select_related("customer", "deal", "owner", "response")
+    page = keyset_page(request, rows, INVITATION_ORDERING, size=50)
     context = {"form": form, "page": page, "totals": capped_totals(invitations)}
     template = "surveys/invitation_list.html#results" if request.htmx else "surveys/invitation_list.html"
     return render(request, template, context)
