@@ -145,15 +145,11 @@ class ListFilterForm(forms.Form):
         SELECT_LIMIT the owner filter is a search. The one read that decides
         also fills the select's options, so rendering them costs no query."""
         field = self.fields["owner"]
-        names = field.queryset.values_list("pk", "first_name", "last_name", "username")  # by name (User.Meta)
-        staff = list(names[: SELECT_LIMIT + 1])
+        staff = field.queryset.name_choices(limit=SELECT_LIMIT + 1)
         if len(staff) > SELECT_LIMIT:
             make_searchable(self, "owner", "owner")
         else:
-            field.widget.choices = [
-                ("", field.empty_label),
-                *((pk, f"{first} {last}".strip() or username) for pk, first, last, username in staff),
-            ]
+            field.widget.choices = [("", field.empty_label), *staff]
 
     def value(self, name: str):
         """The cleaned value of a filter, None when absent or invalid."""

@@ -95,6 +95,14 @@ class UserQuerySet(models.QuerySet):
     def sales_staff(self):
         return self.filter(is_active=True, role__in=[Role.SALESPERSON, Role.MANAGER])
 
+    def name_choices(self, limit: int | None = None) -> list[tuple[int, str]]:
+        """(pk, str(user)) by name (Meta.ordering), from one narrow read: a
+        select of hundreds of people builds no User instance each."""
+        rows = self.values_list("pk", "first_name", "last_name", "username")
+        if limit is not None:
+            rows = rows[:limit]
+        return [(pk, f"{first} {last}".strip() or username) for pk, first, last, username in rows]
+
 
 class BoussoleUserManager(UserManager.from_queryset(UserQuerySet)):
     pass

@@ -62,13 +62,9 @@ class BulkDealForm(forms.Form):
         else:
             owners = assignable_owners(user).distinct()
             self.fields["owner"].queryset = owners
-            # Every salesperson an admin may pick, on every page of the list:
-            # the options from one narrow read, not a model instance each.
-            rows = owners.values_list("pk", "first_name", "last_name", "username")  # by name (User.Meta)
-            self.fields["owner"].widget.choices = [
-                ("", self.fields["owner"].empty_label),
-                *((pk, f"{first} {last}".strip() or username) for pk, first, last, username in rows),
-            ]
+            # Every salesperson an admin may pick, on every page of the list.
+            field = self.fields["owner"]
+            field.widget.choices = [("", field.empty_label), *owners.name_choices()]
 
     def clean_deals(self):
         deals = self.cleaned_data["deals"]
