@@ -15,10 +15,12 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
@@ -157,22 +159,40 @@ def scorecard(request: HttpRequest) -> HttpResponse:
     scope = _scope_from_request(request)
     period = sc.period_from_params(request.GET)
     kpis = [d.key for d in for_scope(scope.type)]
-    rows = sc.scorecard_snapshots(scope, period, kpis)  # 1 query
-    cards = _reachable_links(request.user, sc.build_cards(scope, period, kpis, rows))
     if request.GET.get("format") == "csv":
+        rows = sc.scorecard_snapshots(scope, period, kpis)
+        cards = _reachable_links(request.user, sc.build_cards(scope, period, kpis, rows))
         return _scorecard_csv(scope, period, cards)
     keep = {"scope": _scope_value(scope)}
     context = {
         "scope": scope,
         "scope_value": keep["scope"],
         "scope_choices": _scope_choices(request.user, scope),
-        "cards": cards,
-        "sections": group_cards(cards),
-        "as_of": sc.computed_at(rows, period),
         "csv_query": _query(**keep, **period.params(), format="csv"),
         **_period_nav(period, **keep),
     }
+    context.update(_scorecard_cards(request, scope, period, kpis))
     return _render(request, "kpis/scorecard.html", context)
+
+
+def _scorecard_cards(request: HttpRequest, scope: sc.Scope, period: sc.Period, kpis: list[str]) -> dict:
+    """The cards, rendered, and when they were computed: built from the
+    snapshot rows (1 query), or taken from the cache while those rows are
+    unchanged (sc.cards_cache_key, 1 query). Rendering 40 cards with their
+    sparklines is most of the page's time, and the rows change once a night."""
+    # A salesperson's cards lose the links to manager pages (_reachable_links).
+    links = "all" if request.user.is_manager or request.user.is_admin_role else "own"
+    key = sc.cards_cache_key("scorecard", scope, period, kpis, links)
+    cached = cache.get(key) if key else None
+    if cached is not None:
+        return cached
+    rows = sc.scorecard_snapshots(scope, period, kpis)  # 1 query
+    cards = _reachable_links(request.user, sc.build_cards(scope, period, kpis, rows))
+    html = render_to_string("kpis/scorecard.html#cards", {"sections": group_cards(cards)}, request)
+    built = {"cards_html": html, "as_of": sc.computed_at(rows, period)}
+    if key:
+        cache.set(key, built, sc.CARDS_CACHE_SECONDS)
+    return {**built, "cards": cards}  # the cards themselves for tests and debugging
 
 
 # "Explain this number" links to pages only managers and admins open.

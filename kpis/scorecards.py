@@ -11,6 +11,7 @@ come from `kpis.definitions`; no formula is restated here.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
@@ -18,11 +19,12 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.conf import settings
+from django.db.models import Count, Max
 from django.urls import NoReverseMatch, reverse
 from django.utils import formats, timezone
 from django.utils.safestring import mark_safe
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from crm.models import Stage, check_date_in_range
 from kpis.definitions import (
@@ -615,6 +617,34 @@ def scorecard_snapshots(scope: Scope, period: Period, kpis: list[str]) -> list[K
             kpi__in=kpis,
         )
     )
+
+
+# Rendered cards are kept this long at most, for the same snapshots: a new
+# recompute changes the key at once; this bounds what a deploy leaves stale.
+CARDS_CACHE_SECONDS = 600
+CARDS_CACHE_PREFIX = "kpis:cards:"
+
+
+def cards_cache_key(page: str, scope: Scope, period: Period, kpis: list[str], *parts) -> str:
+    """A cache key for a page's rendered cards, or "" when there are no rows.
+
+    Cards are a function of their snapshot rows, the day (like-for-like
+    labels), the language and `parts` (what else the caller's cards depend
+    on). The rows change only through the engine, which stamps every row it
+    writes with its run's time and deletes what is gone: the newest stamp
+    and the number of rows identify them (one index range, 1 query).
+    """
+    starts = [p.start for p in period.last(SPARK_PERIODS)]
+    stamp = (
+        KpiSnapshot.objects.for_scope(scope.type, scope.id)
+        .filter(granularity=period.granularity, period_start__range=(starts[0], starts[-1]), kpi__in=kpis)
+        .aggregate(newest=Max("computed_at"), rows=Count("pk"))
+    )
+    if not stamp["rows"]:
+        return ""
+    raw = [page, scope.type, scope.id, period.granularity, period.start, sorted(kpis), get_language(),
+           timezone.localdate(), stamp["newest"], stamp["rows"], *parts]  # fmt: skip
+    return CARDS_CACHE_PREFIX + hashlib.sha256(repr(raw).encode()).hexdigest()
 
 
 def build_cards(scope: Scope, period: Period, kpis: list[str], rows: list[KpiSnapshot]) -> list[Card]:

@@ -23,6 +23,24 @@ def _seeded_lost_reasons(request):
 
 
 @pytest.fixture(autouse=True)
+def _no_cached_cards():
+    """Pages cache rendered KPI cards under their rows' stamp (newest
+    computed_at and count, kpis.scorecards.cards_cache_key). Tests freeze the
+    clock and, on SQLite, reuse ids: one test's cards could answer another's.
+    Each test starts with none (only those keys: Celery shares Redis)."""
+    from django.core.cache import cache
+
+    from kpis.scorecards import CARDS_CACHE_PREFIX
+
+    if hasattr(cache, "_cache") and hasattr(cache._cache, "get_client"):  # Redis
+        client = cache._cache.get_client(write=True)
+        for key in client.scan_iter(match=f"*{CARDS_CACHE_PREFIX}*"):
+            client.delete(key)
+    else:
+        cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     # Factories hash a password per user; PBKDF2 would make every test slow.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
