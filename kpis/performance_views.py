@@ -11,6 +11,7 @@ links and forms load whole pages.
 from __future__ import annotations
 
 import csv
+import logging
 from urllib.parse import urlencode
 
 from django import forms
@@ -34,6 +35,8 @@ from kpis.definitions import COMPANY, KPIS, REP, TEAM, for_scope
 from kpis.models import DashboardCard, save_dashboard
 from kpis.sections import group_cards
 from team.views import team_expiring_certifications
+
+logger = logging.getLogger(__name__)
 
 
 def _render(request: HttpRequest, template: str, context: dict, partial: str = "body") -> HttpResponse:
@@ -183,7 +186,7 @@ def _scorecard_cards(request: HttpRequest, scope: sc.Scope, period: sc.Period, k
     # A salesperson's cards lose the links to manager pages (_reachable_links).
     links = "all" if request.user.is_manager or request.user.is_admin_role else "own"
     key = sc.cards_cache_key("scorecard", scope, period, kpis, links)
-    cached = cache.get(key) if key else None
+    cached = _cache_call(cache.get, key) if key else None
     if cached is not None:
         return cached
     rows = sc.scorecard_snapshots(scope, period, kpis)  # 1 query
@@ -191,8 +194,18 @@ def _scorecard_cards(request: HttpRequest, scope: sc.Scope, period: sc.Period, k
     html = render_to_string("kpis/scorecard.html#cards", {"sections": group_cards(cards)}, request)
     built = {"cards_html": html, "as_of": sc.computed_at(rows, period)}
     if key:
-        cache.set(key, built, sc.CARDS_CACHE_SECONDS)
+        _cache_call(cache.set, key, built, sc.CARDS_CACHE_SECONDS)
     return {**built, "cards": cards}  # the cards themselves for tests and debugging
+
+
+def _cache_call(method, *args):
+    """A cache read or write that never fails the page: with Redis down the
+    cards are rendered every time (operations.md), as before the cache."""
+    try:
+        return method(*args)
+    except Exception as exc:  # any cache fault: Redis down, timeouts, refused connections
+        logger.warning("Scorecard cards not cached: the cache failed (%r).", exc)
+        return None
 
 
 # "Explain this number" links to pages only managers and admins open.

@@ -108,3 +108,20 @@ def test_the_next_day_builds_the_cards_again(world, login):
     # Like-for-like labels ("vs 1–6 Nov") move with the day.
     with time_machine.travel(DEC_5 + dt.timedelta(days=1), tick=False):
         assert "cards" in client.get(reverse("scorecard")).context
+
+
+@time_machine.travel(DEC_5, tick=False)
+def test_a_failing_cache_never_fails_the_page(world, login, monkeypatch, caplog):
+    from kpis import performance_views
+
+    def down(*args, **kwargs):
+        raise ConnectionError("Redis is down")
+
+    monkeypatch.setattr(performance_views.cache, "get", down)
+    monkeypatch.setattr(performance_views.cache, "set", down)
+    won(world.ann, "150", dt.date(2026, 12, 1), dt.date(2026, 12, 2))
+    recompute(today=TODAY)
+    response = login(world.ann).get(reverse("scorecard"))
+    assert response.status_code == 200
+    assert "cards" in response.context and 'class="kpi-section"' in response.content.decode()
+    assert "the cache failed" in caplog.text
