@@ -1040,10 +1040,14 @@ class _Reader:
 
         open_list = ", ".join(f"'{s}'" for s in OPEN_STAGES)
         first_open = Stage.PROSPECTING.value
-        # Deals with a stretch starting or ending in the months read.
+        # Deals with a stretch starting or ending in the months read, with
+        # what the stretches need of them: each deal is read once here, not
+        # once per stretch (a stretch per stage change: 5 a deal on M).
         candidates = (
+            "SELECT d.id, d.owner_id, d.team_id, d.amount, d.opened_on, d.closed_on, d.stage "
+            f"FROM {deal} d WHERE d.id IN ("
             f"SELECT d.id FROM {deal} d WHERE {dates('d.opened_on')} OR {dates('d.closed_on')} "
-            f"UNION SELECT c.deal_id FROM {change} c WHERE {instants('c.changed_at')}"
+            f"UNION SELECT c.deal_id FROM {change} c WHERE {instants('c.changed_at')})"
         )
         candidate_params = list(params)
         params.clear()
@@ -1065,8 +1069,8 @@ class _Reader:
             f"WHEN from_stage = '' THEN '{first_open}' END AS stage FROM ch WHERE rn = 1 "
             # No history at all: its stage now, or the first one if it closed.
             f"UNION ALL SELECT d.id, NULL, NULL, CASE WHEN d.stage IN ({open_list}) THEN d.stage "
-            f"ELSE '{first_open}' END FROM {deal} d WHERE d.id IN (SELECT id FROM cand) "
-            f"AND NOT EXISTS (SELECT 1 FROM {change} c WHERE c.deal_id = d.id)"
+            f"ELSE '{first_open}' END FROM cand d "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {change} c WHERE c.deal_id = d.id)"
         )
         # Clip each stretch to the days the deal was open by its dates: from
         # opened_on, until (not including) closed_on.
@@ -1075,7 +1079,7 @@ class _Reader:
             "CASE WHEN sg.s IS NULL OR sg.s < d.opened_on THEN d.opened_on ELSE sg.s END AS s, "
             "CASE WHEN sg.e IS NULL THEN d.closed_on "
             "WHEN d.closed_on IS NULL OR sg.e < d.closed_on THEN sg.e ELSE d.closed_on END AS e "
-            f"FROM seg sg JOIN {deal} d ON d.id = sg.deal_id WHERE sg.stage IN ({open_list})"
+            f"FROM seg sg JOIN cand d ON d.id = sg.deal_id WHERE sg.stage IN ({open_list})"
         )
         start_bucket, start_in = bucket("s"), dates("s")
         end_bucket, end_in = bucket("e"), dates("e")
