@@ -114,11 +114,15 @@ def test_the_next_day_builds_the_cards_again(world, login):
 def test_a_failing_cache_never_fails_the_page(world, login, monkeypatch, caplog):
     from kpis import performance_views
 
-    def down(*args, **kwargs):
-        raise ConnectionError("Redis is down")
+    class Down:
+        """The cache as the scorecard sees it, with Redis down (sessions keep theirs)."""
 
-    monkeypatch.setattr(performance_views.cache, "get", down)
-    monkeypatch.setattr(performance_views.cache, "set", down)
+        def get(self, *args, **kwargs):
+            raise ConnectionError("Redis is down")
+
+        set = get
+
+    monkeypatch.setattr(performance_views, "cache", Down())
     won(world.ann, "150", dt.date(2026, 12, 1), dt.date(2026, 12, 2))
     recompute(today=TODAY)
     response = login(world.ann).get(reverse("scorecard"))
