@@ -152,30 +152,29 @@ def _scope_params(user: User) -> dict:
 def list_queryset(name: str, user: User, params: dict):
     """The list's filtered, ordered queryset and ordering, as its view builds them."""
     from crm.filters import ActivityFilterForm, CustomerFilterForm, DealFilterForm, ProspectFilterForm
-    from surveys.models import Invitation
     from surveys.views import INVITATION_ORDERING
 
     data = QueryDict(urlencode(params))
     forms = {
-        "deals": (DealFilterForm, Deal),
-        "prospects": (ProspectFilterForm, Prospect),
-        "customers": (CustomerFilterForm, Customer),
-        "activities": (ActivityFilterForm, Activity),
+        "deals": DealFilterForm,
+        "prospects": ProspectFilterForm,
+        "customers": CustomerFilterForm,
+        "activities": ActivityFilterForm,
     }
+    model = list_model(name)
     if name == "invitations":
-        return Invitation.objects.visible_to_indexed(user), INVITATION_ORDERING
-    form_class, model = forms[name]
-    form = form_class(data, user=user)
+        return model.objects.visible_to_indexed(user), INVITATION_ORDERING
+    form = forms[name](data, user=user)
     return form.filter(model.objects.visible_to_indexed(user)), form.ordering()
 
 
-LIST_TABLES = {
-    "deals": "crm_deal",
-    "prospects": "crm_prospect",
-    "customers": "crm_customer",
-    "activities": "crm_activity",
-    "invitations": "surveys_invitation",
-}
+def list_model(name: str):
+    """The model behind a list of the load step."""
+    from surveys.models import Invitation
+
+    return {"deals": Deal, "prospects": Prospect, "customers": Customer, "activities": Activity,
+            "invitations": Invitation}[name]  # fmt: skip
+
 
 LIST_URLS = {
     "deals": "deal_list",
@@ -393,7 +392,7 @@ def bench_load(
             entry = {"page": target.name, "role": role, "kind": target.kind, "path": target.path,
                      "status": status, "queries": queries}  # fmt: skip
             if target.kind in ("list", "deep", "explain") and target.list_name:
-                entry["explain"] = explain(sqls, LIST_TABLES.get(target.list_name, ""))
+                entry["explain"] = explain(sqls, list_model(target.list_name)._meta.db_table)
             if target.kind == "deep":
                 entry["position"] = target.extra["position"]
             plan.append((entry, cookies))

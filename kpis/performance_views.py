@@ -163,9 +163,7 @@ def scorecard(request: HttpRequest) -> HttpResponse:
     period = sc.period_from_params(request.GET)
     kpis = [d.key for d in for_scope(scope.type)]
     if request.GET.get("format") == "csv":
-        rows = sc.scorecard_snapshots(scope, period, kpis)
-        cards = _reachable_links(request.user, sc.build_cards(scope, period, kpis, rows))
-        return _scorecard_csv(scope, period, cards)
+        return _scorecard_csv(scope, period, _built_cards(request, scope, period, kpis)[1])
     keep = {"scope": _scope_value(scope)}
     context = {
         "scope": scope,
@@ -189,13 +187,18 @@ def _scorecard_cards(request: HttpRequest, scope: sc.Scope, period: sc.Period, k
     cached = _cache_call(cache.get, key) if key else None
     if cached is not None:
         return cached
-    rows = sc.scorecard_snapshots(scope, period, kpis)  # 1 query
-    cards = _reachable_links(request.user, sc.build_cards(scope, period, kpis, rows))
+    rows, cards = _built_cards(request, scope, period, kpis)
     html = render_to_string("kpis/scorecard.html#cards", {"sections": group_cards(cards)}, request)
     built = {"cards_html": html, "as_of": sc.computed_at(rows, period)}
     if key:
         _cache_call(cache.set, key, built, sc.CARDS_CACHE_SECONDS)
     return {**built, "cards": cards}  # the cards themselves for tests and debugging
+
+
+def _built_cards(request: HttpRequest, scope: sc.Scope, period: sc.Period, kpis: list[str]):
+    """The snapshot rows (1 query) and the cards built from them, as this viewer may follow them."""
+    rows = sc.scorecard_snapshots(scope, period, kpis)
+    return rows, _reachable_links(request.user, sc.build_cards(scope, period, kpis, rows))
 
 
 def _cache_call(method, *args):

@@ -603,20 +603,18 @@ class Card:
         return self.snapshot.value if self.snapshot else None
 
 
-def scorecard_snapshots(scope: Scope, period: Period, kpis: list[str]) -> list[KpiSnapshot]:
-    """Every row a scorecard needs, in one query: the KPIs × the last 12 periods.
-
-    Uses snapshot_scorecard_idx (scope, granularity, period_start).
-    """
+def _scorecard_rows(scope: Scope, period: Period, kpis: list[str]):
+    """The KPIs × the last 12 periods; snapshot_scorecard_idx (scope,
+    granularity, period_start) serves it."""
     starts = [p.start for p in period.last(SPARK_PERIODS)]
-    return list(
-        KpiSnapshot.objects.for_scope(scope.type, scope.id).filter(
-            granularity=period.granularity,
-            period_start__gte=starts[0],
-            period_start__lte=starts[-1],
-            kpi__in=kpis,
-        )
+    return KpiSnapshot.objects.for_scope(scope.type, scope.id).filter(
+        granularity=period.granularity, period_start__range=(starts[0], starts[-1]), kpi__in=kpis
     )
+
+
+def scorecard_snapshots(scope: Scope, period: Period, kpis: list[str]) -> list[KpiSnapshot]:
+    """Every row a scorecard needs, in one query."""
+    return list(_scorecard_rows(scope, period, kpis))
 
 
 # Rendered cards are kept this long at most, for the same snapshots: a new
@@ -634,12 +632,7 @@ def cards_cache_key(page: str, scope: Scope, period: Period, kpis: list[str], *p
     writes with its run's time and deletes what is gone: the newest stamp
     and the number of rows identify them (one index range, 1 query).
     """
-    starts = [p.start for p in period.last(SPARK_PERIODS)]
-    stamp = (
-        KpiSnapshot.objects.for_scope(scope.type, scope.id)
-        .filter(granularity=period.granularity, period_start__range=(starts[0], starts[-1]), kpi__in=kpis)
-        .aggregate(newest=Max("computed_at"), rows=Count("pk"))
-    )
+    stamp = _scorecard_rows(scope, period, kpis).aggregate(newest=Max("computed_at"), rows=Count("pk"))
     if not stamp["rows"]:
         return ""
     raw = [page, scope.type, scope.id, period.granularity, period.start, sorted(kpis), get_language(),
