@@ -981,11 +981,15 @@ class Floor:
             f"OR (COALESCE(hd.h, 0) + r.k = 1 AND {lone} >= {low}))"
         )
         stop = (
-            f"SELECT r.g, r.ps, MIN(CASE WHEN {keeps} THEN r.k ELSE r.m END) AS stop FROM ({ranked}) AS r "
+            f"SELECT r.g, r.ps, MIN(CASE WHEN {keeps} THEN r.k ELSE r.m END) AS stop FROM {name}_r AS r "
             f"LEFT JOIN ({hidden}) AS hd ON hd.g = r.g AND hd.ps = r.ps GROUP BY r.g, r.ps"
         )
+        # The ranking is computed once (MATERIALIZED): inlined twice, the
+        # planner, which expects one row of each state CTE, ran it again for
+        # every row of the other copy (over 10 minutes on M).
         return (
-            f"{name} AS (SELECT r.g, r.ps, r.sid FROM ({ranked}) AS r JOIN ({stop}) AS st "
+            f"{name}_r AS MATERIALIZED ({ranked}), "
+            f"{name} AS (SELECT r.g, r.ps, r.sid FROM {name}_r AS r JOIN ({stop}) AS st "
             "ON st.g = r.g AND st.ps = r.ps WHERE r.k < st.stop)"
         )
 
