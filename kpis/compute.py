@@ -1042,20 +1042,29 @@ class _Reader:
         first_open = Stage.PROSPECTING.value
         # Deals with a stretch starting or ending in the months read, with
         # what the stretches need of them: each deal is read once here, not
-        # once per stretch (a stretch per stage change: 5 a deal on M).
-        candidates = (
-            "SELECT d.id, d.owner_id, d.team_id, d.amount, d.opened_on, d.closed_on, d.stage "
-            f"FROM {deal} d WHERE d.id IN ("
-            f"SELECT d.id FROM {deal} d WHERE {dates('d.opened_on')} OR {dates('d.closed_on')} "
-            f"UNION SELECT c.deal_id FROM {change} c WHERE {instants('c.changed_at')})"
-        )
+        # once per stretch (a stretch per stage change: 5 a deal on M). A
+        # stretch starts on a change or the opening and ends on a change or
+        # the close, so any other deal adds nothing: the filter only saves
+        # work, and over long ranges costs more than it saves
+        # (process.whole_history): every deal is read then.
+        columns = "d.id, d.owner_id, d.team_id, d.amount, d.opened_on, d.closed_on, d.stage"
+        if process.whole_history(self.ranges):
+            candidates = f"SELECT {columns} FROM {deal} d"
+            in_candidates = ""
+        else:
+            candidates = (
+                f"SELECT {columns} FROM {deal} d WHERE d.id IN ("
+                f"SELECT d.id FROM {deal} d WHERE {dates('d.opened_on')} OR {dates('d.closed_on')} "
+                f"UNION SELECT c.deal_id FROM {change} c WHERE {instants('c.changed_at')})"
+            )
+            in_candidates = "WHERE c.deal_id IN (SELECT id FROM cand)"
         candidate_params = list(params)
         params.clear()
         history = (
             f"SELECT c.deal_id, {day_sql} AS day, c.from_stage, c.to_stage, "
             f"ROW_NUMBER() OVER (PARTITION BY c.deal_id ORDER BY c.changed_at, c.id) AS rn, "
             f"LEAD({day_sql}) OVER (PARTITION BY c.deal_id ORDER BY c.changed_at, c.id) AS next_day "
-            f"FROM {change} c WHERE c.deal_id IN (SELECT id FROM cand)"
+            f"FROM {change} c {in_candidates}"
         )
         history_params = [*day_params, *day_params]
         segments = (

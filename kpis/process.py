@@ -191,6 +191,18 @@ def _within(sql: _Sql, column: str, pairs: list[tuple]) -> tuple[str, list]:
     return f"({where})", [adapt(t) for pair in pairs for t in pair]
 
 
+# Day ranges longer than this are read over every deal's history: a year or
+# more of changes touches nearly every deal, and finding "the deals with a
+# change in the ranges" first (millions of ids, then a lookup each) costs
+# more than it saves. Only a saving either way: rows outside the ranges are
+# filtered out after.
+WHOLE_HISTORY_DAYS = 366
+
+
+def whole_history(ranges: list[tuple[dt.date, dt.date]]) -> bool:
+    return sum((hi - lo).days + 1 for lo, hi in ranges) > WHOLE_HISTORY_DAYS
+
+
 def _near(ranges: list[tuple[dt.date, dt.date]]) -> list[tuple[dt.datetime, dt.datetime]]:
     """The instants of these company-zone day ranges: from the first day's
     midnight to the midnight after the last, in the company's time zone (the
@@ -247,7 +259,8 @@ def month_histograms(
             params += [lo_p, hi_p]
         return f"({' OR '.join(parts)})", params
 
-    stays, stay_params = _stays(sql, _near(ranges))
+    near = None if whole_history(ranges) else _near(ranges)
+    stays, stay_params = _stays(sql, near)
     month, month_params = month_of("x.e")
     where, where_params = in_ranges("x.e")
     stay_rows = _run(
@@ -260,7 +273,7 @@ def month_histograms(
     # deal's first into that stage in its month, quarter and year (LAG over
     # the deal's whole history), so a period's count of deals entering a
     # stage is the sum of its months' flags for its own granularity.
-    entries, entry_params = _entries(sql, _near(ranges))
+    entries, entry_params = _entries(sql, near)
     month, month_params = month_of("x.day")
     where, where_params = in_ranges("x.day")
     first = "SUM(CASE WHEN x.prev IS NULL OR {} <> {} THEN 1 ELSE 0 END)"
@@ -294,14 +307,14 @@ def month_histograms(
     return stay_rows, lead_rows, entry_rows
 
 
-def _entries(sql: _Sql, near: list[tuple[dt.datetime, dt.datetime]]) -> tuple[str, list]:
+def _entries(sql: _Sql, near: list[tuple[dt.datetime, dt.datetime]] | None) -> tuple[str, list]:
     """Entries into an open stage of the deals with a change between these
-    instants: (deal_id, stage, day, prev), prev the day of the deal's
-    previous entry into the same stage."""
+    instants (None: every deal): (deal_id, stage, day, prev), prev the day of
+    the deal's previous entry into the same stage."""
     day, day_params = sql.day("c.changed_at")
     window = "OVER (PARTITION BY c.deal_id, c.to_stage ORDER BY c.changed_at, c.id)"
     open_list = ", ".join(f"'{s}'" for s in OPEN_STAGES)
-    history, params = _histories(sql, near)
+    history, params = _histories(sql, near) if near else (f"{DealStageChange._meta.db_table} c", [])
     query = (
         f"SELECT c.deal_id, c.to_stage AS stage, {day} AS day, LAG({day}) {window} AS prev "
         f"FROM {history} WHERE c.to_stage IN ({open_list})"
