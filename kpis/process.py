@@ -139,7 +139,7 @@ def _stays(
     instants; `won_in`: only the deals this SELECT of ids (and its params)
     gives."""
     day, day_params = sql.day("c.changed_at")
-    change, deal = DealStageChange._meta.db_table, Deal._meta.db_table
+    deal = Deal._meta.db_table
     window = "OVER (PARTITION BY c.deal_id ORDER BY c.changed_at, c.id)"
     order = " ".join(f"WHEN '{s}' THEN {n}" for s, n in ORDER.items())
     open_list = ", ".join(f"'{s}'" for s in OPEN_STAGES)
@@ -148,12 +148,9 @@ def _stays(
         f"SELECT c.deal_id, c.to_stage AS stage, {day} AS s, LEAD({day}) {window} AS e, "
         f"LEAD(c.to_stage) {window} AS next_stage FROM "
     )
-    if near:
-        part, part_params = _histories(sql, near)
-        history += part
-        params += part_params
-    else:
-        history += f"{change} c"
+    part, part_params = _histories(sql, near)
+    history += part
+    params += part_params
     if won_in:
         history += f" WHERE c.deal_id IN ({won_in[0]})"
         params += won_in[1]
@@ -167,10 +164,12 @@ def _stays(
     return stays, params
 
 
-def _histories(sql: _Sql, near: list[tuple[dt.datetime, dt.datetime]]) -> tuple[str, list]:
+def _histories(sql: _Sql, near: list[tuple[dt.datetime, dt.datetime]] | None) -> tuple[str, list]:
     """FROM the whole stage history (aliased c) of the deals with a change
-    between one of these pairs of instants."""
+    between one of these pairs of instants; of every deal when None."""
     change = DealStageChange._meta.db_table
+    if not near:
+        return f"{change} c", []
     # The deals first (stagechange_changed_idx), then each one's history
     # (stagechange_deal_idx): a few days' changes cost their deals. On
     # PostgreSQL a LATERAL join says so; with IN (…) or a plain join the
@@ -314,7 +313,7 @@ def _entries(sql: _Sql, near: list[tuple[dt.datetime, dt.datetime]] | None) -> t
     day, day_params = sql.day("c.changed_at")
     window = "OVER (PARTITION BY c.deal_id, c.to_stage ORDER BY c.changed_at, c.id)"
     open_list = ", ".join(f"'{s}'" for s in OPEN_STAGES)
-    history, params = _histories(sql, near) if near else (f"{DealStageChange._meta.db_table} c", [])
+    history, params = _histories(sql, near)
     query = (
         f"SELECT c.deal_id, c.to_stage AS stage, {day} AS day, LAG({day}) {window} AS prev "
         f"FROM {history} WHERE c.to_stage IN ({open_list})"
