@@ -236,7 +236,8 @@ def month_histograms(
     months' counts (`percentiles`), exactly as percentile_cont over the rows:
     a year, or most of last year for a like-for-like comparison, costs its
     months' stored counts, not a re-read of its stage history. The third list
-    is the funnel's stage entries (see below). Three queries.
+    is the funnel's stage entries (see below; none with `fixed`). Three
+    queries, two with `fixed`.
     """
     if not ranges:
         return [], [], []
@@ -271,7 +272,11 @@ def month_histograms(
     # The funnel: each entry into an open stage, flagged when it is the
     # deal's first into that stage in its month, quarter and year (LAG over
     # the deal's whole history), so a period's count of deals entering a
-    # stage is the sum of its months' flags for its own granularity.
+    # stage is the sum of its months' flags for its own granularity. Not for
+    # a like-for-like span's first days (`fixed`): a comparison shows no
+    # funnel, and the statement walks each moved deal's whole history.
+    if fixed is not None:
+        return stay_rows, _lead_rows(sql, in_ranges, month_of), []
     entries, entry_params = _entries(sql, near)
     month, month_params = month_of("x.day")
     where, where_params = in_ranges("x.day")
@@ -285,7 +290,12 @@ def month_histograms(
         [*month_params, *entry_params, *where_params],
     )
 
-    # Lead response: prospects with a done call, meeting or email.
+    return stay_rows, _lead_rows(sql, in_ranges, month_of), entry_rows
+
+
+def _lead_rows(sql: _Sql, in_ranges, month_of) -> list[tuple]:
+    """Lead response: prospects with a done call, meeting or email, per month
+    created, owner, team and whole hours to the first touch."""
     prospect, activity = Prospect._meta.db_table, Activity._meta.db_table
     kinds = ", ".join(f"'{k}'" for k in Activity.COUNTED_KINDS)
     created, created_params = in_ranges("p.created_on")
@@ -298,12 +308,11 @@ def month_histograms(
         f"CASE WHEN f.first_day < x.created_on THEN 0 ELSE {sql.days('f.first_day', 'x.created_on')} * 24 END"
     )
     month, month_params = month_of("x.created_on")
-    lead_rows = _run(
+    return _run(
         f"SELECT {month}, x.owner_id, x.team_id, {hours}, COUNT(*) "
         f"FROM {prospect} x JOIN ({first}) f ON f.prospect_id = x.id GROUP BY 1, 2, 3, 4",
         [*month_params, True, *created_params],
     )
-    return stay_rows, lead_rows, entry_rows
 
 
 def _entries(sql: _Sql, near: list[tuple[dt.datetime, dt.datetime]] | None) -> tuple[str, list]:
