@@ -1052,11 +1052,18 @@ class _Reader:
             candidates = f"SELECT {columns} FROM {deal} d"
             in_candidates = ""
         else:
-            candidates = (
-                f"SELECT {columns} FROM {deal} d WHERE d.id IN ("
+            ids = (
                 f"SELECT d.id FROM {deal} d WHERE {dates('d.opened_on')} OR {dates('d.closed_on')} "
-                f"UNION SELECT c.deal_id FROM {change} c WHERE {instants('c.changed_at')})"
+                f"UNION SELECT c.deal_id FROM {change} c WHERE {instants('c.changed_at')}"
             )
+            candidates = f"SELECT {columns} FROM {deal} d WHERE d.id IN ({ids})"
+            if connection.vendor == "postgresql" and process.probes(self.ranges):
+                # A few days' deals (a like-for-like span's new day: 7,000 on
+                # M) by primary key: with IN (…) the planner hashed them
+                # against a scan of every deal, 0.4 s of a 0.7 s read. OFFSET 0
+                # keeps it from flattening the LATERAL back into that join.
+                one = f"SELECT {columns} FROM {deal} d WHERE d.id = n.id OFFSET 0"
+                candidates = f"SELECT x.* FROM ({ids}) n CROSS JOIN LATERAL ({one}) x"
             in_candidates = "WHERE c.deal_id IN (SELECT id FROM cand)"
         candidate_params = list(params)
         params.clear()
