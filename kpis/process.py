@@ -282,6 +282,8 @@ def month_histograms(
         [*month_params, *stay_params, *where_params],
     )
 
+    lead_rows = _lead_rows(sql, in_ranges, month_of, probes(ranges))
+
     # The funnel: each entry into an open stage, flagged when it is the
     # deal's first into that stage in its month, quarter and year (LAG over
     # the deal's whole history), so a period's count of deals entering a
@@ -289,7 +291,7 @@ def month_histograms(
     # a like-for-like span's first days (`fixed`): a comparison shows no
     # funnel, and the statement walks each moved deal's whole history.
     if fixed is not None:
-        return stay_rows, _lead_rows(sql, in_ranges, month_of, probes(ranges)), []
+        return stay_rows, lead_rows, []
     entries, entry_params = _entries(sql, near)
     month, month_params = month_of("x.day")
     where, where_params = in_ranges("x.day")
@@ -303,7 +305,7 @@ def month_histograms(
         [*month_params, *entry_params, *where_params],
     )
 
-    return stay_rows, _lead_rows(sql, in_ranges, month_of, probes(ranges)), entry_rows
+    return stay_rows, lead_rows, entry_rows
 
 
 def _lead_rows(sql: _Sql, in_ranges, month_of, probe: bool) -> list[tuple]:
@@ -313,32 +315,31 @@ def _lead_rows(sql: _Sql, in_ranges, month_of, probe: bool) -> list[tuple]:
     prospect, activity = Prospect._meta.db_table, Activity._meta.db_table
     kinds = ", ".join(f"'{k}'" for k in Activity.COUNTED_KINDS)
     counted = f"a.done = %s AND a.kind IN ({kinds})"
-    month, month_params = month_of("x.created_on")
-    waited = sql.days("x.first_day", "x.created_on")
-    hours = f"CASE WHEN x.first_day < x.created_on THEN 0 ELSE {waited} * 24 END"
+    created, created_params = in_ranges("p.created_on")
     if probe:
         # A few days' prospects (a like-for-like span's new day): each one's
         # first touch through the activity's prospect index. The join below
         # hashed every counted activity (1.2M on M) for 4,000 prospects.
-        created, created_params = in_ranges("p.created_on")
         firsts = (
             f"SELECT p.created_on, p.owner_id, p.team_id, (SELECT MIN(a.occurred_on) FROM {activity} a "
             f"WHERE a.prospect_id = p.id AND {counted}) AS first_day FROM {prospect} p WHERE {created}"
         )
-        return _run(
-            f"SELECT {month}, x.owner_id, x.team_id, {hours}, COUNT(*) FROM ({firsts}) x "
-            "WHERE x.first_day IS NOT NULL GROUP BY 1, 2, 3, 4",
-            [*month_params, True, *created_params],
+    else:
+        first = (
+            f"SELECT a.prospect_id, MIN(a.occurred_on) AS first_day FROM {activity} a "
+            f"JOIN {prospect} p ON p.id = a.prospect_id WHERE {counted} AND {created} GROUP BY a.prospect_id"
         )
-    created, created_params = in_ranges("p.created_on")
-    first = (
-        f"SELECT a.prospect_id, MIN(a.occurred_on) AS first_day FROM {activity} a "
-        f"JOIN {prospect} p ON p.id = a.prospect_id WHERE {counted} AND {created} GROUP BY a.prospect_id"
-    )
+        firsts = (
+            f"SELECT p.created_on, p.owner_id, p.team_id, f.first_day FROM {prospect} p "
+            f"JOIN ({first}) f ON f.prospect_id = p.id"
+        )
+    month, month_params = month_of("x.created_on")
+    waited = sql.days("x.first_day", "x.created_on")
+    hours = f"CASE WHEN x.first_day < x.created_on THEN 0 ELSE {waited} * 24 END"
+    # Never touched: no first day, so no response to count.
     return _run(
-        f"SELECT {month}, x.owner_id, x.team_id, {hours}, COUNT(*) FROM ("
-        f"SELECT p.created_on, p.owner_id, p.team_id, f.first_day FROM {prospect} p "
-        f"JOIN ({first}) f ON f.prospect_id = p.id) x GROUP BY 1, 2, 3, 4",
+        f"SELECT {month}, x.owner_id, x.team_id, {hours}, COUNT(*) FROM ({firsts}) x "
+        "WHERE x.first_day IS NOT NULL GROUP BY 1, 2, 3, 4",
         [*month_params, True, *created_params],
     )
 
