@@ -399,11 +399,15 @@ class Generator:
 
     def acquisition_and_churn(self) -> None:
         d = self.d
-        # acquired_on and first_deal from each customer's first won deal.
+        # acquired_on and first_deal from each customer's first won deal,
+        # last_won_on from its latest (what kpis.triggers derives).
         self.exec(
-            "UPDATE crm_customer SET acquired_on = f.closed_on, first_deal_id = f.id, team_id = f.team_id "
+            "UPDATE crm_customer SET acquired_on = f.closed_on, first_deal_id = f.id, team_id = f.team_id, "
+            "last_won_on = f.last_won "
             "FROM (SELECT id, customer_id, closed_on, team_id, ROW_NUMBER() OVER "
-            "(PARTITION BY customer_id ORDER BY closed_on, id) AS rn FROM crm_deal WHERE stage = 'won') AS f "
+            "(PARTITION BY customer_id ORDER BY closed_on, id) AS rn, "
+            "MAX(closed_on) OVER (PARTITION BY customer_id) AS last_won "
+            "FROM crm_deal WHERE stage = 'won') AS f "
             "WHERE f.rn = 1 AND f.customer_id = crm_customer.id"
         )
         # About 12% are marked lost by a user some months after acquisition…

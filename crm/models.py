@@ -445,6 +445,10 @@ class Customer(models.Model):
         editable=False,
     )
     repeat_on = models.DateField(_("second won deal on"), null=True, blank=True, editable=False)
+    # The day of the latest won deal: the churn rule reads it (a customer
+    # lapses KPI_CHURN_INACTIVITY_DAYS after it) instead of grouping every
+    # won deal each night.
+    last_won_on = models.DateField(_("last won deal on"), null=True, blank=True, editable=False)
     churned_on = models.DateField(_("churned on"), null=True, blank=True, validators=[check_date_in_range])
     churn_reason = models.CharField(_("churn reason"), max_length=200, blank=True)
     # Churned by KPI_CHURN_INACTIVITY_DAYS rather than by a person: every
@@ -504,8 +508,8 @@ class Customer(models.Model):
         if self.churned_on and (not self.acquired_on or self.churned_on < self.acquired_on):
             raise ValidationError({"churned_on": _("A customer cannot churn before it was acquired.")})
 
-    DERIVED_FIELDS = ("acquired_on", "first_deal", "repeat_on", "team", "churned_on", "churn_reason",
-                      "churned_by_rule")  # fmt: skip
+    DERIVED_FIELDS = ("acquired_on", "first_deal", "repeat_on", "last_won_on", "team", "churned_on",
+                      "churn_reason", "churned_by_rule")  # fmt: skip
 
     def refresh_acquisition(self) -> None:
         """Reload what the database derived from the won deals (the triggers of

@@ -9,8 +9,9 @@ in the database, not in views or model methods:
    run (or "Recompute now") recomputes those months and every period made of
    them, then deletes the rows it read (`kpis.compute`).
 2. **A customer's acquisition is derived from its won deals**: `acquired_on`,
-   `first_deal`, `repeat_on` (the second won deal) and the credited team
-   follow any change to a deal; a churn date before the new acquisition is
+   `first_deal`, `repeat_on` (the second won deal), `last_won_on` (the
+   churn rule's starting point) and the credited team follow any change to
+   a deal; a churn date before the new acquisition is
    cleared.
 3. **A closed deal's credit is frozen**: its owner and team cannot change
    while it stays won or lost (reopen it first).
@@ -234,8 +235,9 @@ SOURCES: tuple[Source, ...] = (
             ),  # fmt: skip
         ),
         # The list totals (crm.db_triggers) follow the deals, which mark
-        # their own months; no KPI reads them.
-        ignore=("revenue", "deal_count"),
+        # their own months; no KPI reads them. Nor last_won_on: the churn
+        # rule reads it, and the churns it writes mark their months.
+        ignore=("revenue", "deal_count", "last_won_on"),
     ),
     Source(
         "crm.Campaign",
@@ -422,6 +424,8 @@ def _derive_customers(d, tables: dict, affected: str) -> str:
         f"first_deal_id = ({first.replace('{field}', 'x.id')} LIMIT 1), "
         f"acquired_on = ({first.replace('{field}', 'x.closed_on')} LIMIT 1), "
         f"repeat_on = ({first.replace('{field}', 'x.closed_on')} LIMIT 1 OFFSET 1), "
+        "last_won_on = (SELECT MAX(x.closed_on) FROM {Deal} x WHERE x.customer_id = {Customer}.id "
+        "AND x.stage = 'won'), "
         f"team_id = COALESCE(({first.replace('{field}', 'x.team_id')} LIMIT 1), {{Customer}}.team_id), "
         f"churned_on = CASE WHEN {stale} THEN NULL ELSE {{Customer}}.churned_on END, "
         f"churn_reason = CASE WHEN {stale} THEN '' ELSE {{Customer}}.churn_reason END, "

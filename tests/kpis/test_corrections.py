@@ -293,20 +293,29 @@ def test_acquisition_follows_any_change_to_won_deals(world):
     first = won(world.ann, "1", dt.date(2025, 1, 1), dt.date(2025, 2, 1), customer=customer)
     second = won(world.ann, "1", dt.date(2025, 1, 1), dt.date(2025, 5, 1), customer=customer)
     customer.refresh_from_db()
-    assert (customer.acquired_on, customer.first_deal, customer.repeat_on) == (
-        dt.date(2025, 2, 1), first, dt.date(2025, 5, 1)
+    assert (customer.acquired_on, customer.first_deal, customer.repeat_on, customer.last_won_on) == (
+        dt.date(2025, 2, 1), first, dt.date(2025, 5, 1), dt.date(2025, 5, 1)
     )  # fmt: skip
     Customer.objects.filter(pk=customer.pk).update(churned_on=dt.date(2025, 3, 1))
     Deal.objects.filter(pk=first.pk).update(closed_on=dt.date(2025, 6, 1))
     customer.refresh_from_db()
     # Now acquired on 1 May: a churn on 1 March is before it and cannot stand.
-    assert (customer.acquired_on, customer.first_deal, customer.repeat_on) == (
-        dt.date(2025, 5, 1), second, dt.date(2025, 6, 1)
+    assert (customer.acquired_on, customer.first_deal, customer.repeat_on, customer.last_won_on) == (
+        dt.date(2025, 5, 1), second, dt.date(2025, 6, 1), dt.date(2025, 6, 1)
     )  # fmt: skip
     assert customer.churned_on is None
+    # Reopened, the latest won deal no longer counts (the churn rule starts
+    # from the one before).
+    Deal.objects.filter(pk=first.pk).update(stage="proposal", closed_on=None)
+    customer.refresh_from_db()
+    assert (customer.acquired_on, customer.repeat_on, customer.last_won_on) == (
+        dt.date(2025, 5, 1), None, dt.date(2025, 5, 1)
+    )  # fmt: skip
     Deal.objects.filter(customer=customer).delete()
     customer.refresh_from_db()
-    assert (customer.acquired_on, customer.first_deal, customer.repeat_on) == (None, None, None)
+    assert (customer.acquired_on, customer.first_deal, customer.repeat_on, customer.last_won_on) == (
+        None, None, None, None
+    )  # fmt: skip
 
 
 # -- the churn rule -------------------------------------------------------------------
