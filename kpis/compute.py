@@ -1624,10 +1624,12 @@ class _Engine:
         yield self._lead_conversion(s)
         if st != CAMPAIGN:
             responses: dict[int, int] = defaultdict(int)
+            parsed = _PROCESS_NAMES
             for facts in self._months_facts(PROCESS, (st, sid), span):
                 for name, value in facts.items():
-                    if name.startswith("lead|"):
-                        responses[int(name[5:])] += int(value)
+                    kind, _stage, number = parsed.get(name) or _process_name(name)
+                    if kind == "lead":
+                        responses[number] += int(value)
             yield self._lead_response(responses, s)
 
     def _process_kpis(self, st: str, sid: int, span: _Span, s: dict, won: Decimal):
@@ -1654,15 +1656,15 @@ class _Engine:
         responses: dict[int, int] = {}
         entered: dict[str, int] = {}
         first_in = f"in_{span.g}"  # first entries into a stage in this granularity's period
+        parsed = _PROCESS_NAMES
         for name, value in self._sales((st, sid), span, PROCESS).items():
-            kind, _sep, rest = name.partition("|")
+            kind, rest, number = parsed.get(name) or _process_name(name)
             if kind == "stay":
-                stage, days = rest.split("|")
-                counts[stage][int(days)] = int(value)
+                counts[rest][number] = int(value)
             elif kind == "moved":
                 moved_by[rest] = int(value)
             elif kind == "lead":
-                responses[int(rest)] = int(value)
+                responses[number] = int(value)
             elif kind == first_in and not span.cut:  # a like-for-like span shows no funnel
                 entered[rest] = int(value)
         stays = {k: (*process.percentiles(days), moved_by.get(k, 0)) for k, days in counts.items()}
@@ -2025,6 +2027,26 @@ class _Row:
 
     def fields(self) -> dict:
         return {name: getattr(self, name) for name in _WRITE_COLUMNS}
+
+
+# A process fact's name, parsed once per run's worth of names (a few
+# thousand: stages × days, hours), not once per scope, span and month.
+_PROCESS_NAMES: dict[str, tuple[str, str, int | None]] = {}
+
+
+def _process_name(name: str) -> tuple[str, str, int | None]:
+    """A process fact's name ("stay|<stage>|<days>", "lead|<hours>",
+    "<kind>|<stage>") as (kind, stage, number)."""
+    kind, _sep, rest = name.partition("|")
+    if kind == "stay":
+        stage, days = rest.split("|")
+        parsed = (kind, stage, int(days))
+    elif kind == "lead":
+        parsed = (kind, "", int(rest))
+    else:
+        parsed = (kind, rest, None)
+    _PROCESS_NAMES[name] = parsed
+    return parsed
 
 
 def _key(row: _Row | KpiSnapshot) -> tuple:
