@@ -1618,8 +1618,8 @@ class _Engine:
 
     def _cohort_kpis(self, st: str, sid: int, span: _Span):
         """The cohort KPIs only, as _kpis gives them: a period rewritten each
-        night while its cohorts mature needs no other figure (most of a
-        quiet night's periods)."""
+        night while its cohorts mature needs no other figure (four of a
+        quiet night's ten periods)."""
         s = self._sales((st, sid), span)
         yield self._lead_conversion(s)
         if st != CAMPAIGN:
@@ -1840,7 +1840,9 @@ class _Engine:
     ) -> Result:
         rows = computed = list(self.rows.values())
         if connection.vendor != "postgresql":
-            rows = [KpiSnapshot(**row.fields()) for row in self._changed(rows)]  # PostgreSQL: in the upsert
+            # Unchanged rows are left out here (on PostgreSQL, by the upsert's
+            # WHERE), and bulk_create needs model instances.
+            rows = [KpiSnapshot(**row.fields()) for row in self._changed(rows)]
         batches = [rows[i : i + WRITE_BATCH] for i in range(0, len(rows), WRITE_BATCH)] or [[]]
         facts = [
             MonthFact(month=month, family=family, scope_type=st, scope_id=sid,
@@ -2029,8 +2031,8 @@ class _Row:
         return {name: getattr(self, name) for name in _WRITE_COLUMNS}
 
 
-# A process fact's name, parsed once per run's worth of names (a few
-# thousand: stages × days, hours), not once per scope, span and month.
+# Process fact names, each parsed once per process (a few thousand: stages
+# × days, hours), not once per scope and span.
 _PROCESS_NAMES: dict[str, tuple[str, str, int | None]] = {}
 
 
